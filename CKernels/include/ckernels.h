@@ -1,0 +1,160 @@
+// CKernels: the numeric core of plumise-petals.
+//
+// Layouts and arithmetic follow ggml (llama.cpp) so that a GGUF model gives the same results
+// here as there: quantized blocks of 32 weights, activations quantized to 8 bits once per row
+// for integer dot products (Q8_0 for Q4_0/Q8_0 weights, Q8_1 for Q4_1 weights, F16 for F16
+// weights), sums of squares and softmax denominators in double.
+//
+// Every SIMD kernel has a scalar reference twin; ck_set_force_scalar(1) routes the dispatcher
+// to the references so tests can compare the two. SIMD variants are compiled per function
+// with target attributes and chosen at run time, so the library stays correct on CPUs
+// without AVX2.
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ck_keccak.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// MARK: - Types
+
+/// Element types; values equal ggml's (and pp_dtype's).
+enum {
+    CK_F32 = 0,
+    CK_F16 = 1,
+    CK_Q4_0 = 2,
+    CK_Q4_1 = 3,
+    CK_Q8_0 = 8,
+    CK_Q8_1 = 9,
+    CK_BF16 = 30,
+};
+
+#define CK_QK 32 /* weights per quantized block */
+
+typedef struct { uint16_t d; uint8_t qs[CK_QK / 2]; } ck_block_q4_0;             /* 18 bytes */
+typedef struct { uint16_t d; uint16_t m; uint8_t qs[CK_QK / 2]; } ck_block_q4_1; /* 20 bytes */
+typedef struct { uint16_t d; int8_t qs[CK_QK]; } ck_block_q8_0;                  /* 34 bytes */
+typedef struct { uint16_t d; uint16_t s; int8_t qs[CK_QK]; } ck_block_q8_1;      /* 36 bytes; s = d * sum(qs) */
+
+/// Bytes taken by a row of n elements of `type` (n must be a multiple of CK_QK for quantized
+/// types); 0 for an unsupported type.
+size_t ck_row_size(int type, int64_t n);
+/// 1 when `type` is one the kernels can multiply with.
+int ck_type_supported(int type);
+const char *ck_type_name(int type);
+
+// MARK: - CPU features and dispatch
+
+int ck_cpu_has_avx2_fma_f16c(void);
+/// Testing hook: 1 routes every dispatched kernel to its scalar reference.
+void ck_set_force_scalar(int on);
+
+// MARK: - Half precision
+
+float ck_fp16_to_fp32(uint16_t h);
+uint16_t ck_fp32_to_fp16(float f); /* round to nearest even */
+float ck_bf16_to_fp32(uint16_t h);
+void ck_fp16_to_fp32_row(const uint16_t *src, float *dst, int64_t n);
+void ck_fp32_to_fp16_row(const float *src, uint16_t *dst, int64_t n);
+
+// MARK: - Quantization
+
+/// Dequantizes n elements of `type` (F32, F16, BF16, Q4_0, Q4_1, Q8_0) into dst.
+void ck_dequantize_row(int type, const void *src, float *dst, int64_t n);
+/// Quantizers as in ggml's reference implementations (used for activations and tests).
+void ck_quantize_row_q4_0(const float *x, ck_block_q4_0 *y, int64_t n);
+void ck_quantize_row_q4_1(const float *x, ck_block_q4_1 *y, int64_t n);
+void ck_quantize_row_q8_0(const float *x, ck_block_q8_0 *y, int64_t n);
+void ck_quantize_row_q8_1(const float *x, ck_block_q8_1 *y, int64_t n);
+
+/// The format activations are converted to before a dot product with weights of `type`:
+/// CK_Q8_0 for Q4_0 and Q8_0, CK_Q8_1 for Q4_1, CK_F16 for F16, CK_F32 for F32 and BF16.
+int ck_activation_type(int weight_type);
+/// Converts an f32 activation row into ck_activation_type(weight_type); dst holds
+/// ck_row_size(ck_activation_type(weight_type), n) bytes.
+void ck_prepare_activation(int weight_type, const float *x, void *dst, int64_t n);
+
+/// Dot product of one weight row of `type` with an activation row already in
+/// ck_activation_type(type). Dispatched (SIMD when available).
+float ck_vec_dot(int type, int64_t n, const void *w_row, const void *act_row);
+/// The scalar reference of ck_vec_dot.
+float ck_vec_dot_ref(int type, int64_t n, const void *w_row, const void *act_row);
+
+// MARK: - Thread pool
+
+typedef struct ck_pool ck_pool;
+
+/// A persistent pool of n_threads workers (the caller's thread counts as one; n_threads <= 0
+/// means the number of online CPUs). Workers sleep between jobs: no thread is created per call.
+ck_pool *ck_pool_create(int n_threads);
+void ck_pool_destroy(ck_pool *pool);
+int ck_pool_threads(const ck_pool *pool);
+
+typedef void (*ck_range_fn)(void *ctx, int64_t begin, int64_t end, int thread_index);
+/// Splits [0, n) into chunks of at least `grain` items across the pool and waits for all.
+/// A pool runs one job at a time; calls from several threads are serialised.
+void ck_pool_run(ck_pool *pool, int64_t n, int64_t grain, ck_range_fn fn, void *ctx);
+
+// MARK: - Matrix products
+
+/// Y[t][r] = dot(W[r], X[t]) for t < n_tok, r < rows. W is rows x cols of `type` (row-major,
+/// rows of ck_row_size(type, cols) bytes); X is n_tok x cols f32; Y is n_tok x rows f32.
+/// Activations are prepared once per row of X. F32 weights use OpenBLAS (sgemv for one
+/// token, sgemm for more); quantized weights use the integer dot kernels, parallel over
+/// output rows. Scratch memory is owned by the pool and reused across calls.
+void ck_matmul(ck_pool *pool, int type, const void *W, int64_t rows, int64_t cols,
+               const float *X, int64_t n_tok, float *Y);
+
+// MARK: - Element-wise and normalisation (n = row length)
+
+/// out = x / sqrt(mean(x^2) + eps) * weight (weight may be NULL). out may alias x.
+void ck_rmsnorm(float *out, const float *x, const float *weight, int64_t n, float eps);
+/// out = (x - mean) / sqrt(var + eps) * weight + bias (weight/bias may be NULL). out may alias x.
+void ck_layernorm(float *out, const float *x, const float *weight, const float *bias,
+                  int64_t n, float eps);
+/// In-place softmax of n values (denominator accumulated in double).
+void ck_softmax(float *x, int64_t n);
+/// gate[i] = silu(gate[i]) * up[i]
+void ck_silu_mul(float *gate, const float *up, int64_t n);
+/// GELU, tanh approximation (as GPT-2's "gelu_new" and BLOOM's gelu).
+void ck_gelu(float *x, int64_t n);
+/// y[i] += x[i]
+void ck_add(float *y, const float *x, int64_t n);
+
+enum { CK_ROPE_NORMAL = 0, CK_ROPE_NEOX = 1 };
+/// Rotary embedding in place over n_heads heads of head_dim values at position `pos`,
+/// rotating the first rope_dims dims of each head. NORMAL rotates adjacent pairs
+/// (x[2i], x[2i+1]) as llama.cpp does for GGUF llama; NEOX rotates (x[i], x[i + rope_dims/2]).
+/// theta_i = pos * freq_base^(-2i/rope_dims), computed as ggml does (iterated float product).
+void ck_rope(float *x, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int64_t pos,
+             float freq_base, int style);
+
+/// ALiBi slopes for n_heads heads (BLOOM), written to slopes[n_heads].
+void ck_alibi_slopes(int64_t n_heads, float *slopes);
+
+// MARK: - Attention
+
+/// Causal multi-head attention for n_tok new query tokens over a KV cache, GQA aware.
+///   q:      n_tok x (n_head * head_dim) f32, already roped
+///   k, v:   cache rows of n_head_kv * head_dim halfs (F16), row stride kv_stride halfs;
+///           rows [0, pos0 + n_tok) are valid, the new tokens' rows included
+///   out:    n_tok x (n_head * head_dim) f32
+/// Query token t (at position pos0 + t) attends to cache rows [0, pos0 + t]. Scores are
+/// scaled by `scale`; alibi_slopes (NULL unless BLOOM) adds slope_h * (j - i). As in llama.cpp
+/// without flash attention, q is rounded to F16 for the q.k dot and the probabilities are
+/// rounded to F16 before the weighted sum of v. Parallel over (token, head).
+void ck_attention(ck_pool *pool, float *out, const float *q, int64_t n_tok, int64_t pos0,
+                  const uint16_t *k, const uint16_t *v, int64_t kv_stride,
+                  int64_t n_head, int64_t n_head_kv, int64_t head_dim, float scale,
+                  const float *alibi_slopes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,1 @@
+// Placeholder translation unit until the kernels land; see include/ckernels.h for the API.

@@ -1,0 +1,1 @@
+// Intentionally empty: the target exists to export include/plumise_plugin.h.

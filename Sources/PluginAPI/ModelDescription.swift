@@ -1,0 +1,92 @@
+/// What a model-format plugin says about an opened model: the JSON schema documented in
+/// plumise_plugin.h, shared by the host (decoding) and plugins (encoding).
+public struct ModelDescription: Codable, Equatable, Sendable {
+    public var architecture: String
+    public var name: String
+    public var blockCount: Int
+    public var blockStart: Int
+    public var blockEnd: Int
+    public var contextLength: Int
+    public var embeddingLength: Int
+    public var feedForwardLength: Int
+    public var headCount: Int
+    public var headCountKV: Int
+    public var ropeFreqBase: Float
+    public var ropeDimensionCount: Int
+    /// "normal" (adjacent pairs, GGUF llama), "neox" (rotate halves, HF llama) or "none".
+    public var ropeStyle: String
+    public var normEpsilon: Float
+    public var vocabSize: Int
+    public var tiedEmbeddings: Bool
+    public var tokenizer: TokenizerDescription
+
+    public init(architecture: String, name: String, blockCount: Int, blockStart: Int, blockEnd: Int,
+                contextLength: Int, embeddingLength: Int, feedForwardLength: Int, headCount: Int,
+                headCountKV: Int, ropeFreqBase: Float, ropeDimensionCount: Int, ropeStyle: String,
+                normEpsilon: Float, vocabSize: Int, tiedEmbeddings: Bool, tokenizer: TokenizerDescription) {
+        self.architecture = architecture
+        self.name = name
+        self.blockCount = blockCount
+        self.blockStart = blockStart
+        self.blockEnd = blockEnd
+        self.contextLength = contextLength
+        self.embeddingLength = embeddingLength
+        self.feedForwardLength = feedForwardLength
+        self.headCount = headCount
+        self.headCountKV = headCountKV
+        self.ropeFreqBase = ropeFreqBase
+        self.ropeDimensionCount = ropeDimensionCount
+        self.ropeStyle = ropeStyle
+        self.normEpsilon = normEpsilon
+        self.vocabSize = vocabSize
+        self.tiedEmbeddings = tiedEmbeddings
+        self.tokenizer = tokenizer
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case architecture, name
+        case blockCount = "block_count", blockStart = "block_start", blockEnd = "block_end"
+        case contextLength = "context_length", embeddingLength = "embedding_length"
+        case feedForwardLength = "feed_forward_length", headCount = "head_count"
+        case headCountKV = "head_count_kv", ropeFreqBase = "rope_freq_base"
+        case ropeDimensionCount = "rope_dimension_count", ropeStyle = "rope_style"
+        case normEpsilon = "norm_epsilon", vocabSize = "vocab_size"
+        case tiedEmbeddings = "tied_embeddings", tokenizer
+    }
+}
+
+/// The tokenizer of a model, as stored in GGUF metadata or derived from tokenizer.json.
+public struct TokenizerDescription: Codable, Equatable, Sendable {
+    /// Tokenizer family; "gpt2" is byte-level BPE.
+    public var model: String
+    /// Pre-tokenizer name in llama.cpp's vocabulary: "smollm", "gpt2", "llama3", "bloom", ...
+    public var pre: String
+    public var tokens: [String]
+    /// llama.cpp token types: 1 normal, 2 unknown, 3 control, 4 user defined, 5 unused, 6 byte.
+    public var tokenTypes: [Int32]
+    /// "left right" pairs in merge priority order.
+    public var merges: [String]
+    public var bosTokenID: Int?
+    public var eosTokenID: Int?
+    public var addBOSToken: Bool
+    public var chatTemplate: String?
+
+    public init(model: String, pre: String, tokens: [String], tokenTypes: [Int32], merges: [String],
+                bosTokenID: Int?, eosTokenID: Int?, addBOSToken: Bool, chatTemplate: String?) {
+        self.model = model
+        self.pre = pre
+        self.tokens = tokens
+        self.tokenTypes = tokenTypes
+        self.merges = merges
+        self.bosTokenID = bosTokenID
+        self.eosTokenID = eosTokenID
+        self.addBOSToken = addBOSToken
+        self.chatTemplate = chatTemplate
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case model, pre, tokens, merges
+        case tokenTypes = "token_types", bosTokenID = "bos_token_id", eosTokenID = "eos_token_id"
+        case addBOSToken = "add_bos_token", chatTemplate = "chat_template"
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct PlumisePetals: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plumise-petals",
+        abstract: "A Plumise network inference node: serve transformer shards, generate text, earn rewards.",
+        subcommands: [PluginsCommand.self]
+    )
+}

@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "plumise-petals", targets: ["plumise-petals"]),
+        .executable(name: "petals-bench", targets: ["petals-bench"]),
         .library(name: "PluginAPI", type: .dynamic, targets: ["PluginAPI"]),
         .library(name: "GGUFPlugin", type: .dynamic, targets: ["GGUFPlugin"]),
     ],
@@ -35,6 +36,7 @@ let package = Package(
             name: "PetalsModel",
             dependencies: ["CKernels", "PluginAPI", .product(name: "Logging", package: "swift-log")]
         ),
+        .target(name: "PetalsSwarm", dependencies: ["PluginAPI"]),
         .executableTarget(
             name: "plumise-petals",
             dependencies: [
@@ -45,11 +47,23 @@ let package = Package(
             linkerSettings: [.linkedLibrary("jemalloc")]
         ),
 
+        .executableTarget(
+            name: "petals-bench",
+            dependencies: [
+                "PetalsModel", "PluginAPI", "CKernels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks",
+            linkerSettings: [.linkedLibrary("jemalloc")]
+        ),
+
         // MARK: Plugins (each built as its own dynamic library product)
         .target(name: "GGUFPlugin", dependencies: ["PluginAPI"], path: "plugins/GGUF"),
 
         // MARK: Tests
         .testTarget(name: "PluginAPITests", dependencies: ["PluginAPI", "GGUFPlugin"]),
+        .testTarget(name: "PetalsModelTests", dependencies: ["PetalsModel", "PluginAPI"]),
+        .testTarget(name: "PetalsSwarmTests", dependencies: ["PetalsSwarm", "PluginAPI"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,69 @@
+import CKernels
+import PetalsModel
+
+/// Micro-benchmarks of the matrix kernels on synthetic weights of each type.
+enum KernelBench {
+    struct Result: Codable {
+        var type: String
+        var gemvGBps: Double
+        var gemvFractionOfBandwidth: Double
+        var prefillGFLOPs: [String: Double]
+    }
+
+    static let types: [(Int32, String)] = [(Int32(CK_Q4_0), "Q4_0"), (Int32(CK_Q4_1), "Q4_1"), (Int32(CK_Q8_0), "Q8_0"),
+                                           (Int32(CK_F16), "F16"), (Int32(CK_F32), "F32")]
+
+    /// Weights of `type`, rows x cols, from a fixed pseudo-random pattern.
+    static func makeWeights(type: Int32, rows: Int, cols: Int) -> UnsafeMutableRawPointer {
+        let rowBytes = ck_row_size(type, Int64(cols))
+        let weights = UnsafeMutableRawPointer.allocate(byteCount: rowBytes * rows, alignment: 64)
+        var source = [Float](repeating: 0, count: cols)
+        var rng = SeededGenerator(seed: UInt64(type) + 1)
+        for r in 0..<rows {
+            for c in 0..<cols { source[c] = Float(Int(rng.next() % 2001) - 1000) / 1000 }
+            let out = weights + r * rowBytes
+            source.withUnsafeBufferPointer { x in
+                let p = x.baseAddress!
+                switch Int(type) {
+                case Int(CK_Q4_0): ck_quantize_row_q4_0(p, out.assumingMemoryBound(to: ck_block_q4_0.self), Int64(cols))
+                case Int(CK_Q4_1): ck_quantize_row_q4_1(p, out.assumingMemoryBound(to: ck_block_q4_1.self), Int64(cols))
+                case Int(CK_Q8_0): ck_quantize_row_q8_0(p, out.assumingMemoryBound(to: ck_block_q8_0.self), Int64(cols))
+                case Int(CK_F16): ck_fp32_to_fp16_row(p, out.assumingMemoryBound(to: UInt16.self), Int64(cols))
+                default: out.copyMemory(from: p, byteCount: cols * 4)
+                }
+            }
+        }
+        return weights
+    }
+
+    static func run(pool: ComputePool, bandwidth: Double, log: (String) -> Void) -> [Result] {
+        types.map { type, name in
+            // GEMV: a matrix far larger than the caches, so every call streams it from memory.
+            let rows = 8192, cols = 4096
+            let weights = makeWeights(type: type, rows: rows, cols: cols)
+            defer { weights.deallocate() }
+            let x = FloatBuffer(count: cols * 512), y = FloatBuffer(count: rows * 512)
+            for i in 0..<x.count { x[i] = Float(i % 7) * 0.1 - 0.3 }
+            let bytes = Double(ck_row_size(type, Int64(cols)) * rows)
+            ck_matmul(pool.raw, type, weights, Int64(rows), Int64(cols), x.pointer, 1, y.pointer)
+            let gemv = (0..<7).map { _ in
+                timed { ck_matmul(pool.raw, type, weights, Int64(rows), Int64(cols), x.pointer, 1, y.pointer) }
+            }
+            let gbps = bytes / median(gemv) / 1e9
+            // Prefill: a block-sized matrix times a batch of tokens.
+            var gflops: [String: Double] = [:]
+            for batch in [64, 512] {
+                let pr = 1536, pc = 576 // SmolLM2's feed-forward shape
+                let pw = makeWeights(type: type, rows: pr, cols: pc)
+                defer { pw.deallocate() }
+                let seconds = median((0..<3).map { _ in
+                    timed { ck_matmul(pool.raw, type, pw, Int64(pr), Int64(pc), x.pointer, Int64(batch), y.pointer) }
+                })
+                gflops["n\(batch)"] = 2 * Double(pr * pc * batch) / seconds / 1e9
+            }
+            log("  " + name.padding(toLength: 5, withPad: " ", startingAt: 0) + String(format: " gemv %6.1f GB/s (%3.0f%% of read bandwidth)   prefill %6.1f GFLOP/s (n=64) %6.1f GFLOP/s (n=512)",
+                       gbps, 100 * gbps * 1e9 / bandwidth, gflops["n64"] ?? 0, gflops["n512"] ?? 0))
+            return Result(type: name, gemvGBps: gbps, gemvFractionOfBandwidth: gbps * 1e9 / bandwidth, prefillGFLOPs: gflops)
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import ArgumentParser
+import Foundation
+import PetalsModel
+import PluginAPI
+
+/// petals-bench: prefill/decode tokens/s, per-token latency, RSS and kernel throughput against
+/// the machine's memory bandwidth, optionally side by side with llama.cpp's llama-bench.
+@main
+struct PetalsBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "petals-bench",
+        abstract: "Measure plumise-petals inference speed (build with -c release).")
+
+    @Option(help: "Model file.")
+    var model = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+    @Option(help: "Compute threads.")
+    var threads = 2
+
+    @Option(help: "Benchmark one block range a:b (hidden states in and out) instead of the whole model.")
+    var blocks: String?
+
+    @Option(name: .customLong("prompt-lengths"), help: "Prefill lengths, comma separated.")
+    var promptLengths = "64,512"
+
+    @Option(name: .customLong("decode-tokens"), help: "Tokens decoded one by one.")
+    var decodeTokens = 128
+
+    @Option(help: "Repetitions of each measurement (the median is reported).")
+    var repetitions = 3
+
+    @Flag(help: "Also run the kernel micro-benchmarks and the memory bandwidth test.")
+    var kernels = false
+
+    @Option(name: .customLong("compare-llama-cpp"), help: "Path of llama.cpp's llama-bench to run on the same file.")
+    var llamaBench: String?
+
+    @Option(help: "Write the JSON report here (default: stdout after the table).")
+    var json: String?
+
+    @Option(name: .customLong("plugins-dir"), help: "Plugin directory (default: next to the executable).")
+    var pluginsDirectory: String?
+
+    struct Report: Codable {
+        var machine: [String: String]
+        var memoryReadGBps: Double?
+        var ours: ModelBench.Result
+        var kernels: [KernelBench.Result]?
+        var llamaCpp: LlamaCppComparison.Result?
+        var notes: [String]
+    }
+
+    func run() throws {
+        let lengths = promptLengths.split(separator: ",").compactMap { Int($0) }
+        guard !lengths.isEmpty, lengths.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("--prompt-lengths must be positive integers, e.g. 64,512")
+        }
+        func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        #if DEBUG
+        log("warning: this is a debug build; measure with `swift build -c release`")
+        #endif
+        let host = try PluginHost(directory: PluginHost.resolveDirectory(explicit: pluginsDirectory))
+        let pool = ComputePool(threads: threads)
+        var notes: [String] = []
+        let modelName = URL(fileURLWithPath: model).lastPathComponent
+
+        var bandwidth: Double?
+        var kernelResults: [KernelBench.Result]?
+        if kernels {
+            let measured = MemoryBandwidth.measure(pool: pool)
+            bandwidth = measured
+            log(String(format: "memory read bandwidth (%d threads): %.1f GB/s", pool.threads, measured / 1e9))
+            log("kernels:")
+            kernelResults = KernelBench.run(pool: pool, bandwidth: measured, log: log)
+        }
+
+        log("\(modelName), \(blocks.map { "blocks \($0)" } ?? "whole model"), \(pool.threads) threads:")
+        let ours: ModelBench.Result
+        if let blocks {
+            let range = try BlockRange.parse(blocks)
+            let shard = try LlamaShard(model: host.openModel(path: model, blocks: range), pool: pool, maxBatch: 512)
+            ours = try ModelBench.runShard(shard, modelName: modelName, promptLengths: lengths, decodeTokens: decodeTokens,
+                                           repetitions: repetitions, threads: pool.threads, log: log)
+        } else {
+            let pipeline = try LocalPipeline.load(host: host, path: model, ranges: nil, pool: pool, maxBatch: 512)
+            ours = try ModelBench.run(pipeline: pipeline, modelName: modelName, promptLengths: lengths,
+                                      decodeTokens: decodeTokens, repetitions: repetitions, threads: pool.threads, log: log)
+        }
+
+        var comparison: LlamaCppComparison.Result?
+        if let llamaBench {
+            if blocks != nil {
+                notes.append("llama.cpp comparison needs the whole model; skipped for a block range")
+            } else {
+                let (theirs, note) = LlamaCppComparison.run(binary: llamaBench, model: model, threads: pool.threads,
+                                                            promptLengths: lengths, decodeTokens: decodeTokens,
+                                                            repetitions: repetitions)
+                if let note { notes.append(note); log(note) }
+                if let theirs {
+                    var ourValues = ours.prefillTokensPerSecond
+                    ourValues["tg\(decodeTokens)"] = ours.decodeTokensPerSecond
+                    var ratios: [String: Double] = [:]
+                    log("vs llama.cpp (same file, \(pool.threads) threads):")
+                    for (test, value) in theirs.sorted(by: { $0.key < $1.key }) {
+                        guard let mine = ourValues[test] else { continue }
+                        ratios[test] = mine / value
+                        log(String(format: "  %-6@ ours %8.1f  llama.cpp %8.1f  ratio %.2fx", test as NSString, mine, value, mine / value))
+                    }
+                    comparison = LlamaCppComparison.Result(binary: llamaBench, tokensPerSecond: theirs, ratioOursOverTheirs: ratios)
+                }
+            }
+        }
+
+        let report = Report(
+            machine: ["cpus": "\(ProcessInfo.processInfo.activeProcessorCount)", "threads": "\(pool.threads)"],
+            memoryReadGBps: bandwidth.map { $0 / 1e9 }, ours: ours, kernels: kernelResults, llamaCpp: comparison,
+            notes: notes)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(report)
+        if let json {
+            try data.write(to: URL(fileURLWithPath: json))
+            log("report written to \(json)")
+        } else {
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+}

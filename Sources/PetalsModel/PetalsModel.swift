@@ -1,2 +1,0 @@
-/// PetalsModel: transformer architectures, the shard forward pass, tokenizer and sampling.
-public enum PetalsModel {}

@@ -1,0 +1,22 @@
+/// What one shard server accepts; requests beyond these get a clear error, never a crash.
+public struct ServerLimits: Equatable, Sendable {
+    /// Inference sessions open at once.
+    public var maxSessions = 32
+    /// KV-cache positions reserved across all open sessions (each session reserves its max length).
+    public var cacheTokenBudget = 32_768
+    /// Positions one session may hold.
+    public var maxSessionLength = 2_048
+    /// Seconds a session may stay unused before it is freed (its client probably vanished).
+    public var idleTimeoutSeconds: Double = 120
+    /// Tokens in one forward or step request.
+    public var maxTokensPerRequest = 2_048
+
+    public init(maxSessions: Int = 32, cacheTokenBudget: Int = 32_768, maxSessionLength: Int = 2_048,
+                idleTimeoutSeconds: Double = 120, maxTokensPerRequest: Int = 2_048) {
+        self.maxSessions = maxSessions
+        self.cacheTokenBudget = cacheTokenBudget
+        self.maxSessionLength = maxSessionLength
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.maxTokensPerRequest = maxTokensPerRequest
+    }
+}

@@ -1,0 +1,39 @@
+// Run-time choice between the scalar references and the AVX2/FMA/F16C kernels.
+#include "ck_internal.h"
+
+static atomic_int force_scalar = 0;
+
+int ck_cpu_has_avx2_fma_f16c(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
+
+void ck_set_force_scalar(int on) { atomic_store(&force_scalar, on ? 1 : 0); }
+
+int ck__use_simd(void) { return !atomic_load(&force_scalar) && ck_cpu_has_avx2_fma_f16c(); }
+
+ck_dot_fn ck__dot_for(int type) {
+    const int simd = ck__use_simd();
+    switch (type) {
+    case CK_Q4_0: return simd ? ck__dot_q4_0_q8_0_avx2 : ck__dot_q4_0_q8_0_ref;
+    case CK_Q4_1: return simd ? ck__dot_q4_1_q8_1_avx2 : ck__dot_q4_1_q8_1_ref;
+    case CK_Q8_0: return simd ? ck__dot_q8_0_q8_0_avx2 : ck__dot_q8_0_q8_0_ref;
+    case CK_F16: return simd ? ck__dot_f16_f16_avx2 : ck__dot_f16_f16_ref;
+    case CK_F32: return simd ? ck__dot_f32_f32_avx2 : ck__dot_f32_f32_ref;
+    case CK_BF16: return ck__dot_bf16_f32_ref;
+    default: return 0;
+    }
+}
+
+float ck_vec_dot(int type, int64_t n, const void *w_row, const void *act_row) {
+    ck_dot_fn dot = ck__dot_for(type);
+    return dot ? dot(n, w_row, act_row) : 0.0f;
+}

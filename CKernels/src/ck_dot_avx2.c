@@ -1,0 +1,168 @@
+// AVX2/FMA/F16C kernels. Each function carries its own target attribute so the rest of the
+// library is built for the baseline CPU; ck_dispatch.c calls these only when the CPU has them.
+#include "ck_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <math.h>
+
+#define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+CK_AVX2 static inline float hsum8(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
+
+CK_AVX2 static inline int hsum_i32_8(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+/// 16 bytes of nibbles → 32 bytes: low nibbles in lanes 0..15, high nibbles in lanes 16..31
+/// (the element order of a Q4 block).
+CK_AVX2 static inline __m256i unpack_nibbles(const uint8_t *qs) {
+    const __m128i packed = _mm_loadu_si128((const __m128i *)qs);
+    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
+}
+
+/// Sum of u8 x s8 products in 8 int32 lanes, as floats.
+CK_AVX2 static inline __m256 dot_u8_s8(__m256i u, __m256i s) {
+    const __m256i pairs = _mm256_maddubs_epi16(u, s);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+}
+
+/// Sum of s8 x s8 products: move x's sign onto y so maddubs can treat x as unsigned.
+CK_AVX2 static inline __m256 dot_s8_s8(__m256i x, __m256i y) {
+    return dot_u8_s8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+}
+
+CK_AVX2 float ck__dot_q4_0_q8_0_avx2(int64_t n, const void *w, const void *a) {
+    const ck_block_q4_0 *x = w;
+    const ck_block_q8_0 *y = a;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / CK_QK; b++) {
+        const __m256 d = _mm256_set1_ps(ck_fp16_to_fp32(x[b].d) * ck_fp16_to_fp32(y[b].d));
+        const __m256i qx = _mm256_sub_epi8(unpack_nibbles(x[b].qs), _mm256_set1_epi8(8));
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[b].qs);
+        acc = _mm256_fmadd_ps(d, dot_s8_s8(qx, qy), acc);
+    }
+    return hsum8(acc);
+}
+
+CK_AVX2 float ck__dot_q4_1_q8_1_avx2(int64_t n, const void *w, const void *a) {
+    const ck_block_q4_1 *x = w;
+    const ck_block_q8_1 *y = a;
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0.0f;
+    for (int64_t b = 0; b < n / CK_QK; b++) {
+        mins += ck_fp16_to_fp32(x[b].m) * ck_fp16_to_fp32(y[b].s);
+        const __m256 d = _mm256_set1_ps(ck_fp16_to_fp32(x[b].d) * ck_fp16_to_fp32(y[b].d));
+        const __m256i qx = unpack_nibbles(x[b].qs);
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[b].qs);
+        acc = _mm256_fmadd_ps(d, dot_u8_s8(qx, qy), acc);
+    }
+    return hsum8(acc) + mins;
+}
+
+CK_AVX2 float ck__dot_q8_0_q8_0_avx2(int64_t n, const void *w, const void *a) {
+    const ck_block_q8_0 *x = w;
+    const ck_block_q8_0 *y = a;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / CK_QK; b++) {
+        const __m256 d = _mm256_set1_ps(ck_fp16_to_fp32(x[b].d) * ck_fp16_to_fp32(y[b].d));
+        const __m256i qx = _mm256_loadu_si256((const __m256i *)x[b].qs);
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[b].qs);
+        acc = _mm256_fmadd_ps(d, dot_s8_s8(qx, qy), acc);
+    }
+    return hsum8(acc);
+}
+
+CK_AVX2 float ck__dot_f16_f16_avx2(int64_t n, const void *w, const void *a) {
+    const uint16_t *x = w, *y = a;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))),
+                               _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i))), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i + 8))),
+                               _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i + 8))), acc1);
+    }
+    float sum = hsum8(_mm256_add_ps(acc0, acc1));
+    for (; i < n; i++) sum += ck_fp16_to_fp32(x[i]) * ck_fp16_to_fp32(y[i]);
+    return sum;
+}
+
+CK_AVX2 float ck__dot_f32_f32_avx2(int64_t n, const void *w, const void *a) {
+    const float *x = w, *y = a;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), acc1);
+    }
+    float sum = hsum8(_mm256_add_ps(acc0, acc1));
+    for (; i < n; i++) sum += x[i] * y[i];
+    return sum;
+}
+
+/// One block of 32 floats → int8 with scale 127/amax, round half to even. Returns d.
+CK_AVX2 static inline float quantize_block_q8(const float *x, int8_t *qs, int *sum) {
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+    for (int k = 0; k < 4; k++) {
+        v[k] = _mm256_loadu_ps(x + 8 * k);
+        amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_mask, v[k]));
+    }
+    __m128 m = _mm_max_ps(_mm256_extractf128_ps(amax, 1), _mm256_castps256_ps128(amax));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float max_scalar = _mm_cvtss_f32(m);
+    const float d = max_scalar / 127.0f;
+    const __m256 id = _mm256_set1_ps(max_scalar != 0.0f ? 127.0f / max_scalar : 0.0f);
+    __m256i q[4];
+    for (int k = 0; k < 4; k++) {
+        q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    *sum = hsum_i32_8(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+    // Pack 4x8 int32 → 32 int8 in element order (packs interleave 128-bit lanes; undo with a permute).
+    __m256i p01 = _mm256_packs_epi32(q[0], q[1]);
+    __m256i p23 = _mm256_packs_epi32(q[2], q[3]);
+    __m256i p = _mm256_packs_epi16(p01, p23);
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)qs, p);
+    return d;
+}
+
+CK_AVX2 void ck__quantize_row_q8_0_avx2(const float *x, ck_block_q8_0 *y, int64_t n) {
+    for (int64_t b = 0; b < n / CK_QK; b++) {
+        int sum;
+        y[b].d = ck_fp32_to_fp16(quantize_block_q8(x + b * CK_QK, y[b].qs, &sum));
+    }
+}
+
+CK_AVX2 void ck__quantize_row_q8_1_avx2(const float *x, ck_block_q8_1 *y, int64_t n) {
+    for (int64_t b = 0; b < n / CK_QK; b++) {
+        int sum;
+        const float d = quantize_block_q8(x + b * CK_QK, y[b].qs, &sum);
+        y[b].d = ck_fp32_to_fp16(d);
+        y[b].s = ck_fp32_to_fp16(d * (float)sum);
+    }
+}
+
+#else
+// Non-x86 builds: the dispatcher never selects these; keep the symbols for the linker.
+float ck__dot_q4_0_q8_0_avx2(int64_t n, const void *w, const void *a) { return ck__dot_q4_0_q8_0_ref(n, w, a); }
+float ck__dot_q4_1_q8_1_avx2(int64_t n, const void *w, const void *a) { return ck__dot_q4_1_q8_1_ref(n, w, a); }
+float ck__dot_q8_0_q8_0_avx2(int64_t n, const void *w, const void *a) { return ck__dot_q8_0_q8_0_ref(n, w, a); }
+float ck__dot_f16_f16_avx2(int64_t n, const void *w, const void *a) { return ck__dot_f16_f16_ref(n, w, a); }
+float ck__dot_f32_f32_avx2(int64_t n, const void *w, const void *a) { return ck__dot_f32_f32_ref(n, w, a); }
+void ck__quantize_row_q8_0_avx2(const float *x, ck_block_q8_0 *y, int64_t n) { ck__quantize_row_q8_0_ref(x, y, n); }
+void ck__quantize_row_q8_1_avx2(const float *x, ck_block_q8_1 *y, int64_t n) { ck__quantize_row_q8_1_ref(x, y, n); }
+#endif

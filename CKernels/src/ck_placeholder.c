@@ -1,1 +1,0 @@
-// Placeholder translation unit until the kernels land; see include/ckernels.h for the API.

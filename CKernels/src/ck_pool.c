@@ -1,0 +1,169 @@
+// A persistent thread pool. Workers spin briefly between jobs (a decode step issues hundreds
+// of small jobs, and waking a sleeping thread costs more than the job), then sleep on a
+// condition variable so an idle node uses no CPU.
+#include "ck_internal.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define CK_PAUSE() _mm_pause()
+#else
+#define CK_PAUSE() ((void)0)
+#endif
+
+#define CK_SPIN_ITERATIONS (1 << 16)
+#define CK_SCRATCH_SLOTS 4
+
+struct ck_pool {
+    int n_threads;
+    pthread_t *threads;
+    pthread_mutex_t run_lock; // one job at a time
+    pthread_mutex_t op_lock;  // one scratch-using operation at a time
+    pthread_mutex_t sleep_lock;
+    pthread_cond_t wake;
+
+    atomic_uint_fast64_t generation; // bumped once per job
+    atomic_int stop;
+    atomic_int pending; // workers that have not finished the current job
+
+    // The current job, written before `generation` is bumped.
+    ck_range_fn fn;
+    void *ctx;
+    int64_t n, chunk, n_chunks;
+    atomic_int_fast64_t next_chunk;
+
+    void *scratch[CK_SCRATCH_SLOTS];
+    size_t scratch_size[CK_SCRATCH_SLOTS];
+};
+
+typedef struct { ck_pool *pool; int index; } worker_arg;
+
+static void run_chunks(ck_pool *pool, int thread_index) {
+    for (;;) {
+        const int64_t c = atomic_fetch_add(&pool->next_chunk, 1);
+        if (c >= pool->n_chunks) return;
+        const int64_t begin = c * pool->chunk;
+        const int64_t end = begin + pool->chunk < pool->n ? begin + pool->chunk : pool->n;
+        pool->fn(pool->ctx, begin, end, thread_index);
+    }
+}
+
+static void *worker_main(void *raw) {
+    worker_arg arg = *(worker_arg *)raw;
+    free(raw);
+    ck_pool *pool = arg.pool;
+    uint_fast64_t seen = 0;
+    for (;;) {
+        int spins = 0;
+        while (atomic_load(&pool->generation) == seen && !atomic_load(&pool->stop) && spins < CK_SPIN_ITERATIONS) {
+            CK_PAUSE();
+            spins++;
+        }
+        if (atomic_load(&pool->generation) == seen && !atomic_load(&pool->stop)) {
+            pthread_mutex_lock(&pool->sleep_lock);
+            while (atomic_load(&pool->generation) == seen && !atomic_load(&pool->stop)) {
+                pthread_cond_wait(&pool->wake, &pool->sleep_lock);
+            }
+            pthread_mutex_unlock(&pool->sleep_lock);
+        }
+        if (atomic_load(&pool->stop)) return NULL;
+        seen = atomic_load(&pool->generation);
+        run_chunks(pool, arg.index);
+        atomic_fetch_sub(&pool->pending, 1);
+    }
+}
+
+ck_pool *ck_pool_create(int n_threads) {
+    if (n_threads <= 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        n_threads = cpus > 0 ? (int)cpus : 1;
+    }
+    ck_pool *pool = calloc(1, sizeof(ck_pool));
+    if (!pool) return NULL;
+    pool->n_threads = n_threads;
+    pthread_mutex_init(&pool->run_lock, NULL);
+    pthread_mutex_init(&pool->op_lock, NULL);
+    pthread_mutex_init(&pool->sleep_lock, NULL);
+    pthread_cond_init(&pool->wake, NULL);
+    atomic_init(&pool->generation, 0);
+    atomic_init(&pool->stop, 0);
+    atomic_init(&pool->pending, 0);
+    atomic_init(&pool->next_chunk, 0);
+    pool->threads = calloc((size_t)n_threads, sizeof(pthread_t));
+    for (int i = 1; i < n_threads; i++) {
+        worker_arg *arg = malloc(sizeof(worker_arg));
+        arg->pool = pool;
+        arg->index = i;
+        if (pthread_create(&pool->threads[i], NULL, worker_main, arg) != 0) {
+            free(arg);
+            pool->n_threads = i; // run with the workers we have
+            break;
+        }
+    }
+    return pool;
+}
+
+void ck_pool_destroy(ck_pool *pool) {
+    if (!pool) return;
+    pthread_mutex_lock(&pool->sleep_lock);
+    atomic_store(&pool->stop, 1);
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->sleep_lock);
+    for (int i = 1; i < pool->n_threads; i++) pthread_join(pool->threads[i], NULL);
+    for (int s = 0; s < CK_SCRATCH_SLOTS; s++) free(pool->scratch[s]);
+    free(pool->threads);
+    pthread_mutex_destroy(&pool->run_lock);
+    pthread_mutex_destroy(&pool->op_lock);
+    pthread_mutex_destroy(&pool->sleep_lock);
+    pthread_cond_destroy(&pool->wake);
+    free(pool);
+}
+
+int ck_pool_threads(const ck_pool *pool) { return pool ? pool->n_threads : 1; }
+
+void ck_pool_run(ck_pool *pool, int64_t n, int64_t grain, ck_range_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (grain < 1) grain = 1;
+    if (!pool || pool->n_threads == 1 || n <= grain) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    pthread_mutex_lock(&pool->run_lock);
+    // Several chunks per thread balance uneven work; never below the caller's grain.
+    int64_t chunk = (n + (int64_t)pool->n_threads * 4 - 1) / ((int64_t)pool->n_threads * 4);
+    if (chunk < grain) chunk = grain;
+    pool->fn = fn;
+    pool->ctx = ctx;
+    pool->n = n;
+    pool->chunk = chunk;
+    pool->n_chunks = (n + chunk - 1) / chunk;
+    atomic_store(&pool->next_chunk, 0);
+    atomic_store(&pool->pending, pool->n_threads - 1);
+    pthread_mutex_lock(&pool->sleep_lock);
+    atomic_fetch_add(&pool->generation, 1);
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->sleep_lock);
+
+    run_chunks(pool, 0);
+    while (atomic_load(&pool->pending) > 0) CK_PAUSE();
+    pthread_mutex_unlock(&pool->run_lock);
+}
+
+void *ck__pool_scratch(ck_pool *pool, int slot, size_t bytes) {
+    if (slot < 0 || slot >= CK_SCRATCH_SLOTS) return NULL;
+    if (pool->scratch_size[slot] < bytes) {
+        free(pool->scratch[slot]);
+        size_t size = bytes + bytes / 2 + 64; // grow geometrically
+        if (posix_memalign(&pool->scratch[slot], 64, size) != 0) {
+            pool->scratch[slot] = NULL;
+            pool->scratch_size[slot] = 0;
+            return NULL;
+        }
+        pool->scratch_size[slot] = size;
+    }
+    return pool->scratch[slot];
+}
+
+void ck__pool_lock_op(ck_pool *pool) { pthread_mutex_lock(&pool->op_lock); }
+void ck__pool_unlock_op(ck_pool *pool) { pthread_mutex_unlock(&pool->op_lock); }

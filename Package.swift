@@ -50,6 +50,9 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(name: "PluginAPITests", dependencies: ["PluginAPI", "GGUFPlugin"]),
+        // Fixtures are read from Tests/Fixtures via #filePath; GGUFPlugin is a dependency so that
+        // `swift build` puts its library next to the test bundle for the plugin host to load.
+        .testTarget(name: "PetalsModelTests", dependencies: ["PetalsModel", "PluginAPI", "GGUFPlugin"]),
     ],
     swiftLanguageModes: [.v5]
 )

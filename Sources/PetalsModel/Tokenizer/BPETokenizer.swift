@@ -1,0 +1,227 @@
+import Foundation
+import PluginAPI
+
+/// Byte-level BPE tokenizer that reproduces llama.cpp's token ids for GGUF vocabularies of
+/// `tokenizer.ggml.model` "gpt2".
+///
+/// Encoding runs in three steps, as in llama.cpp: special-token texts are cut out of the input
+/// (`SpecialTokenSplitter`), the remaining text is split into words by the model's
+/// pre-tokenizer (`PreTokenizer`), and each word's UTF-8 bytes are merged into tokens
+/// (`BPEMerger`). Merged words are cached, so repeated words cost one dictionary lookup.
+///
+/// `encode` never adds a BOS token: callers that start a sequence add `bosTokenID` themselves
+/// when `addsBOS` is true (llama.cpp's `add_special`).
+public final class BPETokenizer: @unchecked Sendable {
+    private let tokens: [String]
+    private let attributes: [TokenAttributes]
+    private let tokenOf: [String: Int]
+    /// Bytes each token renders as (for control and unknown tokens: their text, shown only
+    /// when special rendering is asked for).
+    private let renderedBytes: [[UInt8]]
+    private let preTokenizer: PreTokenizer
+    private let merger: BPEMerger
+    private let specials: SpecialTokenSplitter
+    private let endOfGeneration: Set<Int>
+    private let wordCache = WordCache()
+
+    public let bosTokenID: Int?
+    public let eosTokenID: Int?
+    public let addsBOS: Bool
+    /// The model's chat template (Jinja), when it ships one.
+    public let chatTemplate: String?
+    /// `tokenizer.ggml.pre` of the model.
+    public var preTokenizerName: String { preTokenizer.name }
+
+    public init(_ description: TokenizerDescription) throws {
+        guard description.model == "gpt2" else { throw TokenizerError.unsupportedModel(description.model) }
+        guard !description.tokens.isEmpty else { throw TokenizerError.emptyVocabulary }
+        preTokenizer = try PreTokenizer(name: description.pre)
+
+        var tokens = description.tokens
+        var tokenOf: [String: Int] = [:]
+        tokenOf.reserveCapacity(tokens.count)
+        for id in tokens.indices {
+            if tokens[id].isEmpty { tokens[id] = "[EMPTY_\(id)]" }  // llama.cpp's name for empty tokens
+            if let first = tokenOf[tokens[id]] {
+                throw TokenizerError.duplicateToken(tokens[id], firstID: first, secondID: id)
+            }
+            tokenOf[tokens[id]] = id
+        }
+
+        var attributes: [TokenAttributes]
+        if description.tokenTypes.isEmpty {
+            attributes = Array(repeating: .normal, count: tokens.count)
+        } else {
+            guard description.tokenTypes.count >= tokens.count else {
+                throw TokenizerError.tokenTypeCountMismatch(tokens: tokens.count, types: description.tokenTypes.count)
+            }
+            attributes = description.tokenTypes.prefix(tokens.count).map(TokenAttributes.init(tokenType:))
+        }
+
+        let range = 0..<tokens.count
+        bosTokenID = description.bosTokenID.flatMap { range.contains($0) ? $0 : nil }
+        eosTokenID = description.eosTokenID.flatMap { range.contains($0) ? $0 : nil }
+        addsBOS = description.addBOSToken && bosTokenID != nil
+        chatTemplate = description.chatTemplate
+
+        endOfGeneration = EndOfGeneration.resolve(tokens: tokens, tokenOf: tokenOf, eos: eosTokenID,
+                                                  attributes: &attributes)
+        merger = try BPEMerger(tokens: tokens, tokenOf: tokenOf, merges: description.merges)
+        specials = SpecialTokenSplitter(tokens: tokens, attributes: attributes)
+        renderedBytes = zip(tokens, attributes).map { text, attribute in
+            Self.render(text: text, attribute: attribute)
+        }
+        self.tokens = tokens
+        self.attributes = attributes
+        self.tokenOf = tokenOf
+    }
+
+    private static func render(text: String, attribute: TokenAttributes) -> [UInt8] {
+        if !attribute.isDisjoint(with: [.unknown, .control, .userDefined]) { return Array(text.utf8) }
+        if attribute.contains(.normal) { return ByteLevel.decode(tokenText: text) }
+        if attribute.contains(.byte) {
+            // "<0xAB>"
+            let utf8 = Array(text.utf8)
+            guard utf8.count >= 5, let value = UInt8(String(decoding: utf8[3..<5], as: UTF8.self), radix: 16) else {
+                return []
+            }
+            return [value]
+        }
+        return []  // unused and undefined tokens render as nothing
+    }
+
+    // MARK: Vocabulary
+
+    public var vocabularySize: Int { tokens.count }
+
+    /// The id of the token with exactly this text (any token type).
+    public func id(of tokenText: String) -> Int? { tokenOf[tokenText] }
+
+    /// The token's text as stored in the vocabulary (byte-level stand-in characters), or nil.
+    public func tokenText(_ id: Int) -> String? { tokens.indices.contains(id) ? tokens[id] : nil }
+
+    /// True for tokens that end generation: the EOS token and the tokens llama.cpp recognises as
+    /// end-of-turn / end-of-text by their text (e.g. "<|im_end|>", "<|endoftext|>").
+    public func isEndOfGeneration(_ id: Int) -> Bool { endOfGeneration.contains(id) }
+
+    /// All end-of-generation ids, sorted.
+    public var endOfGenerationIDs: [Int] { endOfGeneration.sorted() }
+
+    /// True for control tokens (e.g. "<|im_start|>").
+    public func isControl(_ id: Int) -> Bool {
+        attributes.indices.contains(id) && attributes[id].contains(.control)
+    }
+
+    // MARK: Encoding
+
+    /// Token ids of `text`, exactly as llama.cpp's `llama_tokenize` with add_special off.
+    /// - Parameter parseSpecial: control-token texts in `text` (like "<|im_start|>") become
+    ///   their ids; when false they are tokenized as plain text. User-defined tokens are always
+    ///   recognised (llama.cpp's `parse_special`).
+    public func encode(_ text: String, parseSpecial: Bool = true) -> [Int] {
+        let bytes = Array(text.utf8)
+        var output: [Int] = []
+        output.reserveCapacity(bytes.count / 3 + 4)
+        for fragment in specials.partition(bytes, parseSpecial: parseSpecial) {
+            switch fragment {
+            case .token(let id): output.append(id)
+            case .text(let range): encodePlain(bytes[range], into: &output)
+            }
+        }
+        return output
+    }
+
+    private func encodePlain(_ bytes: ArraySlice<UInt8>, into output: inout [Int]) {
+        // Unicode scalars of the fragment, and where each starts in `bytes`.
+        var scalars: [UInt32] = []
+        var offsets: [Int] = []
+        scalars.reserveCapacity(bytes.count)
+        offsets.reserveCapacity(bytes.count + 1)
+        var i = bytes.startIndex
+        while i < bytes.endIndex {
+            let (scalar, length) = UTF8Scalars.decode(bytes, at: i)
+            scalars.append(scalar)
+            offsets.append(i)
+            i += length
+        }
+        offsets.append(bytes.endIndex)
+
+        for word in preTokenizer.split(scalars) {
+            let wordBytes = bytes[offsets[word.lowerBound]..<offsets[word.upperBound]]
+            if let cached = wordCache[wordBytes] {
+                output.append(contentsOf: cached)
+                continue
+            }
+            var ids: [Int] = []
+            if preTokenizer.ignoresMerges, let whole = merger.wholeWordToken(wordBytes) {
+                ids = [whole]
+            } else {
+                merger.encode(word: wordBytes, into: &ids)
+            }
+            wordCache[wordBytes] = ids
+            output.append(contentsOf: ids)
+        }
+    }
+
+    // MARK: Decoding
+
+    /// The bytes one token stands for. Control and unknown tokens give their text only when
+    /// `renderSpecial` is true (otherwise nothing); user-defined tokens always give their text.
+    public func tokenBytes(_ id: Int, renderSpecial: Bool = false) -> [UInt8] {
+        guard renderedBytes.indices.contains(id) else { return [] }
+        if !renderSpecial && !attributes[id].isDisjoint(with: [.unknown, .control]) { return [] }
+        return renderedBytes[id]
+    }
+
+    /// The text of `ids`, as llama.cpp's `llama_detokenize` (remove_special off) produces it.
+    /// Invalid UTF-8 (a multi-byte character cut off at the end) becomes U+FFFD.
+    public func decode(_ ids: [Int], renderSpecial: Bool = false) -> String {
+        String(decoding: decodeBytes(ids, renderSpecial: renderSpecial), as: UTF8.self)
+    }
+
+    /// The raw bytes of `ids` (see `decode`).
+    public func decodeBytes(_ ids: [Int], renderSpecial: Bool = false) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for id in ids { bytes.append(contentsOf: tokenBytes(id, renderSpecial: renderSpecial)) }
+        return preTokenizer.cleansSpaces ? SpaceCleaning.clean(bytes) : bytes
+    }
+
+    /// Whether `decode` removes spaces before punctuation (llama.cpp's clean_spaces); when it
+    /// does, streamed text (`IncrementalDecoder`) can differ from `decode` around punctuation.
+    public var cleansSpaces: Bool { preTokenizer.cleansSpaces }
+}
+
+/// Merged words, shared by all callers of one tokenizer.
+private final class WordCache: @unchecked Sendable {
+    private var entries: [ArraySlice<UInt8>: [Int]] = [:]
+    private let lock = NSLock()
+    private let limit = 65_536
+
+    subscript(word: ArraySlice<UInt8>) -> [Int]? {
+        get {
+            lock.lock()
+            defer { lock.unlock() }
+            return entries[word]
+        }
+        set {
+            lock.lock()
+            defer { lock.unlock() }
+            if entries.count >= limit { entries.removeAll(keepingCapacity: true) }
+            entries[ArraySlice(Array(word))] = newValue
+        }
+    }
+}
+
+/// Decoding Unicode scalars from bytes that are known to be valid UTF-8 (they come from a String).
+enum UTF8Scalars {
+    static func decode(_ bytes: ArraySlice<UInt8>, at i: Int) -> (scalar: UInt32, length: Int) {
+        let b0 = UInt32(bytes[i])
+        if b0 < 0x80 { return (b0, 1) }
+        if b0 < 0xE0 { return ((b0 & 0x1F) << 6 | UInt32(bytes[i + 1] & 0x3F), 2) }
+        if b0 < 0xF0 {
+            return ((b0 & 0x0F) << 12 | UInt32(bytes[i + 1] & 0x3F) << 6 | UInt32(bytes[i + 2] & 0x3F), 3)
+        }
+        return ((b0 & 0x07) << 18 | UInt32(bytes[i + 1] & 0x3F) << 12
+                | UInt32(bytes[i + 2] & 0x3F) << 6 | UInt32(bytes[i + 3] & 0x3F), 4)
+    }
+}

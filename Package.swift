@@ -61,6 +61,7 @@ let package = Package(
         .target(name: "GGUFPlugin", dependencies: ["PluginAPI"], path: "plugins/GGUF"),
 
         // MARK: Tests
+        .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
         .testTarget(name: "PluginAPITests", dependencies: ["PluginAPI", "GGUFPlugin"]),
         .testTarget(name: "PetalsModelTests", dependencies: ["PetalsModel", "PluginAPI"]),
         .testTarget(name: "PetalsSwarmTests", dependencies: ["PetalsSwarm", "PluginAPI"]),

@@ -1,0 +1,83 @@
+import CKernels
+import Foundation
+import XCTest
+
+final class OpsTests: XCTestCase {
+    func testRMSNormMatchesTheDefinition() {
+        var rng = TestRandom(seed: 21)
+        let x = rng.floats(576, scale: 3), w = rng.floats(576)
+        var out = [Float](repeating: 0, count: 576)
+        ck_rmsnorm(&out, x, w, 576, 1e-5)
+        let rms = (x.reduce(0.0) { $0 + Double($1 * $1) } / 576 + 1e-5).squareRoot()
+        XCTAssertLessThan(maxAbsDiff(out, (0..<576).map { Float(Double(x[$0]) / rms) * w[$0] }), 1e-5)
+    }
+
+    func testLayerNormCentresAndScales() {
+        var rng = TestRandom(seed: 22)
+        let x = rng.floats(128, scale: 5).map { $0 + 3 }, w = rng.floats(128), b = rng.floats(128)
+        var out = [Float](repeating: 0, count: 128)
+        ck_layernorm(&out, x, w, b, 128, 1e-5)
+        let mean = x.reduce(0.0) { $0 + Double($1) } / 128
+        let variance = x.reduce(0.0) { $0 + pow(Double($1) - mean, 2) } / 128
+        let expected = (0..<128).map { Float((Double(x[$0]) - mean) / (variance + 1e-5).squareRoot()) * w[$0] + b[$0] }
+        XCTAssertLessThan(maxAbsDiff(out, expected), 1e-4)
+    }
+
+    func testSoftmaxSumsToOneAndKeepsOrder() {
+        var x: [Float] = [1, 2, 3, -1000, 50]
+        ck_softmax(&x, 5)
+        XCTAssertEqual(x.reduce(0, +), 1, accuracy: 1e-6)
+        XCTAssertEqual(x[3], 0)
+        XCTAssertEqual(x[4], 1, accuracy: 1e-6)
+        XCTAssertLessThan(x[0], x[1])
+    }
+
+    func testSiLUGatingAndGELU() {
+        var gate: [Float] = [-2, 0, 1, 3], up: [Float] = [1, 5, 2, -1]
+        ck_silu_mul(&gate, up, 4)
+        let silu = { (v: Float) in v / (1 + exp(-v)) }
+        XCTAssertLessThan(maxAbsDiff(gate, [silu(-2), 0, silu(1) * 2, -silu(3)]), 1e-6)
+        var g: [Float] = [-3, -0.5, 0, 0.5, 3]
+        ck_gelu(&g, 5)
+        let exact = [-3, -0.5, 0, 0.5, 3].map { (v: Double) in Float(0.5 * v * (1 + erf(v / 2.0.squareRoot()))) }
+        XCTAssertLessThan(maxAbsDiff(g, exact), 2e-3, "tanh approximation of GELU")
+    }
+
+    /// RoPE by the textbook formula in double.
+    private func ropeReference(_ x: [Float], heads: Int, headDim: Int, ropeDims: Int, pos: Int, base: Float, neox: Bool) -> [Float] {
+        var out = x
+        for h in 0..<heads {
+            for i in 0..<(ropeDims / 2) {
+                let theta = Double(pos) * pow(Double(base), -2 * Double(i) / Double(ropeDims))
+                let (a, b) = neox ? (h * headDim + i, h * headDim + i + ropeDims / 2) : (h * headDim + 2 * i, h * headDim + 2 * i + 1)
+                out[a] = Float(Double(x[a]) * cos(theta) - Double(x[b]) * sin(theta))
+                out[b] = Float(Double(x[a]) * sin(theta) + Double(x[b]) * cos(theta))
+            }
+        }
+        return out
+    }
+
+    func testRoPERotatesPairsInBothStyles() {
+        var rng = TestRandom(seed: 23)
+        for neox in [false, true] {
+            for (pos, ropeDims) in [(0, 64), (1, 64), (17, 64), (300, 64), (5, 32)] {
+                let x = rng.floats(3 * 64)
+                var y = x
+                ck_rope(&y, 3, 64, Int64(ropeDims), Int64(pos), 100_000, neox ? Int32(CK_ROPE_NEOX) : Int32(CK_ROPE_NORMAL))
+                let expected = ropeReference(x, heads: 3, headDim: 64, ropeDims: ropeDims, pos: pos, base: 100_000, neox: neox)
+                XCTAssertLessThan(maxAbsDiff(y, expected), 2e-4 * Float(max(pos, 1)).squareRoot(), "neox=\(neox) pos=\(pos) dims=\(ropeDims)")
+                if ropeDims < 64 { XCTAssertEqual(y[63], x[63], "dims past rope_dims stay") }
+            }
+        }
+    }
+
+    func testALiBiSlopesOfBLOOM() {
+        var slopes = [Float](repeating: 0, count: 8)
+        ck_alibi_slopes(8, &slopes)
+        XCTAssertLessThan(maxAbsDiff(slopes, (1...8).map { pow(2, -Float($0)) }), 1e-7)
+        var twelve = [Float](repeating: 0, count: 12)
+        ck_alibi_slopes(12, &twelve)
+        XCTAssertEqual(twelve[8], pow(2, -0.5), accuracy: 1e-6) // interleaved from 2^(-4/8)
+        XCTAssertEqual(twelve[9], pow(2, -1.5), accuracy: 1e-6)
+    }
+}

@@ -1,0 +1,62 @@
+import CKernels
+import Foundation
+import XCTest
+
+final class ThreadPoolTests: XCTestCase {
+    private final class Counts {
+        let hits: UnsafeMutablePointer<Int32>
+        let n: Int
+        init(_ n: Int) {
+            self.n = n
+            hits = .allocate(capacity: n)
+            hits.initialize(repeating: 0, count: n)
+        }
+        deinit { hits.deallocate() }
+    }
+
+    private func runAndCount(_ pool: OpaquePointer?, n: Int, grain: Int) -> [Int32] {
+        let counts = Counts(n)
+        ck_pool_run(pool, Int64(n), Int64(grain), { ctx, begin, end, _ in
+            let counts = Unmanaged<Counts>.fromOpaque(ctx!).takeUnretainedValue()
+            // Each index belongs to one chunk; a double run shows up as a count of 2.
+            for i in Int(begin)..<Int(end) { counts.hits[i] += 1 }
+        }, Unmanaged.passUnretained(counts).toOpaque())
+        return Array(UnsafeBufferPointer(start: counts.hits, count: n))
+    }
+
+    func testEveryIndexRunsExactlyOnceAcrossManyJobs() {
+        let pool = ck_pool_create(2)
+        defer { ck_pool_destroy(pool) }
+        XCTAssertEqual(ck_pool_threads(pool), 2)
+        for (n, grain) in [(1, 1), (7, 1), (1000, 16), (4097, 3), (10, 100)] {
+            for _ in 0..<50 { XCTAssertEqual(runAndCount(pool, n: n, grain: grain), [Int32](repeating: 1, count: n), "n \(n) grain \(grain)") }
+        }
+    }
+
+    func testJobsFromTwoThreadsAreSerialisedNotLost() {
+        let pool = ck_pool_create(2)
+        defer { ck_pool_destroy(pool) }
+        let group = DispatchGroup()
+        let failures = Counts(1)
+        let lock = NSLock()
+        for _ in 0..<2 {
+            DispatchQueue.global().async(group: group) {
+                var mismatches: Int32 = 0
+                for _ in 0..<200 where self.runAndCount(pool, n: 333, grain: 5) != [Int32](repeating: 1, count: 333) {
+                    mismatches += 1
+                }
+                lock.lock()
+                failures.hits[0] += mismatches
+                lock.unlock()
+            }
+        }
+        group.wait()
+        XCTAssertEqual(failures.hits[0], 0)
+    }
+
+    func testAPoolOfOneRunsOnTheCallingThread() {
+        let pool = ck_pool_create(1)
+        defer { ck_pool_destroy(pool) }
+        XCTAssertEqual(runAndCount(pool, n: 100, grain: 1), [Int32](repeating: 1, count: 100))
+    }
+}

@@ -62,7 +62,8 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
-        .testTarget(name: "PluginAPITests", dependencies: ["PluginAPI", "GGUFPlugin"]),
+        .testTarget(name: "PluginAPITests", dependencies: ["PluginAPI"]),
+        .testTarget(name: "GGUFPluginTests", dependencies: ["GGUFPlugin", "PluginAPI"]),
         .testTarget(name: "PetalsModelTests", dependencies: ["PetalsModel", "PluginAPI"]),
         .testTarget(name: "PetalsSwarmTests", dependencies: ["PetalsSwarm", "PluginAPI"]),
     ],

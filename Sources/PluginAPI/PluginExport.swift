@@ -25,7 +25,7 @@ public struct ExportedTensor {
 /// An opened model on the plugin side. `storage` keeps the mapping (or buffers) alive.
 public final class ExportedModel {
     let descriptionJSON: UnsafeMutablePointer<CChar>
-    let tensors: [ExportedTensor]
+    public let tensors: [ExportedTensor]
     let names: [UnsafeMutablePointer<CChar>]
     let storage: AnyObject?
 
@@ -38,6 +38,9 @@ public final class ExportedModel {
         self.names = tensors.map { strdup($0.name) }
         self.storage = storage
     }
+
+    /// The description as it crosses the boundary (JSON).
+    public var descriptionText: String { String(cString: descriptionJSON) }
 
     deinit {
         free(descriptionJSON)

@@ -1,0 +1,159 @@
+import Foundation
+@testable import GGUFPlugin
+import PluginAPI
+import XCTest
+
+final class GGUFPluginTests: XCTestCase {
+    private var scratch: URL!
+    private let provider = GGUFFormatProvider()
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("gguf-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    private func write(_ bytes: [UInt8], _ name: String = "model.gguf") throws -> String {
+        let url = scratch.appendingPathComponent(name)
+        try Data(bytes).write(to: url)
+        return url.path
+    }
+
+    private func names(_ model: ExportedModel) -> Set<String> { Set(model.tensors.map(\.name)) }
+
+    func testReadsMetadataAndTensorsOfVersion2And3Files() throws {
+        for version: UInt32 in [2, 3] {
+            var writer = GGUFWriter.tinyLlama(version: version)
+            writer.alignment = version == 2 ? 64 : 32
+            let path = try write(writer.bytes(), "v\(version).gguf")
+            let file = try MappedFile(path: path)
+            let header = try GGUFHeader(bytes: file.bytes, path: path)
+            XCTAssertEqual(header.version, version)
+            XCTAssertEqual(header.alignment, writer.alignment)
+            XCTAssertEqual(header.metadata["llama.block_count"], .uint(3))
+            XCTAssertEqual(header.metadata["some.float_array"], .array([.float(1), .float(2), .float(3)]))
+            XCTAssertEqual(header.metadata["some.flag"], .bool(true))
+            XCTAssertEqual(header.metadata["tokenizer.ggml.tokens"]?.stringArray?.count, 32)
+            XCTAssertEqual(header.tensors.count, writer.tensors.count)
+            // Each tensor's bytes are where the header says.
+            for (info, written) in zip(header.tensors, writer.tensors) {
+                XCTAssertEqual(info.name, written.name)
+                XCTAssertEqual(info.dims, written.dims)
+                let start = header.dataOffset + info.offset
+                XCTAssertEqual(Array(file.bytes[start..<start + written.data.count]), written.data, info.name)
+            }
+        }
+    }
+
+    func testTheDescriptionCarriesHyperparametersAndTokenizer() throws {
+        let path = try write(GGUFWriter.tinyLlama().bytes())
+        let model = try provider.open(path: path, blockStart: 0, blockEnd: nil)
+        let json = model.descriptionText
+        let d = try JSONDecoder().decode(ModelDescription.self, from: Data(json.utf8))
+        XCTAssertEqual(d.architecture, "llama")
+        XCTAssertEqual(d.blockCount, 3)
+        XCTAssertEqual(d.headCount, 4)
+        XCTAssertEqual(d.headCountKV, 2)
+        XCTAssertEqual(d.ropeDimensionCount, 16)
+        XCTAssertEqual(d.ropeStyle, "normal")
+        XCTAssertEqual(d.vocabSize, 32)
+        XCTAssertFalse(d.tiedEmbeddings)
+        XCTAssertEqual(d.tokenizer.pre, "smollm")
+        XCTAssertEqual(d.tokenizer.merges, ["t 1", "t 2"])
+        XCTAssertEqual(d.tokenizer.bosTokenID, 1)
+        XCTAssertFalse(d.tokenizer.addBOSToken)
+    }
+
+    func testShardsExposeOnlyTheirBlocksPlusEmbeddingsOrHead() throws {
+        let path = try write(GGUFWriter.tinyLlama().bytes())
+        let first = names(try provider.open(path: path, blockStart: 0, blockEnd: 1))
+        XCTAssertTrue(first.contains("token_embd.weight"))
+        XCTAssertFalse(first.contains("output_norm.weight"))
+        XCTAssertTrue(first.allSatisfy { !$0.hasPrefix("blk.1.") && !$0.hasPrefix("blk.2.") })
+        XCTAssertEqual(first.filter { $0.hasPrefix("blk.0.") }.count, 9)
+
+        let middle = names(try provider.open(path: path, blockStart: 1, blockEnd: 2))
+        XCTAssertEqual(middle, Set(first.filter { $0.hasPrefix("blk.0.") }.map { $0.replacingOccurrences(of: "blk.0.", with: "blk.1.") }))
+
+        let last = names(try provider.open(path: path, blockStart: 2, blockEnd: 3))
+        XCTAssertTrue(last.isSuperset(of: ["output_norm.weight", "output.weight"]))
+        XCTAssertFalse(last.contains("token_embd.weight"))
+    }
+
+    func testATiedHeadShipsTheEmbeddingsWithTheLastShard() throws {
+        let path = try write(GGUFWriter.tinyLlama(tiedHead: true).bytes())
+        let last = try provider.open(path: path, blockStart: 2, blockEnd: nil)
+        XCTAssertTrue(names(last).contains("token_embd.weight"))
+        XCTAssertTrue(last.descriptionText.contains("\"tied_embeddings\":true"))
+    }
+
+    func testOutOfRangeBlocksAreAClearError() throws {
+        let path = try write(GGUFWriter.tinyLlama().bytes())
+        for (start, end) in [(0, 4), (2, 2), (-1, 1), (3, nil)] as [(Int, Int?)] {
+            XCTAssertThrowsError(try provider.open(path: path, blockStart: start, blockEnd: end)) {
+                XCTAssertTrue("\($0)".contains("outside the model's 3 blocks"), "\($0)")
+            }
+        }
+    }
+
+    func testProbeRecognisesOnlyGGUF() throws {
+        XCTAssertEqual(provider.probe(path: try write(GGUFWriter.tinyLlama().bytes())), 100)
+        XCTAssertEqual(provider.probe(path: try write(Array("{\"not\": \"gguf\"}".utf8), "x.json")), 0)
+        XCTAssertEqual(provider.probe(path: scratch.appendingPathComponent("missing").path), 0)
+        XCTAssertEqual(provider.probe(path: scratch.path), 0)
+    }
+
+    func testUnsupportedTensorTypesAreNamed() throws {
+        var writer = GGUFWriter.tinyLlama()
+        writer.tensors[2].type = 12 // Q4_K
+        let path = try write(writer.bytes())
+        XCTAssertThrowsError(try provider.open(path: path, blockStart: 0, blockEnd: nil)) {
+            XCTAssertTrue("\($0)".contains("blk.0.attn_q.weight") && "\($0)".contains("type 12"), "\($0)")
+        }
+    }
+
+    func testEveryTruncationIsRejected() throws {
+        let bytes = GGUFWriter.tinyLlama().bytes()
+        var rng = SystemRandomNumberGenerator()
+        var cuts = Set((0..<120).map { _ in Int.random(in: 0..<(bytes.count - 1), using: &rng) })
+        cuts.formUnion([0, 3, 4, 8, 23, 24, bytes.count - 1])
+        for cut in cuts.sorted() {
+            let path = try write(Array(bytes.prefix(cut)), "cut.gguf")
+            XCTAssertThrowsError(try provider.open(path: path, blockStart: 0, blockEnd: nil), "truncated at \(cut)")
+        }
+    }
+
+    func testMutatedFilesOpenOrFailButNeverCrash() throws {
+        let original = GGUFWriter.tinyLlama().bytes()
+        var seed: UInt64 = 0x5EED
+        func next() -> Int {
+            seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17
+            return Int(seed % UInt64(Int32.max))
+        }
+        var opened = 0, rejected = 0
+        for round in 0..<300 {
+            var bytes = original
+            switch round % 3 {
+            case 0: // flip a few bytes anywhere in the header region
+                for _ in 0..<(1 + next() % 4) { bytes[next() % min(bytes.count, 2048)] ^= UInt8(1 + next() % 255) }
+            case 1: // inflate a length or count field
+                let at = next() % min(bytes.count - 8, 2048)
+                for i in 0..<8 { bytes[at + i] = 0xFF }
+            default: // flip and truncate
+                bytes[next() % bytes.count] ^= 0x5A
+                bytes = Array(bytes.prefix(1 + next() % bytes.count))
+            }
+            let path = try write(bytes, "fuzz.gguf")
+            do {
+                _ = try provider.open(path: path, blockStart: 0, blockEnd: nil)
+                opened += 1
+            } catch {
+                XCTAssertFalse("\(error)".isEmpty)
+                rejected += 1
+            }
+        }
+        XCTAssertEqual(opened + rejected, 300)
+        XCTAssertGreaterThan(rejected, 100)
+    }
+}

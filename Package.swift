@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
         .testTarget(name: "PluginAPITests", dependencies: ["PluginAPI"]),
         .testTarget(name: "GGUFPluginTests", dependencies: ["GGUFPlugin", "PluginAPI"]),
-        .testTarget(name: "PetalsModelTests", dependencies: ["PetalsModel", "PluginAPI"]),
+        .testTarget(name: "PetalsModelTests", dependencies: ["PetalsModel", "PluginAPI", "CKernels"]),
         .testTarget(name: "PetalsSwarmTests", dependencies: ["PetalsSwarm", "PluginAPI"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,9 +1,17 @@
 // Causal multi-head attention over an F16 KV cache, arithmetic as llama.cpp without flash
 // attention: q rounded to F16, scores in f32, softmax with a double denominator,
 // probabilities rounded to F16 before the weighted sum of values.
+//
+// The AVX2 path also reproduces llama.cpp's accumulation orders: single-token steps use
+// ggml_vec_dot_f16's (q·k over 4 accumulators; p·v into 32 partial sums reduced pairwise),
+// batches use tinyBLAS's (one 8-lane accumulator). The scalar path is the plain reference.
 #include "ck_internal.h"
 
 #include <math.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 typedef struct {
     float *out;
@@ -13,61 +21,144 @@ typedef struct {
     int64_t kv_stride, n_head, n_head_kv, head_dim;
     float scale;
     const float *alibi;
-    uint8_t *scratch;     // per thread: scores, q16, p16
+    uint8_t *scratch;
     size_t scratch_per_thread;
-    ck_dot_fn dot_f16;
 } attention_job;
 
-static void attention_tasks(void *raw, int64_t begin, int64_t end, int thread_index) {
-    const attention_job *job = raw;
-    const int64_t hd = job->head_dim;
-    const int64_t group = job->n_head / job->n_head_kv;
-    const int64_t kv_len_max = job->pos0 + job->n_tok;
+typedef struct {
+    float *scores;   // padded to a multiple of 8
+    uint16_t *q16;
+    uint16_t *p16;
+    float *partial;  // 32 x head_dim partial sums (AVX2 path)
+} task_scratch;
+
+static task_scratch scratch_for(const attention_job *job, int thread_index) {
     uint8_t *mine = job->scratch + (size_t)thread_index * job->scratch_per_thread;
-    float *scores = (float *)mine;
-    uint16_t *q16 = (uint16_t *)(scores + kv_len_max);
-    uint16_t *p16 = q16 + hd;
+    const int64_t padded = (job->pos0 + job->n_tok + 7) & ~(int64_t)7;
+    task_scratch s;
+    s.partial = (float *)mine;
+    s.scores = s.partial + 32 * job->head_dim;
+    s.q16 = (uint16_t *)(s.scores + padded);
+    s.p16 = s.q16 + job->head_dim;
+    return s;
+}
 
+static size_t scratch_bytes(int64_t kv_len, int64_t head_dim) {
+    const int64_t padded = (kv_len + 7) & ~(int64_t)7;
+    size_t bytes = (size_t)(32 * head_dim + padded) * 4 + (size_t)(head_dim + padded) * 2;
+    return (bytes + 63) & ~(size_t)63;
+}
+
+/// Scores of one query against positions [0, len), scaled, with the ALiBi bias.
+static void scores_for(const attention_job *job, ck_dot_fn dot, const uint16_t *q16, int64_t kvh,
+                       int64_t len, float slope, float *scores) {
+    const int64_t hd = job->head_dim;
+    for (int64_t j = 0; j < len; j++) {
+        scores[j] = dot(hd, job->k + j * job->kv_stride + kvh * hd, q16) * job->scale + slope * (float)(j - (len - 1));
+    }
+}
+
+static void attention_tasks_ref(void *raw, int64_t begin, int64_t end, int thread_index) {
+    const attention_job *job = raw;
+    const int64_t hd = job->head_dim, group = job->n_head / job->n_head_kv;
+    task_scratch s = scratch_for(job, thread_index);
     for (int64_t task = begin; task < end; task++) {
-        const int64_t t = task / job->n_head, h = task % job->n_head;
-        const int64_t kvh = h / group;
+        const int64_t t = task / job->n_head, h = task % job->n_head, kvh = h / group;
         const int64_t len = job->pos0 + t + 1; // causal: positions 0 ... pos0 + t
-        const float *q = job->q + t * job->n_head * hd + h * hd;
-        float *out = job->out + t * job->n_head * hd + h * hd;
-
-        ck_fp32_to_fp16_row(q, q16, hd);
-        const float slope = job->alibi ? job->alibi[h] : 0.0f;
+        float *out = job->out + (t * job->n_head + h) * hd;
+        ck_fp32_to_fp16_row(job->q + (t * job->n_head + h) * hd, s.q16, hd);
+        scores_for(job, ck__dot_f16_f16_ref, s.q16, kvh, len, job->alibi ? job->alibi[h] : 0.0f, s.scores);
+        ck_softmax(s.scores, len);
+        ck_fp32_to_fp16_row(s.scores, s.p16, len);
+        memset(out, 0, sizeof(float) * (size_t)hd);
         for (int64_t j = 0; j < len; j++) {
-            const uint16_t *k = job->k + j * job->kv_stride + kvh * hd;
-            scores[j] = job->dot_f16(hd, k, q16) * job->scale + slope * (float)(j - (len - 1));
-        }
-        ck_softmax(scores, len);
-        ck_fp32_to_fp16_row(scores, p16, len);
-        for (int64_t d = 0; d < hd; d++) out[d] = 0.0f;
-        for (int64_t j = 0; j < len; j++) {
-            const float p = ck_fp16_to_fp32(p16[j]);
+            const float p = ck_fp16_to_fp32(s.p16[j]);
             const uint16_t *v = job->v + j * job->kv_stride + kvh * hd;
             for (int64_t d = 0; d < hd; d++) out[d] += p * ck_fp16_to_fp32(v[d]);
         }
     }
 }
 
+#if defined(__x86_64__)
+#define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+/// out[d] = Σ_j p[j]·v[j][d], each d summed in llama.cpp's order. `lanes` is 32 for
+/// ggml_vec_dot_f16's four 8-lane accumulators, 8 for tinyBLAS's single one; partial sum
+/// (j mod lanes) collects position j, vectorised across d.
+CK_AVX2 static void weighted_values(const attention_job *job, const uint16_t *p16, int64_t kvh, int64_t len,
+                                    int lanes, float *partial, float *out) {
+    const int64_t hd = job->head_dim;
+    memset(partial, 0, sizeof(float) * (size_t)(lanes * hd));
+    for (int64_t j = 0; j < len; j++) {
+        const __m256 p = _mm256_set1_ps(ck_fp16_to_fp32(p16[j]));
+        const uint16_t *v = job->v + j * job->kv_stride + kvh * hd;
+        float *acc = partial + (j % lanes) * hd;
+        for (int64_t d = 0; d < hd; d += 8) {
+            const __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d)));
+            _mm256_storeu_ps(acc + d, _mm256_fmadd_ps(vv, p, _mm256_loadu_ps(acc + d)));
+        }
+    }
+#define P(lane) _mm256_loadu_ps(partial + (lane) * hd + d)
+    for (int64_t d = 0; d < hd; d += 8) {
+        __m256 result;
+        if (lanes == 32) {
+            // Accumulator k lane l is partial 8k + l: ((a0+a2)+(a1+a3)) per lane, then
+            // lanes l and l+4, then (q0+q1)+(q2+q3).
+            __m256 lane[8];
+            for (int l = 0; l < 8; l++) lane[l] = _mm256_add_ps(_mm256_add_ps(P(l), P(16 + l)), _mm256_add_ps(P(8 + l), P(24 + l)));
+            __m256 quad[4];
+            for (int l = 0; l < 4; l++) quad[l] = _mm256_add_ps(lane[l], lane[l + 4]);
+            result = _mm256_add_ps(_mm256_add_ps(quad[0], quad[1]), _mm256_add_ps(quad[2], quad[3]));
+        } else {
+            // One accumulator: lanes l and l+4, then (s0+s2)+(s1+s3).
+            __m256 s[4];
+            for (int l = 0; l < 4; l++) s[l] = _mm256_add_ps(P(l + 4), P(l));
+            result = _mm256_add_ps(_mm256_add_ps(s[0], s[2]), _mm256_add_ps(s[1], s[3]));
+        }
+        _mm256_storeu_ps(out + d, result);
+    }
+#undef P
+}
+
+CK_AVX2 static void attention_tasks_avx2(void *raw, int64_t begin, int64_t end, int thread_index) {
+    const attention_job *job = raw;
+    const int64_t hd = job->head_dim, group = job->n_head / job->n_head_kv;
+    const int single = job->n_tok == 1;
+    ck_dot_fn dot = single ? ck__dot_f16_f16_avx2 : ck__dot_f16_f16_avx2_tiled;
+    task_scratch s = scratch_for(job, thread_index);
+    for (int64_t task = begin; task < end; task++) {
+        const int64_t t = task / job->n_head, h = task % job->n_head, kvh = h / group;
+        const int64_t len = job->pos0 + t + 1;
+        ck_fp32_to_fp16_row(job->q + (t * job->n_head + h) * hd, s.q16, hd);
+        scores_for(job, dot, s.q16, kvh, len, job->alibi ? job->alibi[h] : 0.0f, s.scores);
+        // llama.cpp's row is padded with masked (-inf) positions; pad to whole 8-lane groups
+        // so every score goes through the same vector exp.
+        const int64_t padded = (len + 7) & ~(int64_t)7;
+        for (int64_t j = len; j < padded; j++) s.scores[j] = -INFINITY;
+        ck__softmax_avx2(s.scores, padded);
+        ck_fp32_to_fp16_row(s.scores, s.p16, len);
+        weighted_values(job, s.p16, kvh, len, single ? 32 : 8, s.partial, job->out + (t * job->n_head + h) * hd);
+    }
+}
+#endif
+
 void ck_attention(ck_pool *pool, float *out, const float *q, int64_t n_tok, int64_t pos0,
                   const uint16_t *k, const uint16_t *v, int64_t kv_stride,
                   int64_t n_head, int64_t n_head_kv, int64_t head_dim, float scale,
                   const float *alibi_slopes) {
     if (n_tok <= 0 || n_head <= 0 || n_head_kv <= 0 || n_head % n_head_kv != 0) return;
-    const int64_t kv_len_max = pos0 + n_tok;
-    // Scores (f32) plus q and probabilities in f16, 64-byte aligned per thread.
-    size_t per_thread = (size_t)kv_len_max * 4 + (size_t)head_dim * 2 + (size_t)kv_len_max * 2;
-    per_thread = (per_thread + 63) & ~(size_t)63;
+    const size_t per_thread = scratch_bytes(pos0 + n_tok, head_dim);
     const int threads = ck_pool_threads(pool);
     ck__pool_lock_op(pool);
     uint8_t *scratch = ck__pool_scratch(pool, 1, per_thread * (size_t)threads);
     if (scratch) {
         attention_job job = { out, q, n_tok, pos0, k, v, kv_stride, n_head, n_head_kv, head_dim, scale,
-                              alibi_slopes, scratch, per_thread, ck__dot_for(CK_F16) };
-        ck_pool_run(pool, n_tok * n_head, 1, attention_tasks, &job);
+                              alibi_slopes, scratch, per_thread };
+        ck_range_fn tasks = attention_tasks_ref;
+#if defined(__x86_64__)
+        if (ck__use_simd() && head_dim % 8 == 0) tasks = attention_tasks_avx2;
+#endif
+        ck_pool_run(pool, n_tok * n_head, 1, tasks, &job);
     }
     ck__pool_unlock_op(pool);
 }

@@ -83,19 +83,37 @@ CK_AVX2 float ck__dot_q8_0_q8_0_avx2(int64_t n, const void *w, const void *a) {
     return hsum8(acc);
 }
 
+/// ggml_vec_dot_f16's order: four accumulators over 32-element steps, reduced pairwise
+/// ((a0+a2)+(a1+a3)), then across lanes; leftovers added in double.
 CK_AVX2 float ck__dot_f16_f16_avx2(int64_t n, const void *w, const void *a) {
     const uint16_t *x = w, *y = a;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))),
-                               _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i))), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i + 8))),
-                               _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i + 8))), acc1);
+    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    const int64_t whole = n & ~(int64_t)31;
+    for (int64_t i = 0; i < whole; i += 32) {
+        for (int k = 0; k < 4; k++) {
+            const __m256 vx = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i + 8 * k)));
+            const __m256 vy = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i + 8 * k)));
+            acc[k] = _mm256_fmadd_ps(vx, vy, acc[k]);
+        }
     }
-    float sum = hsum8(_mm256_add_ps(acc0, acc1));
-    for (; i < n; i++) sum += ck_fp16_to_fp32(x[i]) * ck_fp16_to_fp32(y[i]);
-    return sum;
+    const __m256 total = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+    const __m128 quad = _mm_add_ps(_mm256_castps256_ps128(total), _mm256_extractf128_ps(total, 1));
+    const __m128 pairs = _mm_hadd_ps(quad, quad);
+    double sum = (double)_mm_cvtss_f32(_mm_hadd_ps(pairs, pairs));
+    for (int64_t i = whole; i < n; i++) sum += (double)(ck_fp16_to_fp32(x[i]) * ck_fp16_to_fp32(y[i]));
+    return (float)sum;
+}
+
+/// tinyBLAS's order (llama.cpp's batched f16 products): one accumulator over 8-element steps.
+CK_AVX2 float ck__dot_f16_f16_avx2_tiled(int64_t n, const void *w, const void *a) {
+    if (n % 8 != 0) return ck__dot_f16_f16_avx2(n, w, a); // tinyBLAS declines such shapes too
+    const uint16_t *x = w, *y = a;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8) {
+        acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))),
+                              _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i))), acc);
+    }
+    return hsum8(acc);
 }
 
 CK_AVX2 float ck__dot_f32_f32_avx2(int64_t n, const void *w, const void *a) {
@@ -162,6 +180,7 @@ float ck__dot_q4_0_q8_0_avx2(int64_t n, const void *w, const void *a) { return c
 float ck__dot_q4_1_q8_1_avx2(int64_t n, const void *w, const void *a) { return ck__dot_q4_1_q8_1_ref(n, w, a); }
 float ck__dot_q8_0_q8_0_avx2(int64_t n, const void *w, const void *a) { return ck__dot_q8_0_q8_0_ref(n, w, a); }
 float ck__dot_f16_f16_avx2(int64_t n, const void *w, const void *a) { return ck__dot_f16_f16_ref(n, w, a); }
+float ck__dot_f16_f16_avx2_tiled(int64_t n, const void *w, const void *a) { return ck__dot_f16_f16_ref(n, w, a); }
 float ck__dot_f32_f32_avx2(int64_t n, const void *w, const void *a) { return ck__dot_f32_f32_ref(n, w, a); }
 void ck__quantize_row_q8_0_avx2(const float *x, ck_block_q8_0 *y, int64_t n) { ck__quantize_row_q8_0_ref(x, y, n); }
 void ck__quantize_row_q8_1_avx2(const float *x, ck_block_q8_1 *y, int64_t n) { ck__quantize_row_q8_1_ref(x, y, n); }

@@ -35,6 +35,10 @@ void ck_layernorm(float *out, const float *x, const float *weight, const float *
 }
 
 void ck_softmax(float *x, int64_t n) {
+    if (ck__use_simd()) {
+        ck__softmax_avx2(x, n);
+        return;
+    }
     if (n <= 0) return;
     float max = x[0];
     for (int64_t i = 1; i < n; i++) max = x[i] > max ? x[i] : max;
@@ -48,6 +52,10 @@ void ck_softmax(float *x, int64_t n) {
 }
 
 void ck_silu_mul(float *gate, const float *up, int64_t n) {
+    if (ck__use_simd()) {
+        ck__silu_mul_avx2(gate, up, n);
+        return;
+    }
     for (int64_t i = 0; i < n; i++) {
         const float g = gate[i];
         gate[i] = (g / (1.0f + expf(-g))) * up[i];
@@ -80,15 +88,20 @@ void ck_rope(float *x, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int
         sin_t[i] = sinf(theta);
         theta *= theta_scale;
     }
+    const int fused = ck__use_simd();
     for (int64_t h = 0; h < n_heads; h++) {
         float *v = x + h * head_dim;
         for (int64_t i = 0; i < half; i++) {
             float *a, *b;
             if (style == CK_ROPE_NEOX) { a = v + i; b = v + i + half; }
             else { a = v + 2 * i; b = v + 2 * i + 1; }
-            const float x0 = *a, x1 = *b;
-            *a = x0 * cos_t[i] - x1 * sin_t[i];
-            *b = x0 * sin_t[i] + x1 * cos_t[i];
+            if (fused) {
+                ck__rope_rotate_fma(a, b, cos_t[i], sin_t[i]);
+            } else {
+                const float x0 = *a, x1 = *b;
+                *a = x0 * cos_t[i] - x1 * sin_t[i];
+                *b = x0 * sin_t[i] + x1 * cos_t[i];
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 //   llama_reference greedy   MODEL N_NEW LOGITS_FILE K_STEPS < prompt
 //       → "prompt: ids", "generated: ids", "eog: 0|1"; LOGITS_FILE gets float32 logits of the
 //         last prompt token, then of each of the first K_STEPS decode steps.
+#include <ggml.h>
 #include <llama.h>
 
 #include <stdio.h>
@@ -21,6 +22,29 @@ static char *read_stdin(size_t *len) {
     }
     *len = n;
     return buf;
+}
+
+// "dump" mode: the scheduler calls this for every node; f32 results whose names are listed in
+// DUMP_NAMES (comma separated prefixes) are written to DUMP_DIR/<name>.bin.
+static const char *dump_dir;
+static const char *dump_names;
+static bool dump_tensor(struct ggml_tensor *t, bool ask, void *user) {
+    (void)user;
+    if (t->type != GGML_TYPE_F32) return ask ? false : true;
+    int wanted = 0;
+    char list[1024];
+    snprintf(list, sizeof list, "%s", dump_names);
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+        size_t n = strlen(tok);
+        if (strncmp(t->name, tok, n) == 0 && (t->name[n] == '-' || t->name[n] == 0)) wanted = 1;
+    }
+    if (ask) return wanted;
+    if (!wanted || !ggml_is_contiguous(t)) return true;
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s.bin", dump_dir, t->name);
+    FILE *f = fopen(path, "wb");
+    if (f) { fwrite(t->data, 1, ggml_nbytes(t), f); fclose(f); }
+    return true;
 }
 
 static void quiet_log(enum ggml_log_level level, const char *text, void *user) { (void)level; (void)text; (void)user; }
@@ -59,6 +83,12 @@ int main(int argc, char **argv) {
         cp.n_threads = 2;
         cp.n_threads_batch = 2;
         cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+        if (getenv("DUMP_DIR")) {
+            dump_dir = getenv("DUMP_DIR");
+            dump_names = getenv("DUMP_NAMES") ? getenv("DUMP_NAMES") : "l_out";
+            cp.cb_eval = dump_tensor;
+            cp.cb_eval_user_data = NULL;
+        }
         struct llama_context *ctx = llama_init_from_model(model, cp);
         const int n_vocab = llama_vocab_n_tokens(vocab);
         printf("prompt:");

@@ -13,6 +13,8 @@ let package = Package(
         .executable(name: "petals-bench", targets: ["petals-bench"]),
         .library(name: "PluginAPI", type: .dynamic, targets: ["PluginAPI"]),
         .library(name: "GGUFPlugin", type: .dynamic, targets: ["GGUFPlugin"]),
+        .library(name: "TCPPlugin", type: .dynamic, targets: ["TCPPlugin"]),
+        .library(name: "UnixPlugin", type: .dynamic, targets: ["UnixPlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -36,11 +38,14 @@ let package = Package(
             name: "PetalsModel",
             dependencies: ["CKernels", "PluginAPI", .product(name: "Logging", package: "swift-log")]
         ),
-        .target(name: "PetalsSwarm", dependencies: ["PluginAPI"]),
+        .target(
+            name: "PetalsSwarm",
+            dependencies: ["PetalsModel", "PluginAPI", .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "plumise-petals",
             dependencies: [
-                "PetalsModel", "PluginAPI",
+                "PetalsModel", "PetalsSwarm", "PluginAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -59,13 +64,20 @@ let package = Package(
 
         // MARK: Plugins (each built as its own dynamic library product)
         .target(name: "GGUFPlugin", dependencies: ["PluginAPI"], path: "plugins/GGUF"),
+        // Socket code shared by the TCP and Unix transports (linked into each).
+        .target(name: "PluginSockets", dependencies: ["PluginAPI"], path: "plugins/Sockets"),
+        .target(name: "TCPPlugin", dependencies: ["PluginAPI", "PluginSockets"], path: "plugins/TCP"),
+        .target(name: "UnixPlugin", dependencies: ["PluginAPI", "PluginSockets"], path: "plugins/Unix"),
 
         // MARK: Tests
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
         .testTarget(name: "PluginAPITests", dependencies: ["PluginAPI"]),
         .testTarget(name: "GGUFPluginTests", dependencies: ["GGUFPlugin", "PluginAPI"]),
-        .testTarget(name: "PetalsModelTests", dependencies: ["PetalsModel", "PluginAPI", "CKernels"]),
-        .testTarget(name: "PetalsSwarmTests", dependencies: ["PetalsSwarm", "PluginAPI"]),
+        // The real model and build products, shared by the tests that need them.
+        .target(name: "PetalsTestSupport", dependencies: ["PetalsModel", "PluginAPI"], path: "Tests/PetalsTestSupport"),
+        .testTarget(name: "PetalsModelTests", dependencies: ["PetalsModel", "PluginAPI", "CKernels", "PetalsTestSupport"]),
+        .testTarget(name: "PetalsSwarmTests",
+                    dependencies: ["PetalsSwarm", "PetalsModel", "PluginAPI", "PetalsTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

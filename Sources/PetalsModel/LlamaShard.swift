@@ -37,7 +37,7 @@ public final class LlamaShard: @unchecked Sendable {
     public init(model: PluginModel, pool: ComputePool, maxBatch: Int = 64) throws {
         let d = model.description
         hp = try LlamaHyperparameters(d)
-        guard d.blockStart >= 0, d.blockStart < d.blockEnd, d.blockEnd <= d.blockCount else {
+        guard d.blockStart >= 0, d.blockStart <= d.blockEnd, d.blockEnd <= d.blockCount else {
             throw ModelError.invalidBlockRange("[\(d.blockStart), \(d.blockEnd)) of \(d.blockCount) blocks")
         }
         blocks = d.blockStart..<d.blockEnd

@@ -11,6 +11,7 @@ public enum PluginError: Error, CustomStringConvertible, LocalizedError, Equatab
     case noPluginFor(path: String, available: [String])
     case openFailed(plugin: String, path: String, reason: String)
     case badDescription(plugin: String, reason: String)
+    case noTransport(name: String, available: [String])
 
     public var description: String {
         switch self {
@@ -33,6 +34,9 @@ public enum PluginError: Error, CustomStringConvertible, LocalizedError, Equatab
             return "\(plugin) plugin could not open \(path): \(reason)"
         case .badDescription(let plugin, let reason):
             return "\(plugin) plugin described the model in a way the host cannot read: \(reason)"
+        case .noTransport(let name, let available):
+            let list = available.isEmpty ? "none loaded" : available.joined(separator: ", ")
+            return "no transport plugin named '\(name)' (transport plugins: \(list))"
         }
     }
 

@@ -69,7 +69,7 @@ nonisolated(unsafe) private var exportedProvider: ModelFormatProvider?
 nonisolated(unsafe) private var exportedDescriptor: UnsafeMutablePointer<pp_plugin_descriptor>?
 private let exportLock = NSLock()
 
-private func writeError(_ message: String, _ err: UnsafeMutablePointer<CChar>?, _ cap: Int) {
+func writePluginError(_ message: String, _ err: UnsafeMutablePointer<CChar>?, _ cap: Int) {
     guard let err, cap > 0 else { return }
     let bytes = Array(message.utf8.prefix(cap - 1))
     bytes.withUnsafeBufferPointer { buf in
@@ -89,7 +89,7 @@ private let modelFormatTable: pp_model_format_vtable = {
     }
     table.open = { path, start, end, err, cap in
         guard let path, let provider = exportedProvider else {
-            writeError("plugin not initialised", err, cap)
+            writePluginError("plugin not initialised", err, cap)
             return nil
         }
         do {
@@ -97,7 +97,7 @@ private let modelFormatTable: pp_model_format_vtable = {
                                           blockEnd: end < 0 ? nil : Int(end))
             return OpaquePointer(Unmanaged.passRetained(model).toOpaque())
         } catch {
-            writeError("\(error)", err, cap)
+            writePluginError("\(error)", err, cap)
             return nil
         }
     }
@@ -141,6 +141,17 @@ private let modelFormatTablePointer: UnsafeMutablePointer<pp_model_format_vtable
 }()
 
 public enum PluginExport {
+    /// A descriptor that lives for the rest of the process (plugins are never unloaded).
+    static func makeDescriptor(kind: pp_plugin_kind, name: String, version: String, summary: String,
+                               vtable: UnsafeRawPointer) -> UnsafeMutablePointer<pp_plugin_descriptor> {
+        let descriptor = UnsafeMutablePointer<pp_plugin_descriptor>.allocate(capacity: 1)
+        descriptor.initialize(to: pp_plugin_descriptor(
+            abi_version: PP_PLUGIN_ABI_VERSION, kind: UInt32(kind.rawValue),
+            name: UnsafePointer(strdup(name)), version: UnsafePointer(strdup(version)),
+            description: UnsafePointer(strdup(summary)), vtable: vtable))
+        return descriptor
+    }
+
     /// The descriptor for a model-format plugin. Call from the plugin's
     /// `@_cdecl("plumise_plugin_entry")` function; repeated calls return the same descriptor.
     public static func modelFormat(_ provider: ModelFormatProvider) -> UnsafePointer<pp_plugin_descriptor> {
@@ -148,14 +159,8 @@ public enum PluginExport {
         defer { exportLock.unlock() }
         if let existing = exportedDescriptor { return UnsafePointer(existing) }
         exportedProvider = provider
-        let descriptor = UnsafeMutablePointer<pp_plugin_descriptor>.allocate(capacity: 1)
-        descriptor.initialize(to: pp_plugin_descriptor(
-            abi_version: PP_PLUGIN_ABI_VERSION,
-            kind: UInt32(PP_KIND_MODEL_FORMAT.rawValue),
-            name: UnsafePointer(strdup(provider.name)),
-            version: UnsafePointer(strdup(provider.version)),
-            description: UnsafePointer(strdup(provider.summary)),
-            vtable: UnsafeRawPointer(modelFormatTablePointer)))
+        let descriptor = makeDescriptor(kind: PP_KIND_MODEL_FORMAT, name: provider.name, version: provider.version,
+                                        summary: provider.summary, vtable: UnsafeRawPointer(modelFormatTablePointer))
         exportedDescriptor = descriptor
         return UnsafePointer(descriptor)
     }

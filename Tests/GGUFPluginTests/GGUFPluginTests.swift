@@ -88,9 +88,17 @@ final class GGUFPluginTests: XCTestCase {
         XCTAssertTrue(last.descriptionText.contains("\"tied_embeddings\":true"))
     }
 
+    func testEmptyRangesMapOnlyTheEmbeddingsOrOnlyTheHead() throws {
+        let path = try write(GGUFWriter.tinyLlama().bytes())
+        XCTAssertEqual(names(try provider.open(path: path, blockStart: 0, blockEnd: 0)), ["token_embd.weight"])
+        XCTAssertEqual(names(try provider.open(path: path, blockStart: 3, blockEnd: nil)),
+                       ["output.weight", "output_norm.weight"])
+        XCTAssertEqual(names(try provider.open(path: path, blockStart: 1, blockEnd: 1)), [])
+    }
+
     func testOutOfRangeBlocksAreAClearError() throws {
         let path = try write(GGUFWriter.tinyLlama().bytes())
-        for (start, end) in [(0, 4), (2, 2), (-1, 1), (3, nil)] as [(Int, Int?)] {
+        for (start, end) in [(0, 4), (2, 1), (-1, 1), (4, nil)] as [(Int, Int?)] {
             XCTAssertThrowsError(try provider.open(path: path, blockStart: start, blockEnd: end)) {
                 XCTAssertTrue("\($0)".contains("outside the model's 3 blocks"), "\($0)")
             }

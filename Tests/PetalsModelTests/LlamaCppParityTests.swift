@@ -1,3 +1,4 @@
+import PetalsTestSupport
 import CKernels
 import Foundation
 import PetalsModel

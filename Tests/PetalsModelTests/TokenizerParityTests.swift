@@ -1,3 +1,4 @@
+import PetalsTestSupport
 import Foundation
 import PetalsModel
 import XCTest

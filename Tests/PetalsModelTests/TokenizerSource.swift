@@ -1,3 +1,4 @@
+import PetalsTestSupport
 import PluginAPI
 
 /// SmolLM2's tokenizer description, read from the real model file through the model-format

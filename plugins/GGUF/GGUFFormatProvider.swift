@@ -20,7 +20,7 @@ struct GGUFFormatProvider: ModelFormatProvider {
         let header = try GGUFHeader(bytes: file.bytes, path: path)
         let model = try GGUFModel(header: header, path: path)
         let end = blockEnd ?? model.blockCount
-        guard blockStart >= 0, blockStart < end, end <= model.blockCount else {
+        guard blockStart >= 0, blockStart <= end, end <= model.blockCount else {
             throw PluginOpenError("block range [\(blockStart), \(end)) is outside the model's \(model.blockCount) blocks of \(path)")
         }
         let (tensors, tied) = try model.selectTensors(blocks: blockStart..<end, file: file, header: header)

@@ -63,7 +63,8 @@ typedef struct pp_model_format_vtable {
     /// loudly: any unreadable or foreign path is simply 0.
     int32_t (*probe)(const char *path);
 
-    /// Opens the model and maps only the tensors of blocks [block_start, block_end), plus the
+    /// Opens the model and maps only the tensors of blocks [block_start, block_end) (an empty
+    /// range is allowed: a client's embeddings and head only), plus the
     /// token embeddings when block_start == 0 and the final norm and output head (or the
     /// tied embeddings) when block_end == the model's block count. block_end < 0 means "to
     /// the last block". Returns NULL and fills err on failure.
@@ -94,23 +95,32 @@ typedef struct pp_connection pp_connection; ///< opaque, owned by the plugin
 typedef struct pp_listener pp_listener;     ///< opaque, owned by the plugin
 
 /// Transport plugins: a reliable, ordered byte stream between two nodes. Framing and the
-/// request protocol live in the host; the transport only moves bytes. All calls block.
+/// request protocol live in the host; the transport only moves bytes. All calls block; a
+/// connection is used by one thread at a time.
 typedef struct pp_transport_vtable {
     uint32_t struct_size;
-    /// Listens on `address` (format defined by the transport, e.g. "127.0.0.1:31330").
-    /// Writes the bound address (useful with port 0) into bound/bound_cap.
+    /// Listens on `address` (format defined by the transport, e.g. "127.0.0.1:31330" for TCP,
+    /// a file path for Unix sockets). Writes the bound address (useful with port 0) into
+    /// bound/bound_cap.
     pp_listener *(*listen)(const char *address, char *bound, size_t bound_cap,
                            char *err, size_t err_cap);
-    pp_connection *(*accept)(pp_listener *listener, char *err, size_t err_cap);
+    /// Waits up to timeout_ms (<= 0: forever) for a client. Returns NULL with err set on
+    /// failure, NULL with err[0] == 0 on timeout.
+    pp_connection *(*accept)(pp_listener *listener, int32_t timeout_ms, char *err, size_t err_cap);
     void (*close_listener)(pp_listener *listener);
     pp_connection *(*connect)(const char *address, int32_t timeout_ms, char *err, size_t err_cap);
-    /// Writes all `len` bytes or fails. Returns 0 on success.
+    /// Writes all `len` bytes or fails. Returns 0 on success, -1 on failure.
     int32_t (*send_all)(pp_connection *conn, const void *bytes, size_t len, char *err, size_t err_cap);
-    /// Reads exactly `len` bytes or fails (peer closed = failure). timeout_ms <= 0 waits forever.
+    /// Reads exactly `len` bytes. Returns 0 on success; PP_RECV_TIMEOUT when no byte arrived
+    /// within timeout_ms (nothing consumed: the call may be repeated); -1 on failure, including
+    /// the peer closing or stalling for timeout_ms in the middle of the bytes. timeout_ms <= 0
+    /// waits forever.
     int32_t (*recv_exact)(pp_connection *conn, void *bytes, size_t len, int32_t timeout_ms,
                           char *err, size_t err_cap);
     void (*close)(pp_connection *conn);
 } pp_transport_vtable;
+
+#define PP_RECV_TIMEOUT 1
 
 typedef struct pp_plugin_descriptor {
     uint32_t abi_version;    ///< PP_PLUGIN_ABI_VERSION the plugin was built against

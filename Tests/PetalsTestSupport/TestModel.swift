@@ -4,11 +4,11 @@ import PluginAPI
 import XCTest
 
 /// The real default model, loaded once per test process through the real plugin host.
-enum TestModel {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
+public enum TestModel {
+    public static let repositoryRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let path = repositoryRoot.appendingPathComponent("models/SmolLM2-135M-Instruct.Q4_1.gguf").path
-    static let fixtures = repositoryRoot.appendingPathComponent("Tests/Fixtures/smollm2")
+    public static let path = repositoryRoot.appendingPathComponent("models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+    public static let fixtures = repositoryRoot.appendingPathComponent("Tests/Fixtures/smollm2")
 
     private static let lock = NSLock()
     nonisolated(unsafe) private static var cachedHost: PluginHost?
@@ -16,13 +16,13 @@ enum TestModel {
     nonisolated(unsafe) private static var cachedPipelines: [String: LocalPipeline] = [:]
 
     /// Skips the calling test when the model has not been fetched (scripts/setup.sh fetches it).
-    static func requireModel() throws {
+    public static func requireModel() throws {
         guard FileManager.default.fileExists(atPath: path) else {
             throw XCTSkip("model not present at \(path); run scripts/setup.sh")
         }
     }
 
-    static func host() throws -> PluginHost {
+    public static func host() throws -> PluginHost {
         lock.lock(); defer { lock.unlock() }
         if let cachedHost { return cachedHost }
         let host = try PluginHost(directory: PluginHost.resolveDirectory())
@@ -30,7 +30,7 @@ enum TestModel {
         return host
     }
 
-    static var pool: ComputePool {
+    public static var pool: ComputePool {
         lock.lock(); defer { lock.unlock() }
         if let cachedPool { return cachedPool }
         let pool = ComputePool(threads: 2)
@@ -39,7 +39,7 @@ enum TestModel {
     }
 
     /// The model as one shard (ranges nil) or as the given chain of shards.
-    static func pipeline(_ ranges: [Range<Int>]? = nil) throws -> LocalPipeline {
+    public static func pipeline(_ ranges: [Range<Int>]? = nil) throws -> LocalPipeline {
         try requireModel()
         let key = ranges.map { $0.map { "\($0.lowerBound):\($0.upperBound)" }.joined(separator: ",") } ?? "all"
         let host = try host()
@@ -51,11 +51,14 @@ enum TestModel {
         return pipeline
     }
 
-    static func tokenizer() throws -> BPETokenizer {
+    public static func tokenizer() throws -> BPETokenizer {
         try BPETokenizer(pipeline().shards[0].modelDescription.tokenizer)
     }
 
-    static func loadJSON(_ name: String) throws -> Any {
+    /// The directory of the build products: plugins and the plumise-petals executable.
+    public static var buildDirectory: String { PluginHost.resolveDirectory() }
+
+    public static func loadJSON(_ name: String) throws -> Any {
         let url = fixtures.appendingPathComponent(name)
         return try JSONSerialization.jsonObject(with: Data(contentsOf: url))
     }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Logging
 import PetalsModel
+import PetalsSwarm
 import PluginAPI
 
 struct GenerateCommand: ParsableCommand {
@@ -44,6 +46,12 @@ struct GenerateCommand: ParsableCommand {
             help: "Run this block range as its own shard (a:b); repeat to chain shards, e.g. --blocks 0:15 --blocks 15:30.")
     var blocks: [String] = []
 
+    @Option(help: "Run the blocks on these shard servers (comma-separated host:port, tcp://host:port, unix:///path); embeddings and head run here.")
+    var peers: String?
+
+    @Option(name: .customLong("wire-dtype"), help: "Activation precision sent to --peers: f32 or f16.")
+    var wireDType = "f32"
+
     @Option(help: "Compute threads (0: all CPUs).")
     var threads = 0
 
@@ -56,6 +64,8 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         guard maxNewTokens > 0 else { throw ValidationError("--max-new-tokens must be at least 1") }
         guard threads >= 0 else { throw ValidationError("--threads must be >= 0") }
+        guard WireDType(name: wireDType) != nil else { throw ValidationError("--wire-dtype must be f32 or f16") }
+        if peers != nil, !blocks.isEmpty { throw ValidationError("--peers and --blocks cannot be combined") }
     }
 
     func run() throws {
@@ -68,10 +78,23 @@ struct GenerateCommand: ParsableCommand {
         }
         let host = try plugins.loadHost()
         let pool = ComputePool(threads: threads)
-        let pipeline = try LocalPipeline.load(host: host, path: model, ranges: ranges, pool: pool)
-        let description = pipeline.shards[0].modelDescription
+        let backend: InferenceBackend
+        let description: ModelDescription
+        if let peers {
+            LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+            var options = SwarmClientOptions()
+            options.dtype = WireDType(name: wireDType) ?? .f32
+            let addresses = try PeerAddress.parseList(peers)
+            guard !addresses.isEmpty else { throw ValidationError("--peers lists no address") }
+            let remote = try RemoteBackend(host: host, modelPath: model,
+                                           directory: SwarmDirectory(peers: addresses, host: host, options: options), pool: pool)
+            (backend, description) = (remote, remote.modelDescription)
+        } else {
+            let pipeline = try LocalPipeline.load(host: host, path: model, ranges: ranges, pool: pool)
+            (backend, description) = (pipeline, pipeline.shards[0].modelDescription)
+        }
         let tokenizer = try BPETokenizer(description.tokenizer)
-        let generator = TextGenerator(tokenizer: tokenizer, backend: pipeline)
+        let generator = TextGenerator(tokenizer: tokenizer, backend: backend)
 
         var text = prompt
         if chat {

@@ -42,31 +42,45 @@ public enum RouteError: Error, Equatable, CustomStringConvertible {
 public enum RoutePlanner {
     public static func plan(servers: [ServerCandidate], blockCount: Int, sessionLength: Int,
                             excluding banned: Set<String> = []) throws -> [RouteHop] {
+        try plan(servers: servers, span: 0..<blockCount, blockCount: blockCount, sessionLength: sessionLength,
+                 excluding: banned)
+    }
+
+    /// The cheapest chain of hops covering blocks `span` (used to replace a failed hop).
+    public static func plan(servers: [ServerCandidate], span: Range<Int>, blockCount: Int, sessionLength: Int,
+                            excluding banned: Set<String> = []) throws -> [RouteHop] {
         let usable = servers.filter {
             !banned.contains($0.address) && $0.freeCacheTokens >= sessionLength && !$0.blocks.isEmpty
         }
-        // Shortest path over block boundaries 0...blockCount (a DAG: hops only move forward).
-        var cost = [Double](repeating: .infinity, count: blockCount + 1)
-        var via = [RouteHop?](repeating: nil, count: blockCount + 1)
+        // Shortest path over block boundaries span.lowerBound...span.upperBound (a DAG: hops
+        // only move forward). Index i stands for boundary span.lowerBound + i.
+        let base = span.lowerBound, width = span.count
+        var cost = [Double](repeating: .infinity, count: width + 1)
+        var via = [RouteHop?](repeating: nil, count: width + 1)
         cost[0] = 0
-        for start in 0..<blockCount where cost[start].isFinite {
+        for i in 0..<width where cost[i].isFinite {
+            let start = base + i
             for server in usable where server.blocks.contains(start) {
-                let end = min(server.blocks.upperBound, blockCount)
-                let total = cost[start] + server.latencySeconds + Double(end - start) * server.secondsPerBlock
-                if total < cost[end] {
-                    cost[end] = total
-                    via[end] = RouteHop(server: server, blocks: start..<end)
+                let end = min(server.blocks.upperBound, span.upperBound)
+                let total = cost[i] + server.latencySeconds + Double(end - start) * server.secondsPerBlock
+                if total < cost[end - base] {
+                    cost[end - base] = total
+                    via[end - base] = RouteHop(server: server, blocks: start..<end)
                 }
             }
         }
-        guard cost[blockCount].isFinite else {
-            throw RouteError.noRoute(missing: uncovered(by: usable, blockCount: blockCount), blockCount: blockCount)
+        guard cost[width].isFinite else {
+            let missing = uncovered(by: usable, blockCount: blockCount).compactMap { gap -> Range<Int>? in
+                let clipped = gap.clamped(to: span)
+                return clipped.isEmpty ? nil : clipped
+            }
+            throw RouteError.noRoute(missing: missing, blockCount: blockCount)
         }
         var hops: [RouteHop] = []
-        var at = blockCount
+        var at = width
         while at > 0, let hop = via[at] {
             hops.append(hop)
-            at = hop.blocks.lowerBound
+            at = hop.blocks.lowerBound - base
         }
         return hops.reversed()
     }

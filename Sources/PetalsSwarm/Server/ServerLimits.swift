@@ -10,13 +10,16 @@ public struct ServerLimits: Equatable, Sendable {
     public var idleTimeoutSeconds: Double = 120
     /// Tokens in one forward or step request.
     public var maxTokensPerRequest = 2_048
+    /// Seconds a request's bytes may take to arrive once its frame started.
+    public var stepTimeoutSeconds: Double = 30
 
     public init(maxSessions: Int = 32, cacheTokenBudget: Int = 32_768, maxSessionLength: Int = 2_048,
-                idleTimeoutSeconds: Double = 120, maxTokensPerRequest: Int = 2_048) {
+                idleTimeoutSeconds: Double = 120, maxTokensPerRequest: Int = 2_048, stepTimeoutSeconds: Double = 30) {
         self.maxSessions = maxSessions
         self.cacheTokenBudget = cacheTokenBudget
         self.maxSessionLength = maxSessionLength
         self.idleTimeoutSeconds = idleTimeoutSeconds
         self.maxTokensPerRequest = maxTokensPerRequest
+        self.stepTimeoutSeconds = stepTimeoutSeconds
     }
 }

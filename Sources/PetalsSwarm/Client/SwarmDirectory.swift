@@ -1,0 +1,84 @@
+import Foundation
+import Logging
+import PluginAPI
+
+/// How a client talks to the swarm.
+public struct SwarmClientOptions: Sendable {
+    /// Activation precision on the wire.
+    public var dtype: WireDType = .f32
+    public var connectTimeout: Double = 5
+    /// Longest wait for one reply (a step of a long prompt included).
+    public var requestTimeout: Double = 120
+    /// How long a server that failed is left out of routes.
+    public var banSeconds: Double = 60
+    /// Route attempts before giving up on a step (each after a backoff).
+    public var maxAttempts = 5
+    /// First backoff; doubles on every further attempt.
+    public var backoffSeconds: Double = 0.2
+
+    public init() {}
+}
+
+/// The servers a client knows: their announced infos, measured latency, and temporary bans.
+public final class SwarmDirectory: @unchecked Sendable {
+    public let peers: [PeerAddress]
+    public let host: PluginHost
+    public let options: SwarmClientOptions
+    private let logger: Logger
+    private let lock = NSLock()
+    private var bannedUntil: [String: Double] = [:]
+
+    public init(peers: [PeerAddress], host: PluginHost, options: SwarmClientOptions = SwarmClientOptions(),
+                logger: Logger = Logger(label: "petals.client")) {
+        self.peers = peers
+        self.host = host
+        self.options = options
+        self.logger = logger
+    }
+
+    private var now: Double { ProcessInfo.processInfo.systemUptime }
+
+    /// Leaves `address` out of routes for `banSeconds`.
+    public func ban(_ address: String, reason: String) {
+        logger.warning("banning \(address) for \(options.banSeconds) s: \(reason)")
+        lock.withLock { bannedUntil[address] = now + options.banSeconds }
+    }
+
+    public var banned: Set<String> {
+        lock.withLock {
+            let t = now
+            return Set(bannedUntil.filter { $0.value > t }.keys)
+        }
+    }
+
+    public func connect(_ address: PeerAddress) throws -> PeerClient {
+        try PeerClient(address: address, host: host, dtype: options.dtype,
+                       connectTimeout: options.connectTimeout, requestTimeout: options.requestTimeout)
+    }
+
+    /// Asks every peer not banned for its info; peers that do not answer are banned.
+    /// `model` and `blockCount` filter out servers of another model.
+    public func candidates(model: String, blockCount: Int) -> [ServerCandidate] {
+        let skip = banned
+        var found: [ServerCandidate] = []
+        for peer in peers where !skip.contains(peer.description) {
+            let start = now
+            do {
+                let client = try connect(peer)
+                defer { client.close() }
+                let info = try client.info()
+                guard info.model == model, info.blockCount == blockCount else {
+                    logger.warning("\(peer) serves \(info.model) (\(info.blockCount) blocks), not \(model): ignored")
+                    continue
+                }
+                let blocks = max(info.blocks.count, 1)
+                found.append(ServerCandidate(address: peer.description, blocks: info.blocks,
+                                             freeCacheTokens: info.freeCacheTokens, latencySeconds: now - start,
+                                             secondsPerBlock: 1 / max(info.throughput, 1e-6) / Double(blocks)))
+            } catch {
+                ban(peer.description, reason: "\(error)")
+            }
+        }
+        return found
+    }
+}

@@ -1,0 +1,123 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PetalsModel
+import PetalsSwarm
+import PluginAPI
+
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve a range of the model's blocks to remote clients.",
+        discussion: "Prints 'ready <address>' on stdout once clients can connect; SIGINT or SIGTERM stops it cleanly.")
+
+    @OptionGroup var plugins: PluginOptions
+
+    @Option(help: "Model file or directory.")
+    var model = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+    @Option(help: "Blocks to serve, a:b (blocks a ..< b).")
+    var blocks: String?
+
+    @Option(name: .customLong("num-blocks"), help: "Serve this many blocks, starting where the --peers cover least.")
+    var numBlocks: Int?
+
+    @Option(help: "Comma-separated peers (host:port, tcp://host:port, unix:///path), used by --num-blocks.")
+    var peers: String = ""
+
+    @Option(help: "Transport plugin to listen with (tcp, unix).")
+    var transport = "tcp"
+
+    @Option(help: "Address to listen on (TCP).")
+    var host = "0.0.0.0"
+
+    @Option(help: "Port to listen on (TCP; 0 picks a free port).")
+    var port = 31330
+
+    @Option(help: "Listen address in the transport's own form (overrides --host/--port), e.g. a socket path for unix.")
+    var listen: String?
+
+    @Option(name: .customLong("max-sessions"), help: "Inference sessions open at once.")
+    var maxSessions = ServerLimits().maxSessions
+
+    @Option(name: .customLong("cache-tokens"), help: "KV-cache positions reserved across all sessions.")
+    var cacheTokens = ServerLimits().cacheTokenBudget
+
+    @Option(name: .customLong("max-length"), help: "Positions one session may hold.")
+    var maxLength = ServerLimits().maxSessionLength
+
+    @Option(name: .customLong("idle-timeout"), help: "Seconds before an unused session is freed.")
+    var idleTimeout = ServerLimits().idleTimeoutSeconds
+
+    @Option(name: .customLong("step-timeout"), help: "Seconds a request may take to arrive once started.")
+    var stepTimeout = ServerLimits().stepTimeoutSeconds
+
+    @Option(help: "Compute threads (0: all CPUs).")
+    var threads = 0
+
+    func validate() throws {
+        guard (blocks == nil) != (numBlocks == nil) else {
+            throw ValidationError("give exactly one of --blocks a:b or --num-blocks N")
+        }
+        if let numBlocks { guard numBlocks > 0 else { throw ValidationError("--num-blocks must be at least 1") } }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
+        guard maxSessions > 0, cacheTokens > 0, maxLength > 0 else {
+            throw ValidationError("--max-sessions, --cache-tokens and --max-length must be positive")
+        }
+        guard idleTimeout > 0, stepTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+    }
+
+    func run() throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        guard FileManager.default.fileExists(atPath: model) else {
+            throw ValidationError("model \(model) does not exist (run scripts/setup.sh to fetch the default model)")
+        }
+        let host = try plugins.loadHost()
+        let range = try chooseBlocks(host: host)
+        let pool = ComputePool(threads: threads)
+        let shard = try LlamaShard(model: try host.openModel(path: model, blocks: range), pool: pool)
+        let limits = ServerLimits(maxSessions: maxSessions, cacheTokenBudget: cacheTokens, maxSessionLength: maxLength,
+                                  idleTimeoutSeconds: idleTimeout, stepTimeoutSeconds: stepTimeout)
+        let server = ShardServer(shard: shard, transport: try host.transport(named: transport),
+                                 listenAddress: listen ?? "\(self.host):\(port)", limits: limits)
+        // Catch the signals before announcing readiness, so an early SIGTERM is still graceful.
+        let termination = TerminationSignals()
+        try server.start()
+        print("ready \(server.address)")
+        fflush(stdout)
+        termination.wait()
+        server.stop()
+    }
+
+    /// --blocks as given, or --num-blocks placed at the first block the peers cover least.
+    private func chooseBlocks(host: PluginHost) throws -> Range<Int> {
+        if let blocks { return try BlockRange.parse(blocks) }
+        let description = try host.openModel(path: model, blocks: 0..<0).description
+        let count = description.blockCount
+        let n = min(numBlocks ?? count, count)
+        let directory = SwarmDirectory(peers: try PeerAddress.parseList(peers), host: host)
+        let served = directory.candidates(model: description.name, blockCount: count).map(\.blocks)
+        return BlockPlacement.choose(count: n, blockCount: count, served: served)
+    }
+}
+
+/// SIGINT and SIGTERM, caught from creation on; `wait` blocks until one arrives.
+final class TerminationSignals {
+    private let arrived = DispatchSemaphore(value: 0)
+    private var sources: [DispatchSourceSignal] = []
+
+    init() {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [arrived] in arrived.signal() }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func wait() {
+        arrived.wait()
+        sources.forEach { $0.cancel() }
+    }
+}

@@ -55,7 +55,7 @@ let package = Package(
         .executableTarget(
             name: "petals-bench",
             dependencies: [
-                "PetalsModel", "PluginAPI", "CKernels",
+                "PetalsModel", "PetalsSwarm", "PluginAPI", "CKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks",

@@ -21,7 +21,8 @@ enum ModelBench {
         (0..<n).map { 300 + ($0 * 7919) % max(vocabulary - 1000, 1) }
     }
 
-    static func run(pipeline: LocalPipeline, modelName: String, promptLengths: [Int], decodeTokens: Int,
+    /// Whole-model speed through any backend: in this process, or across shard servers.
+    static func run(pipeline: InferenceBackend, modelName: String, promptLengths: [Int], decodeTokens: Int,
                     repetitions: Int, threads: Int, log: (String) -> Void) throws -> Result {
         let hp = pipeline.hyperparameters
         let capacity = (promptLengths.max() ?? 0) + decodeTokens + 1

@@ -35,6 +35,15 @@ struct PetalsBench: ParsableCommand {
     @Option(name: .customLong("compare-llama-cpp"), help: "Path of llama.cpp's llama-bench to run on the same file.")
     var llamaBench: String?
 
+    @Flag(help: "Also measure decode across 2 shard servers on loopback (child processes) against 1 server and this process.")
+    var swarm = false
+
+    @Option(name: .customLong("swarm-transport"), help: "Transport for --swarm: tcp or unix.")
+    var swarmTransport = "tcp"
+
+    @Option(name: .customLong("server-threads"), help: "Compute threads of each --swarm server.")
+    var serverThreads = 2
+
     @Option(help: "Write the JSON report here (default: stdout after the table).")
     var json: String?
 
@@ -47,6 +56,7 @@ struct PetalsBench: ParsableCommand {
         var ours: ModelBench.Result
         var kernels: [KernelBench.Result]?
         var llamaCpp: LlamaCppComparison.Result?
+        var swarm: SwarmBench.Result?
         var notes: [String]
     }
 
@@ -76,6 +86,7 @@ struct PetalsBench: ParsableCommand {
 
         log("\(modelName), \(blocks.map { "blocks \($0)" } ?? "whole model"), \(pool.threads) threads:")
         let ours: ModelBench.Result
+        var swarmResult: SwarmBench.Result?
         if let blocks {
             let range = try BlockRange.parse(blocks)
             let shard = try LlamaShard(model: host.openModel(path: model, blocks: range), pool: pool, maxBatch: 512)
@@ -85,7 +96,14 @@ struct PetalsBench: ParsableCommand {
             let pipeline = try LocalPipeline.load(host: host, path: model, ranges: nil, pool: pool, maxBatch: 512)
             ours = try ModelBench.run(pipeline: pipeline, modelName: modelName, promptLengths: lengths,
                                       decodeTokens: decodeTokens, repetitions: repetitions, threads: pool.threads, log: log)
+            if swarm {
+                log("swarm on loopback (\(swarmTransport)):")
+                swarmResult = try SwarmBench.run(host: host, model: model, local: pipeline, pool: pool, transport: swarmTransport,
+                                                 serverThreads: serverThreads, decodeTokens: decodeTokens,
+                                                 repetitions: repetitions, log: log)
+            }
         }
+        if swarm && blocks != nil { notes.append("--swarm needs the whole model; skipped for a block range") }
 
         var comparison: LlamaCppComparison.Result?
         if let llamaBench {
@@ -114,6 +132,7 @@ struct PetalsBench: ParsableCommand {
         let report = Report(
             machine: ["cpus": "\(ProcessInfo.processInfo.activeProcessorCount)", "threads": "\(pool.threads)"],
             memoryReadGBps: bandwidth.map { $0 / 1e9 }, ours: ours, kernels: kernelResults, llamaCpp: comparison,
+            swarm: swarmResult,
             notes: notes)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -90,7 +90,7 @@ CK_AVX2 static void weighted_values(const attention_job *job, const uint16_t *p1
     const int64_t hd = job->head_dim;
     memset(partial, 0, sizeof(float) * (size_t)(lanes * hd));
     for (int64_t j = 0; j < len; j++) {
-        const __m256 p = _mm256_set1_ps(ck_fp16_to_fp32(p16[j]));
+        const __m256 p = _mm256_set1_ps(_cvtsh_ss(p16[j]));
         const uint16_t *v = job->v + j * job->kv_stride + kvh * hd;
         float *acc = partial + (j % lanes) * hd;
         for (int64_t d = 0; d < hd; d += 8) {

@@ -33,6 +33,16 @@ ck_dot_fn ck__dot_for(int type) {
     }
 }
 
+ck_dot4_fn ck__dot4_for(int type) {
+    if (!ck__use_simd()) return 0;
+    switch (type) {
+    case CK_Q4_0: return ck__dot4_q4_0_q8_0_avx2;
+    case CK_Q4_1: return ck__dot4_q4_1_q8_1_avx2;
+    case CK_Q8_0: return ck__dot4_q8_0_q8_0_avx2;
+    default: return 0;
+    }
+}
+
 float ck_vec_dot(int type, int64_t n, const void *w_row, const void *act_row) {
     ck_dot_fn dot = ck__dot_for(type);
     return dot ? dot(n, w_row, act_row) : 0.0f;

@@ -8,6 +8,13 @@
 
 #define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
 
+/// Exact half → float with the F16C instruction (the portable ck_fp16_to_fp32 is a function
+/// call with branches, and these kernels convert two or three scales per 32 weights).
+CK_AVX2 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+/// Float → half, round to nearest even (the same result as ck_fp32_to_fp16).
+CK_AVX2 static inline uint16_t f2h(float f) { return (uint16_t)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
+
 CK_AVX2 static inline float hsum8(__m256 v) {
     __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
     lo = _mm_add_ps(lo, hi);
@@ -47,7 +54,7 @@ CK_AVX2 float ck__dot_q4_0_q8_0_avx2(int64_t n, const void *w, const void *a) {
     const ck_block_q8_0 *y = a;
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / CK_QK; b++) {
-        const __m256 d = _mm256_set1_ps(ck_fp16_to_fp32(x[b].d) * ck_fp16_to_fp32(y[b].d));
+        const __m256 d = _mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d));
         const __m256i qx = _mm256_sub_epi8(unpack_nibbles(x[b].qs), _mm256_set1_epi8(8));
         const __m256i qy = _mm256_loadu_si256((const __m256i *)y[b].qs);
         acc = _mm256_fmadd_ps(d, dot_s8_s8(qx, qy), acc);
@@ -61,8 +68,8 @@ CK_AVX2 float ck__dot_q4_1_q8_1_avx2(int64_t n, const void *w, const void *a) {
     __m256 acc = _mm256_setzero_ps();
     float mins = 0.0f;
     for (int64_t b = 0; b < n / CK_QK; b++) {
-        mins += ck_fp16_to_fp32(x[b].m) * ck_fp16_to_fp32(y[b].s);
-        const __m256 d = _mm256_set1_ps(ck_fp16_to_fp32(x[b].d) * ck_fp16_to_fp32(y[b].d));
+        mins += h2f(x[b].m) * h2f(y[b].s);
+        const __m256 d = _mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d));
         const __m256i qx = unpack_nibbles(x[b].qs);
         const __m256i qy = _mm256_loadu_si256((const __m256i *)y[b].qs);
         acc = _mm256_fmadd_ps(d, dot_u8_s8(qx, qy), acc);
@@ -75,12 +82,66 @@ CK_AVX2 float ck__dot_q8_0_q8_0_avx2(int64_t n, const void *w, const void *a) {
     const ck_block_q8_0 *y = a;
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / CK_QK; b++) {
-        const __m256 d = _mm256_set1_ps(ck_fp16_to_fp32(x[b].d) * ck_fp16_to_fp32(y[b].d));
+        const __m256 d = _mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d));
         const __m256i qx = _mm256_loadu_si256((const __m256i *)x[b].qs);
         const __m256i qy = _mm256_loadu_si256((const __m256i *)y[b].qs);
         acc = _mm256_fmadd_ps(d, dot_s8_s8(qx, qy), acc);
     }
     return hsum8(acc);
+}
+
+/// Four weight rows (w_stride bytes apart) against one activation row: the activation block
+/// is loaded once for all four and the four accumulation chains overlap. Each row is summed in
+/// exactly the single-row kernel's order, so results are bit-identical to it.
+CK_AVX2 void ck__dot4_q4_1_q8_1_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]) {
+    const ck_block_q8_1 *y = a;
+    const ck_block_q4_1 *x[4];
+    for (int r = 0; r < 4; r++) x[r] = (const ck_block_q4_1 *)((const uint8_t *)w + r * w_stride);
+    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    float mins[4] = { 0, 0, 0, 0 };
+    for (int64_t b = 0; b < n / CK_QK; b++) {
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[b].qs);
+        const float yd = h2f(y[b].d), ys = h2f(y[b].s);
+        for (int r = 0; r < 4; r++) {
+            mins[r] += h2f(x[r][b].m) * ys;
+            const __m256 d = _mm256_set1_ps(h2f(x[r][b].d) * yd);
+            acc[r] = _mm256_fmadd_ps(d, dot_u8_s8(unpack_nibbles(x[r][b].qs), qy), acc[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = hsum8(acc[r]) + mins[r];
+}
+
+CK_AVX2 void ck__dot4_q4_0_q8_0_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]) {
+    const ck_block_q8_0 *y = a;
+    const ck_block_q4_0 *x[4];
+    for (int r = 0; r < 4; r++) x[r] = (const ck_block_q4_0 *)((const uint8_t *)w + r * w_stride);
+    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    for (int64_t b = 0; b < n / CK_QK; b++) {
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[b].qs);
+        const float yd = h2f(y[b].d);
+        for (int r = 0; r < 4; r++) {
+            const __m256 d = _mm256_set1_ps(h2f(x[r][b].d) * yd);
+            const __m256i qx = _mm256_sub_epi8(unpack_nibbles(x[r][b].qs), _mm256_set1_epi8(8));
+            acc[r] = _mm256_fmadd_ps(d, dot_s8_s8(qx, qy), acc[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = hsum8(acc[r]);
+}
+
+CK_AVX2 void ck__dot4_q8_0_q8_0_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]) {
+    const ck_block_q8_0 *y = a;
+    const ck_block_q8_0 *x[4];
+    for (int r = 0; r < 4; r++) x[r] = (const ck_block_q8_0 *)((const uint8_t *)w + r * w_stride);
+    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    for (int64_t b = 0; b < n / CK_QK; b++) {
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[b].qs);
+        const float yd = h2f(y[b].d);
+        for (int r = 0; r < 4; r++) {
+            const __m256 d = _mm256_set1_ps(h2f(x[r][b].d) * yd);
+            acc[r] = _mm256_fmadd_ps(d, dot_s8_s8(_mm256_loadu_si256((const __m256i *)x[r][b].qs), qy), acc[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = hsum8(acc[r]);
 }
 
 /// ggml_vec_dot_f16's order: four accumulators over 32-element steps, reduced pairwise
@@ -161,7 +222,7 @@ CK_AVX2 static inline float quantize_block_q8(const float *x, int8_t *qs, int *s
 CK_AVX2 void ck__quantize_row_q8_0_avx2(const float *x, ck_block_q8_0 *y, int64_t n) {
     for (int64_t b = 0; b < n / CK_QK; b++) {
         int sum;
-        y[b].d = ck_fp32_to_fp16(quantize_block_q8(x + b * CK_QK, y[b].qs, &sum));
+        y[b].d = f2h(quantize_block_q8(x + b * CK_QK, y[b].qs, &sum));
     }
 }
 
@@ -169,9 +230,23 @@ CK_AVX2 void ck__quantize_row_q8_1_avx2(const float *x, ck_block_q8_1 *y, int64_
     for (int64_t b = 0; b < n / CK_QK; b++) {
         int sum;
         const float d = quantize_block_q8(x + b * CK_QK, y[b].qs, &sum);
-        y[b].d = ck_fp32_to_fp16(d);
-        y[b].s = ck_fp32_to_fp16(d * (float)sum);
+        y[b].d = f2h(d);
+        y[b].s = f2h(d * (float)sum);
     }
+}
+
+CK_AVX2 void ck__fp16_to_fp32_row_avx2(const uint16_t *src, float *dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+    for (; i < n; i++) dst[i] = h2f(src[i]);
+}
+
+CK_AVX2 void ck__fp32_to_fp16_row_avx2(const float *src, uint16_t *dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    }
+    for (; i < n; i++) dst[i] = f2h(src[i]);
 }
 
 #else
@@ -184,4 +259,12 @@ float ck__dot_f16_f16_avx2_tiled(int64_t n, const void *w, const void *a) { retu
 float ck__dot_f32_f32_avx2(int64_t n, const void *w, const void *a) { return ck__dot_f32_f32_ref(n, w, a); }
 void ck__quantize_row_q8_0_avx2(const float *x, ck_block_q8_0 *y, int64_t n) { ck__quantize_row_q8_0_ref(x, y, n); }
 void ck__quantize_row_q8_1_avx2(const float *x, ck_block_q8_1 *y, int64_t n) { ck__quantize_row_q8_1_ref(x, y, n); }
+void ck__fp16_to_fp32_row_avx2(const uint16_t *src, float *dst, int64_t n) { ck__fp16_to_fp32_row_ref(src, dst, n); }
+static void dot4_via_single(ck_dot_fn dot, int64_t n, const void *w, size_t w_stride, const void *a, float out[4]) {
+    for (int r = 0; r < 4; r++) out[r] = dot(n, (const uint8_t *)w + r * w_stride, a);
+}
+void ck__dot4_q4_1_q8_1_avx2(int64_t n, const void *w, size_t s, const void *a, float out[4]) { dot4_via_single(ck__dot_q4_1_q8_1_ref, n, w, s, a, out); }
+void ck__dot4_q4_0_q8_0_avx2(int64_t n, const void *w, size_t s, const void *a, float out[4]) { dot4_via_single(ck__dot_q4_0_q8_0_ref, n, w, s, a, out); }
+void ck__dot4_q8_0_q8_0_avx2(int64_t n, const void *w, size_t s, const void *a, float out[4]) { dot4_via_single(ck__dot_q8_0_q8_0_ref, n, w, s, a, out); }
+void ck__fp32_to_fp16_row_avx2(const float *src, uint16_t *dst, int64_t n) { ck__fp32_to_fp16_row_ref(src, dst, n); }
 #endif

@@ -39,10 +39,20 @@ uint16_t ck_fp32_to_fp16(float f) {
 
 float ck_bf16_to_fp32(uint16_t h) { return float_of((uint32_t)h << 16); }
 
-void ck_fp16_to_fp32_row(const uint16_t *src, float *dst, int64_t n) {
+void ck__fp16_to_fp32_row_ref(const uint16_t *src, float *dst, int64_t n) {
     for (int64_t i = 0; i < n; i++) dst[i] = ck_fp16_to_fp32(src[i]);
 }
 
-void ck_fp32_to_fp16_row(const float *src, uint16_t *dst, int64_t n) {
+void ck__fp32_to_fp16_row_ref(const float *src, uint16_t *dst, int64_t n) {
     for (int64_t i = 0; i < n; i++) dst[i] = ck_fp32_to_fp16(src[i]);
+}
+
+void ck_fp16_to_fp32_row(const uint16_t *src, float *dst, int64_t n) {
+    if (ck__use_simd()) ck__fp16_to_fp32_row_avx2(src, dst, n);
+    else ck__fp16_to_fp32_row_ref(src, dst, n);
+}
+
+void ck_fp32_to_fp16_row(const float *src, uint16_t *dst, int64_t n) {
+    if (ck__use_simd()) ck__fp32_to_fp16_row_avx2(src, dst, n);
+    else ck__fp32_to_fp16_row_ref(src, dst, n);
 }

@@ -6,6 +6,7 @@
 
 typedef struct {
     ck_dot_fn dot;
+    ck_dot4_fn dot4; // NULL: one row at a time
     const uint8_t *w;
     size_t w_row_bytes;
     const uint8_t *act;
@@ -19,6 +20,17 @@ typedef struct {
 static void matmul_rows(void *raw, int64_t begin, int64_t end, int thread_index) {
     (void)thread_index;
     const matmul_job *job = raw;
+    if (job->dot4) {
+        // Four rows per pass: each token's activations are read once per four weight rows.
+        for (; begin + 4 <= end; begin += 4) {
+            const uint8_t *w_rows = job->w + (size_t)begin * job->w_row_bytes;
+            for (int64_t t = 0; t < job->n_tok; t++) {
+                float out[4];
+                job->dot4(job->cols, w_rows, job->w_row_bytes, job->act + (size_t)t * job->act_row_bytes, out);
+                for (int k = 0; k < 4; k++) job->y[t * job->rows + begin + k] = out[k];
+            }
+        }
+    }
     for (int64_t r = begin; r < end; r++) {
         const uint8_t *w_row = job->w + (size_t)r * job->w_row_bytes;
         for (int64_t t = 0; t < job->n_tok; t++) {
@@ -85,7 +97,7 @@ void ck_matmul(ck_pool *pool, int type, const void *W, int64_t rows, int64_t col
         ck_pool_run(pool, n_tok, 8, prepare_rows, &prep);
         act = scratch;
     }
-    matmul_job job = { dot, W, ck_row_size(type, cols), act, act_row_bytes, rows, cols, n_tok, Y };
+    matmul_job job = { dot, ck__dot4_for(type), W, ck_row_size(type, cols), act, act_row_bytes, rows, cols, n_tok, Y };
     // Small grains keep both threads busy on the narrow (192-row) projections.
     ck_pool_run(pool, rows, 16, matmul_rows, &job);
     if (pool) ck__pool_unlock_op(pool);

@@ -79,4 +79,25 @@ final class MatmulTests: XCTestCase {
             }
         }
     }
+
+    func testFourRowKernelsGiveExactlyTheSingleRowDots() {
+        // The GEMV runs four weight rows per pass; each row must still be the vec-dot of
+        // llama.cpp's order, bit for bit (13 rows: three passes of four and one leftover).
+        var rng = TestRandom(seed: 41)
+        let rows = 13, cols = 256
+        let pool = ck_pool_create(2)
+        defer { ck_pool_destroy(pool) }
+        for type in [WeightType.q4_0, .q4_1, .q8_0] {
+            let w = encodeRows(rng.floats(rows * cols), type: type, cols: cols)
+            let x = rng.floats(cols, scale: 3)
+            var y = [Float](repeating: .nan, count: rows)
+            w.withUnsafeBytes { ck_matmul(pool, type.ck, $0.baseAddress, Int64(rows), Int64(cols), x, 1, &y) }
+            let act = prepareActivation(x, weightType: type.ck)
+            let rowBytes = ck_row_size(type.ck, Int64(cols))
+            let single = (0..<rows).map { r in
+                w.withUnsafeBytes { wr in act.withUnsafeBytes { ck_vec_dot(type.ck, Int64(cols), wr.baseAddress! + r * rowBytes, $0.baseAddress) } }
+            }
+            XCTAssertEqual(y.map(\.bitPattern), single.map(\.bitPattern), "\(type)")
+        }
+    }
 }

@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "GGUFPlugin", type: .dynamic, targets: ["GGUFPlugin"]),
         .library(name: "TCPPlugin", type: .dynamic, targets: ["TCPPlugin"]),
         .library(name: "UnixPlugin", type: .dynamic, targets: ["UnixPlugin"]),
+        .library(name: "TLSPlugin", type: .dynamic, targets: ["TLSPlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -31,6 +32,8 @@ let package = Package(
             linkerSettings: [.linkedLibrary("openblas"), .linkedLibrary("m"), .linkedLibrary("pthread")]
         ),
         .target(name: "PluginABI", path: "Sources/PluginABI"),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
+                       providers: [.apt(["libssl-dev"])]),
 
         // MARK: Swift modules
         .target(name: "PluginAPI", dependencies: ["PluginABI"]),
@@ -68,6 +71,7 @@ let package = Package(
         .target(name: "PluginSockets", dependencies: ["PluginAPI"], path: "plugins/Sockets"),
         .target(name: "TCPPlugin", dependencies: ["PluginAPI", "PluginSockets"], path: "plugins/TCP"),
         .target(name: "UnixPlugin", dependencies: ["PluginAPI", "PluginSockets"], path: "plugins/Unix"),
+        .target(name: "TLSPlugin", dependencies: ["PluginAPI", "PluginSockets", "COpenSSL"], path: "plugins/TLS"),
 
         // MARK: Tests
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),

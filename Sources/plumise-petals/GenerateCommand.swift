@@ -52,6 +52,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .customLong("wire-dtype"), help: "Activation precision sent to --peers: f32 or f16.")
     var wireDType = "f32"
 
+    @Option(name: .customLong("tls-ca"), help: "CA bundle that tls:// peers' certificates must chain to.")
+    var tlsCA: String?
+
     @Option(help: "Compute threads (0: all CPUs).")
     var threads = 0
 
@@ -84,6 +87,7 @@ struct GenerateCommand: ParsableCommand {
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
             var options = SwarmClientOptions()
             options.dtype = WireDType(name: wireDType) ?? .f32
+            options.tlsCA = tlsCA
             let addresses = try PeerAddress.parseList(peers)
             guard !addresses.isEmpty else { throw ValidationError("--peers lists no address") }
             let remote = try RemoteBackend(host: host, modelPath: model,

@@ -37,6 +37,12 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Listen address in the transport's own form (overrides --host/--port), e.g. a socket path for unix.")
     var listen: String?
 
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate: serve over TLS (the tls transport) instead of plain TCP.")
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
+
     @Option(name: .customLong("max-sessions"), help: "Inference sessions open at once.")
     var maxSessions = ServerLimits().maxSessions
 
@@ -65,6 +71,13 @@ struct ServeCommand: ParsableCommand {
             throw ValidationError("--max-sessions, --cache-tokens and --max-length must be positive")
         }
         guard idleTimeout > 0, stepTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        if tlsCert != nil, !["tcp", "tls"].contains(transport) {
+            throw ValidationError("TLS runs over TCP: --tls-cert cannot be combined with --transport \(transport)")
+        }
+        for file in [tlsCert, tlsKey].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: file) {
+            throw ValidationError("cannot read \(file)")
+        }
     }
 
     func run() throws {
@@ -78,8 +91,14 @@ struct ServeCommand: ParsableCommand {
         let shard = try LlamaShard(model: try host.openModel(path: model, blocks: range), pool: pool)
         let limits = ServerLimits(maxSessions: maxSessions, cacheTokenBudget: cacheTokens, maxSessionLength: maxLength,
                                   idleTimeoutSeconds: idleTimeout, stepTimeoutSeconds: stepTimeout)
-        let server = ShardServer(shard: shard, transport: try host.transport(named: transport),
-                                 listenAddress: listen ?? "\(self.host):\(port)", limits: limits)
+        var transportName = transport
+        var address = listen ?? "\(self.host):\(port)"
+        if let tlsCert, let tlsKey {
+            transportName = "tls"
+            address += "?cert=\(tlsCert)&key=\(tlsKey)"
+        }
+        let server = ShardServer(shard: shard, transport: try host.transport(named: transportName),
+                                 listenAddress: address, limits: limits)
         // Catch the signals before announcing readiness, so an early SIGTERM is still graceful.
         let termination = TerminationSignals()
         try server.start()

@@ -12,21 +12,25 @@ final class ShardServerTests: XCTestCase {
 
     override func setUpWithError() throws {
         try TestModel.requireModel()
-        let host = try TestModel.host()
-        shard = try LlamaShard(model: try host.openModel(path: TestModel.path, blocks: 0..<2), pool: TestModel.pool)
-        let limits = ServerLimits(maxSessions: 3, cacheTokenBudget: 96, maxSessionLength: 64, idleTimeoutSeconds: 0.6,
-                                  maxTokensPerRequest: 16, stepTimeoutSeconds: 2)
-        server = ShardServer(shard: shard, transport: try host.transport(named: "tcp"), listenAddress: "127.0.0.1:0",
-                             limits: limits)
-        try server.start()
+        shard = try LlamaShard(model: try TestModel.host().openModel(path: TestModel.path, blocks: 0..<2), pool: TestModel.pool)
+        server = try startServer(transport: "tcp", listen: "127.0.0.1:0")
     }
 
     override func tearDown() {
         server?.stop()
     }
 
-    private func client() throws -> PeerClient {
-        try PeerClient(address: PeerAddress(parsing: server.address), host: TestModel.host(), requestTimeout: 10)
+    private func startServer(transport: String, listen: String) throws -> ShardServer {
+        let limits = ServerLimits(maxSessions: 3, cacheTokenBudget: 96, maxSessionLength: 64, idleTimeoutSeconds: 0.6,
+                                  maxTokensPerRequest: 16, stepTimeoutSeconds: 2)
+        let server = ShardServer(shard: shard, transport: try TestModel.host().transport(named: transport),
+                                 listenAddress: listen, limits: limits)
+        try server.start()
+        return server
+    }
+
+    private func client(of server: ShardServer? = nil) throws -> PeerClient {
+        try PeerClient(address: PeerAddress(parsing: (server ?? self.server).address), host: TestModel.host(), requestTimeout: 10)
     }
 
     private func randomStates(rows: Int, seed: UInt64) -> HiddenStates {
@@ -168,15 +172,23 @@ final class ShardServerTests: XCTestCase {
     }
 
     func testGarbageFramesNeverStopTheServerOrDisturbOtherSessions() throws {
-        let victim = try client()
+        try garbageNeverStops(server)
+        let unix = try startServer(transport: "unix", listen: NSTemporaryDirectory() + "petals-fuzz-\(getpid()).sock")
+        defer { unix.stop() }
+        try garbageNeverStops(unix)
+    }
+
+    private func garbageNeverStops(_ server: ShardServer) throws {
+        let victim = try client(of: server)
         let id = try victim.openSession(maxLength: 64)
         let first = randomStates(rows: 2, seed: 10), second = randomStates(rows: 1, seed: 11)
         let expected = try local([first, second])
         XCTAssertEqual(try victim.step(session: id, position: 0, first), expected[0])
 
         var generator = SeededGenerator(seed: 2024)
-        let transport = try TestModel.host().transport(named: "tcp")
-        let location = String(server.address.dropFirst(6))
+        let address = try PeerAddress(parsing: server.address)
+        let transport = try TestModel.host().transport(named: address.transport)
+        let location = address.location
         let valid = Request.step(session: 1, position: 0, states: randomStates(rows: 1, seed: 12)).encode(dtype: .f32)
         for round in 0..<200 {
             let connection = try transport.connect(address: location)
@@ -198,8 +210,8 @@ final class ShardServerTests: XCTestCase {
             if round % 8 == 1 { _ = try? connection.receive(exactly: 8, timeout: 1) }
             connection.close()
         }
-        XCTAssertEqual(try victim.step(session: id, position: 2, second), expected[1])
-        XCTAssertNoThrow(try client().info())
+        XCTAssertEqual(try victim.step(session: id, position: 2, second), expected[1], server.address)
+        XCTAssertNoThrow(try client(of: server).info())
     }
 
     private func frame(_ payload: [UInt8]) -> [UInt8] {

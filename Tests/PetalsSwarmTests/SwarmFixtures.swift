@@ -21,6 +21,9 @@ enum SwarmFixtures {
         case "unix":
             let path = NSTemporaryDirectory() + "petals-\(getpid())-\(name).sock"
             return ["--transport", "unix", "--listen", path]
+        case "tls":
+            let identity = try! TestCertificates.shared()
+            return ["--tls-cert", identity.certificate, "--tls-key", identity.key, "--host", "127.0.0.1", "--port", "0"]
         default:
             return ["--transport", "tcp", "--host", "127.0.0.1", "--port", "0"]
         }
@@ -49,5 +52,36 @@ enum SwarmFixtures {
         options.maxAttempts = 4
         options.requestTimeout = 30
         return options
+    }
+}
+
+/// Self-signed certificates made with the openssl command, once per test process.
+struct TestCertificates {
+    let certificate: String
+    let key: String
+
+    nonisolated(unsafe) private static var cached: [String: TestCertificates] = [:]
+    private static let lock = NSLock()
+
+    /// A certificate for CN=`name` (IP 127.0.0.1), created on first use.
+    static func shared(_ name: String = "petals-test") throws -> TestCertificates {
+        try lock.withLock {
+            if let existing = cached[name] { return existing }
+            let directory = NSTemporaryDirectory() + "petals-tls-\(getpid())"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let made = TestCertificates(certificate: "\(directory)/\(name).crt", key: "\(directory)/\(name).key")
+            let openssl = Process()
+            openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            openssl.arguments = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                                 "-keyout", made.key, "-out", made.certificate, "-days", "2", "-subj", "/CN=\(name)",
+                                 "-addext", "subjectAltName=IP:127.0.0.1"]
+            openssl.standardOutput = FileHandle.nullDevice
+            openssl.standardError = FileHandle.nullDevice
+            try openssl.run()
+            openssl.waitUntilExit()
+            guard openssl.terminationStatus == 0 else { throw XCTSkip("openssl could not make a test certificate") }
+            cached[name] = made
+            return made
+        }
     }
 }

@@ -6,7 +6,7 @@ import XCTest
 
 /// The swarm with real `plumise-petals serve` processes on 127.0.0.1, over every transport.
 final class SwarmProcessTests: XCTestCase {
-    static let transports = ["tcp", "unix"]
+    static let transports = ["tcp", "unix", "tls"]
 
     override func setUpWithError() throws {
         try TestModel.requireModel()

@@ -93,6 +93,11 @@ public final class SocketListener: TransportListenerHandle {
     deinit { close() }
 
     public func accept(timeoutMs: Int32) throws -> TransportConnectionHandle? {
+        try acceptDescriptor(timeoutMs: timeoutMs).map { SocketStream(fd: $0) }
+    }
+
+    /// The next client's socket, configured, or nil on timeout (for transports that wrap it).
+    public func acceptDescriptor(timeoutMs: Int32) throws -> Int32? {
         guard fd >= 0 else { throw TransportFailure("listener is closed") }
         while true {
             guard try waitReady(fd, events: Int16(POLLIN), timeoutMs: timeoutMs) else { return nil }
@@ -103,7 +108,7 @@ public final class SocketListener: TransportListenerHandle {
                 throw TransportFailure(errnoMessage("accept"))
             }
             configure(client)
-            return SocketStream(fd: client)
+            return client
         }
     }
 

@@ -1,9 +1,5 @@
-import Foundation
 import PluginAPI
 import PluginSockets
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Plain TCP: addresses are "host:port" ("[::1]:port" for IPv6); port 0 picks a free port.
 struct TCPTransport: TransportProvider {
@@ -12,78 +8,11 @@ struct TCPTransport: TransportProvider {
     let summary = "TCP byte streams (host:port), Nagle disabled for low per-hop latency"
 
     func listen(address: String) throws -> (TransportListenerHandle, bound: String) {
-        let (host, port) = try Self.split(address)
-        return try Self.withAddress(host: host, port: port, passive: true) { info in
-            let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw TransportFailure(errnoMessage("socket")) }
-            var yes: Int32 = 1
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-            try bindAndListen(fd, address: info.pointee.ai_addr, length: info.pointee.ai_addrlen, name: address)
-            let listener = SocketListener(fd: fd, configure: Self.noDelay)
-            return (listener, "\(host.contains(":") ? "[\(host)]" : host):\(Self.boundPort(fd))")
-        }
+        let (fd, bound) = try TCPSockets.listen(address)
+        return (SocketListener(fd: fd, configure: TCPSockets.noDelay), bound)
     }
 
     func connect(address: String, timeoutMs: Int32) throws -> TransportConnectionHandle {
-        let (host, port) = try Self.split(address)
-        return try Self.withAddress(host: host, port: port, passive: false) { info in
-            let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw TransportFailure(errnoMessage("socket")) }
-            do {
-                try connectSocket(fd, address: info.pointee.ai_addr, length: info.pointee.ai_addrlen, timeoutMs: timeoutMs)
-            } catch {
-                Glibc.close(fd)
-                throw error
-            }
-            Self.noDelay(fd)
-            return SocketStream(fd: fd)
-        }
-    }
-
-    static func noDelay(_ fd: Int32) {
-        var yes: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &yes, socklen_t(MemoryLayout<Int32>.size))
-    }
-
-    /// "host:port" → (host, port); the port must be a number in 0...65535.
-    static func split(_ address: String) throws -> (String, UInt16) {
-        guard let colon = address.lastIndex(of: ":") else {
-            throw TransportFailure("'\(address)' is not host:port")
-        }
-        var host = String(address[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty, let port = UInt16(address[address.index(after: colon)...]) else {
-            throw TransportFailure("'\(address)' is not host:port with a port in 0...65535")
-        }
-        return (host, port)
-    }
-
-    private static func withAddress<T>(host: String, port: UInt16, passive: Bool,
-                                       _ body: (UnsafeMutablePointer<addrinfo>) throws -> T) throws -> T {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = passive ? AI_PASSIVE : 0
-        var result: UnsafeMutablePointer<addrinfo>?
-        let status = getaddrinfo(host, String(port), &hints, &result)
-        guard status == 0, let info = result else {
-            throw TransportFailure("cannot resolve \(host): \(String(cString: gai_strerror(status)))")
-        }
-        defer { freeaddrinfo(info) }
-        return try body(info)
-    }
-
-    private static func boundPort(_ fd: Int32) -> UInt16 {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(fd, $0, &length) }
-        }
-        let family = storage.ss_family
-        return withUnsafePointer(to: &storage) { pointer in
-            if family == sa_family_t(AF_INET6) {
-                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) }
-            }
-            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
-        }
+        SocketStream(fd: try TCPSockets.connect(address, timeoutMs: timeoutMs))
     }
 }

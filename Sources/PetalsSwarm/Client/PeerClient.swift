@@ -9,10 +9,11 @@ public final class PeerClient: @unchecked Sendable {
     private let requestTimeout: Double
 
     /// Connects and shakes hands; `requestTimeout` bounds the wait for each reply.
-    public init(address: PeerAddress, host: PluginHost, dtype: WireDType = .f32,
+    /// `locationSuffix` adds transport options to the address (e.g. "?ca=FILE" for tls).
+    public init(address: PeerAddress, host: PluginHost, locationSuffix: String = "", dtype: WireDType = .f32,
                 connectTimeout: Double = 5, requestTimeout: Double = 60) throws {
         let transport = try host.transport(named: address.transport)
-        let connection = try transport.connect(address: address.location, timeout: connectTimeout)
+        let connection = try transport.connect(address: address.location + locationSuffix, timeout: connectTimeout)
         // Replies are bounded by the requests we send; the cap only guards against garbage.
         framed = FramedConnection(connection, maxFrameBytes: 1 << 30)
         try framed.clientHandshake(timeout: connectTimeout)

@@ -15,6 +15,8 @@ public struct SwarmClientOptions: Sendable {
     public var maxAttempts = 5
     /// First backoff; doubles on every further attempt.
     public var backoffSeconds: Double = 0.2
+    /// CA bundle that tls:// servers' certificates must chain to (nil: encrypt without verifying).
+    public var tlsCA: String?
 
     public init() {}
 }
@@ -52,7 +54,8 @@ public final class SwarmDirectory: @unchecked Sendable {
     }
 
     public func connect(_ address: PeerAddress) throws -> PeerClient {
-        try PeerClient(address: address, host: host, dtype: options.dtype,
+        let suffix = address.transport == "tls" ? options.tlsCA.map { "?ca=\($0)" } ?? "" : ""
+        return try PeerClient(address: address, host: host, locationSuffix: suffix, dtype: options.dtype,
                        connectTimeout: options.connectTimeout, requestTimeout: options.requestTimeout)
     }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The README's run command: set up a fresh machine, build, and generate text with the default
-# model split into two shards (blocks 0-14 and 15-29) chained in one process.
+# The README's run command: set up a fresh machine, build, start a local swarm of two shard
+# servers (blocks 0-14 and 15-29, separate processes on 127.0.0.1) and generate text through it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -8,6 +8,28 @@ swift build -c release
 BIN=.build/release/plumise-petals
 "$BIN" plugins
 echo
-echo "== generate across two shards: blocks [0,15) then [15,30)"
+
+logs=$(mktemp -d)
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+# Starts a shard server on a free port and prints its address once it is ready.
+start_server() {
+    local blocks=$1 out="$logs/server-${1/:/-}.out"
+    "$BIN" serve --blocks "$blocks" --host 127.0.0.1 --port 0 --threads 1 >"$out" 2>"$logs/server-${1/:/-}.log" &
+    pids+=($!)
+    for _ in $(seq 1 300); do
+        if grep -q '^ready ' "$out"; then sed -n 's/^ready //p' "$out"; return 0; fi
+        sleep 0.1
+    done
+    echo "server for blocks $blocks did not start; see $logs" >&2
+    return 1
+}
+
+A=$(start_server 0:15)
+B=$(start_server 15:30)
+echo "== swarm: node A serves blocks [0,15) at $A, node B serves [15,30) at $B"
+echo "== generate through the swarm (embeddings and head here, blocks on A then B)"
 "$BIN" generate --chat --prompt "${PROMPT:-What is the capital of France? Answer in one sentence.}" \
-    --blocks 0:15 --blocks 15:30 --max-new-tokens "${MAX_NEW_TOKENS:-48}"
+    --peers "$A,$B" --max-new-tokens "${MAX_NEW_TOKENS:-48}"

@@ -94,6 +94,10 @@ typedef struct ck_pool ck_pool;
 ck_pool *ck_pool_create(int n_threads);
 void ck_pool_destroy(ck_pool *pool);
 int ck_pool_threads(const ck_pool *pool);
+/// Tells idle workers to sleep now instead of spinning for the next job: call before waiting
+/// on something slow (the network), so spinning threads do not steal the CPU from other
+/// processes of the swarm on the same machine. The next ck_pool_run wakes them.
+void ck_pool_park(ck_pool *pool);
 
 typedef void (*ck_range_fn)(void *ctx, int64_t begin, int64_t end, int thread_index);
 /// Splits [0, n) into chunks of at least `grain` items across the pool and waits for all.

@@ -26,6 +26,7 @@ struct ck_pool {
     atomic_uint_fast64_t generation; // bumped once per job
     atomic_int stop;
     atomic_int pending; // workers that have not finished the current job
+    atomic_int park;    // set: idle workers sleep at once instead of spinning
 
     // The current job, written before `generation` is bumped.
     ck_range_fn fn;
@@ -56,7 +57,8 @@ static void *worker_main(void *raw) {
     uint_fast64_t seen = 0;
     for (;;) {
         int spins = 0;
-        while (atomic_load(&pool->generation) == seen && !atomic_load(&pool->stop) && spins < CK_SPIN_ITERATIONS) {
+        while (atomic_load(&pool->generation) == seen && !atomic_load(&pool->stop) && !atomic_load(&pool->park) &&
+               spins < CK_SPIN_ITERATIONS) {
             CK_PAUSE();
             spins++;
         }
@@ -89,6 +91,7 @@ ck_pool *ck_pool_create(int n_threads) {
     atomic_init(&pool->generation, 0);
     atomic_init(&pool->stop, 0);
     atomic_init(&pool->pending, 0);
+    atomic_init(&pool->park, 0);
     atomic_init(&pool->next_chunk, 0);
     pool->threads = calloc((size_t)n_threads, sizeof(pthread_t));
     for (int i = 1; i < n_threads; i++) {
@@ -140,6 +143,7 @@ void ck_pool_run(ck_pool *pool, int64_t n, int64_t grain, ck_range_fn fn, void *
     pool->n_chunks = (n + chunk - 1) / chunk;
     atomic_store(&pool->next_chunk, 0);
     atomic_store(&pool->pending, pool->n_threads - 1);
+    atomic_store(&pool->park, 0);
     pthread_mutex_lock(&pool->sleep_lock);
     atomic_fetch_add(&pool->generation, 1);
     pthread_cond_broadcast(&pool->wake);
@@ -148,6 +152,10 @@ void ck_pool_run(ck_pool *pool, int64_t n, int64_t grain, ck_range_fn fn, void *
     run_chunks(pool, 0);
     while (atomic_load(&pool->pending) > 0) CK_PAUSE();
     pthread_mutex_unlock(&pool->run_lock);
+}
+
+void ck_pool_park(ck_pool *pool) {
+    if (pool) atomic_store(&pool->park, 1);
 }
 
 void *ck__pool_scratch(ck_pool *pool, int slot, size_t bytes) {

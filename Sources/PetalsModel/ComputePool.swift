@@ -13,4 +13,8 @@ public final class ComputePool: @unchecked Sendable {
     deinit { ck_pool_destroy(raw) }
 
     public var threads: Int { Int(ck_pool_threads(raw)) }
+
+    /// Lets the workers sleep until the next job instead of spinning: call before waiting on
+    /// the network, where spinning would only take CPU from the other nodes on this machine.
+    public func park() { ck_pool_park(raw) }
 }

@@ -24,6 +24,17 @@ final class ThreadPoolTests: XCTestCase {
         return Array(UnsafeBufferPointer(start: counts.hits, count: n))
     }
 
+    func testParkedWorkersWakeForTheNextJob() {
+        let pool = ck_pool_create(2)
+        defer { ck_pool_destroy(pool) }
+        for round in 0..<100 {
+            ck_pool_park(pool)
+            // Sometimes let the workers actually fall asleep before the next job arrives.
+            if round % 10 == 0 { Thread.sleep(forTimeInterval: 0.002) }
+            XCTAssertEqual(runAndCount(pool, n: 257, grain: 4), [Int32](repeating: 1, count: 257), "round \(round)")
+        }
+    }
+
     func testEveryIndexRunsExactlyOnceAcrossManyJobs() {
         let pool = ck_pool_create(2)
         defer { ck_pool_destroy(pool) }

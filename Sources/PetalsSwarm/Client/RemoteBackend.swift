@@ -38,12 +38,14 @@ public final class RemoteBackend: InferenceBackend, @unchecked Sendable {
 
     fileprivate func embed(_ tokens: [Int]) throws -> HiddenStates {
         let buffer = try embeddings.embed(tokens)
+        embeddings.pool.park() // the blocks run elsewhere: free the CPU meanwhile
         return HiddenStates(rows: tokens.count, cols: hyperparameters.embedding, values: buffer.array())
     }
 
     fileprivate func logits(_ states: HiddenStates) throws -> [Float] {
         let buffer = FloatBuffer(count: states.values.count)
         buffer.copy(from: states.values)
+        defer { head.pool.park() } // sampling, then the next step's network wait
         return try head.logits(buffer, row: states.rows - 1)
     }
 

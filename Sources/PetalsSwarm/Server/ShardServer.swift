@@ -147,6 +147,8 @@ public final class ShardServer: @unchecked Sendable {
             } catch {
                 response = .error(code: code(for: error).rawValue, message: "\(error)")
             }
+            // The next request is at least a network round trip away.
+            shard.pool.park()
             guard reply(framed, response, dtype: dtype) else { return }
         }
     }

@@ -61,6 +61,9 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Compute threads (0: all CPUs).")
     var threads = 0
 
+    @Option(name: .customLong("watch-pid"), help: "Stop when process PID exits (scripts and tests pass their own pid).")
+    var watchPID: Int32?
+
     func validate() throws {
         guard (blocks == nil) != (numBlocks == nil) else {
             throw ValidationError("give exactly one of --blocks a:b or --num-blocks N")
@@ -101,6 +104,7 @@ struct ServeCommand: ParsableCommand {
                                  listenAddress: address, limits: limits)
         // Catch the signals before announcing readiness, so an early SIGTERM is still graceful.
         let termination = TerminationSignals()
+        if let watchPID { termination.watch(process: watchPID) }
         try server.start()
         print("ready \(server.address)")
         fflush(stdout)
@@ -135,8 +139,31 @@ final class TerminationSignals {
         }
     }
 
+    /// Also counts the exit of process `pid` as a termination (checked twice a second).
+    func watch(process pid: Int32) {
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        timer.schedule(deadline: .now(), repeating: 0.5)
+        timer.setEventHandler { [arrived] in
+            if !Self.isAlive(pid) { arrived.signal() }
+        }
+        timer.resume()
+        watchdog = timer
+    }
+
+    private var watchdog: DispatchSourceTimer?
+
+    /// False once `pid` is gone or a zombie (exited, not yet reaped by its own parent).
+    static func isAlive(_ pid: Int32) -> Bool {
+        if kill(pid, 0) != 0 && errno == ESRCH { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return true }
+        // "pid (comm) S ...": the state letter follows the command name.
+        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first != "Z"
+    }
+
     func wait() {
         arrived.wait()
+        watchdog?.cancel()
         sources.forEach { $0.cancel() }
     }
 }

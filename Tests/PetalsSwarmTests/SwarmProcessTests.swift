@@ -89,4 +89,25 @@ final class SwarmProcessTests: XCTestCase {
         a.kill(SIGTERM)
         XCTAssertEqual(a.waitForExit(), 0)
     }
+
+    func testAServerWatchingItsParentStopsWhenTheParentDies() throws {
+        // A shell starts the server, writes its pid to a file and exits at once: the server follows.
+        let pidFile = NSTemporaryDirectory() + "petals-watch-\(getpid()).pid"
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", "\"$0\" serve --watch-pid $$ --model \"$1\" --blocks 0:1 --host 127.0.0.1 --port 0 </dev/null >/dev/null 2>&1 & echo $! > \"$2\"",
+                           TestModel.buildDirectory + "/plumise-petals", TestModel.path, pidFile]
+        shell.standardOutput = FileHandle.nullDevice
+        shell.standardError = FileHandle.nullDevice
+        try shell.run()
+        let started = Date()
+        while shell.isRunning && Date().timeIntervalSince(started) < 10 { Thread.sleep(forTimeInterval: 0.05) }
+        let text = try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let pid = try XCTUnwrap(Int32(text))
+        let deadline = Date().addingTimeInterval(20)
+        while kill(pid, 0) == 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        let alive = kill(pid, 0) == 0
+        if alive { kill(pid, SIGKILL) }
+        XCTAssertFalse(alive, "server \(pid) outlived its parent")
+    }
 }

@@ -20,6 +20,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/attaswift/BigInt", from: "6.0.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // MARK: C layers
@@ -32,6 +35,8 @@ let package = Package(
             linkerSettings: [.linkedLibrary("openblas"), .linkedLibrary("m"), .linkedLibrary("pthread")]
         ),
         .target(name: "PluginABI", path: "Sources/PluginABI"),
+        .systemLibrary(name: "CSecp256k1", path: "Sources/CSecp256k1", pkgConfig: "libsecp256k1",
+                       providers: [.apt(["libsecp256k1-dev"])]),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
                        providers: [.apt(["libssl-dev"])]),
 
@@ -45,10 +50,19 @@ let package = Package(
             name: "PetalsSwarm",
             dependencies: ["PetalsModel", "PluginAPI", .product(name: "Logging", package: "swift-log")]
         ),
+        .target(
+            name: "PlumiseChain",
+            dependencies: [
+                "CKernels", "CSecp256k1",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "plumise-petals",
             dependencies: [
-                "PetalsModel", "PetalsSwarm", "PluginAPI",
+                "PetalsModel", "PetalsSwarm", "PluginAPI", "PlumiseChain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -80,6 +94,16 @@ let package = Package(
         // The real model and build products, shared by the tests that need them.
         .target(name: "PetalsTestSupport", dependencies: ["PetalsModel", "PluginAPI"], path: "Tests/PetalsTestSupport"),
         .testTarget(name: "PetalsModelTests", dependencies: ["PetalsModel", "PluginAPI", "CKernels", "PetalsTestSupport"]),
+        .testTarget(
+            name: "PlumiseChainTests",
+            dependencies: [
+                "PlumiseChain",
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "PetalsSwarmTests",
                     dependencies: ["PetalsSwarm", "PetalsModel", "PluginAPI", "PetalsTestSupport"]),
     ],

@@ -57,12 +57,23 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "BigInt", package: "BigInt"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "PlumiseNode",
+            dependencies: [
+                "PlumiseChain", "PetalsModel", "PetalsSwarm",
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
             name: "plumise-petals",
             dependencies: [
-                "PetalsModel", "PetalsSwarm", "PluginAPI", "PlumiseChain",
+                "PetalsModel", "PetalsSwarm", "PluginAPI", "PlumiseChain", "PlumiseNode",
+                .product(name: "BigInt", package: "BigInt"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -97,7 +108,7 @@ let package = Package(
         .testTarget(
             name: "PlumiseChainTests",
             dependencies: [
-                "PlumiseChain",
+                "PlumiseChain", "PlumiseNode",
                 .product(name: "BigInt", package: "BigInt"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -72,4 +72,19 @@ final class EncodingTests: XCTestCase {
         XCTAssertThrowsError(try Signature(bytes: bytes))
         XCTAssertThrowsError(try Signature(bytes: Array(bytes.prefix(64))))
     }
+
+    func testAgentRegistryRecordsDecode() throws {
+        let owner = try Address("0x2c7536E3605D9C16a7a3D7b1898e529396a65c23")
+        let data = ABI.word(.address(owner)) + ABI.word(.bytes32(Array("node-1".utf8))) + ABI.word(.uint(100))
+            + ABI.word(.uint(250)) + ABI.word(.bool(true))
+        let record = try AgentRegistry.decodeRecord(data)
+        XCTAssertEqual(record.owner, owner)
+        XCTAssertEqual(record.name, "node-1")
+        XCTAssertEqual([record.registeredAt, record.lastHeartbeat], [100, 250])
+        XCTAssertTrue(record.active)
+        XCTAssertThrowsError(try AgentRegistry.decodeRecord(Array(data.prefix(100))))
+        var badBool = data
+        badBool[159] = 2
+        XCTAssertThrowsError(try AgentRegistry.decodeRecord(badBool))
+    }
 }

@@ -1,0 +1,13 @@
+/// Where the Plumise chain's precompiles and system contracts live (DESIGN.md wire facts).
+public enum PlumiseAddresses {
+    public static let chainID = 41956
+    public static let verifyInference = Address.system(0x20)
+    public static let agentRegister = Address.system(0x21)
+    public static let agentHeartbeat = Address.system(0x22)
+    public static let rewardPool = Address.system(0x1000)
+
+    public static let registerGas = 300_000
+    public static let heartbeatGas = 100_000
+    public static let verifyGas = 200_000
+    public static let claimGas = 200_000
+}

@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/attaswift/BigInt", from: "6.0.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // MARK: C layers
@@ -67,6 +69,10 @@ let package = Package(
                 "PlumiseChain", "PetalsModel", "PetalsSwarm",
                 .product(name: "BigInt", package: "BigInt"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .executableTarget(
@@ -103,16 +109,32 @@ let package = Package(
         .testTarget(name: "PluginAPITests", dependencies: ["PluginAPI"]),
         .testTarget(name: "GGUFPluginTests", dependencies: ["GGUFPlugin", "PluginAPI"]),
         // The real model and build products, shared by the tests that need them.
-        .target(name: "PetalsTestSupport", dependencies: ["PetalsModel", "PluginAPI"], path: "Tests/PetalsTestSupport"),
+        .target(
+            name: "PetalsTestSupport",
+            dependencies: [
+                "PetalsModel", "PluginAPI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/PetalsTestSupport"
+        ),
         .testTarget(name: "PetalsModelTests", dependencies: ["PetalsModel", "PluginAPI", "CKernels", "PetalsTestSupport"]),
         .testTarget(
             name: "PlumiseChainTests",
             dependencies: [
-                "PlumiseChain", "PlumiseNode",
+                "PlumiseChain", "PlumiseNode", "PetalsTestSupport",
                 .product(name: "BigInt", package: "BigInt"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "PlumiseNodeTests",
+            dependencies: [
+                "PlumiseNode", "PlumiseChain", "PetalsModel", "PetalsTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "PetalsSwarmTests",

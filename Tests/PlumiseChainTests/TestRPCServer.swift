@@ -1,7 +1,6 @@
 import Foundation
-import NIOCore
 import NIOHTTP1
-import NIOPosix
+import PetalsTestSupport
 import PlumiseChain
 
 /// A JSON-RPC node stand-in on 127.0.0.1 (a real HTTP server on an ephemeral port): answers
@@ -14,30 +13,22 @@ final class TestRPCServer: @unchecked Sendable {
         case raw(String)
     }
 
-    private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    private var channel: Channel?
+    private var http: TestHTTPServer!
     private let lock = NSLock()
     private var handler: (String, [JSONValue]) -> Answer
     private(set) var requests: [(method: String, params: [JSONValue])] = []
 
-    var url: String { "http://127.0.0.1:\(channel?.localAddress?.port ?? 0)" }
+    var url: String { http.url }
 
     init(handler: @escaping (String, [JSONValue]) -> Answer) throws {
         self.handler = handler
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(RPCHandler(server: self))
-                }
-            }
-        channel = try bootstrap.bind(host: "127.0.0.1", port: 0).wait()
+        http = try TestHTTPServer { [unowned self] request in
+            let (status, body) = self.answer(request.body)
+            return (Int(status.code), body)
+        }
     }
 
-    func stop() {
-        try? channel?.close().wait()
-        try? group.syncShutdownGracefully()
-    }
+    func stop() { http.stop() }
 
     var recorded: [(method: String, params: [JSONValue])] { lock.withLock { requests } }
 
@@ -73,29 +64,3 @@ final class TestRPCServer: @unchecked Sendable {
     }
 }
 
-private final class RPCHandler: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-
-    private let server: TestRPCServer
-    private var body = Data()
-
-    init(server: TestRPCServer) { self.server = server }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head: body = Data()
-        case .body(var buffer): body.append(contentsOf: buffer.readBytes(length: buffer.readableBytes) ?? [])
-        case .end:
-            let (status, text) = server.answer(body)
-            var headers = HTTPHeaders()
-            headers.add(name: "Content-Type", value: "application/json")
-            headers.add(name: "Content-Length", value: "\(text.utf8.count)")
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-            var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
-            buffer.writeString(text)
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        }
-    }
-}

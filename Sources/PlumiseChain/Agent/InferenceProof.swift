@@ -1,7 +1,7 @@
 import BigInt
 
 /// A proof of one inference (DESIGN.md): hashes of model, input and output, bound to the agent.
-public struct InferenceProof: Equatable, Sendable, Codable {
+public struct InferenceProof: Hashable, Sendable, Codable {
     public let modelHash: [UInt8]
     public let inputHash: [UInt8]
     public let outputHash: [UInt8]

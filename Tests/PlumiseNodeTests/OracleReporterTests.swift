@@ -1,0 +1,128 @@
+import Foundation
+import PetalsTestSupport
+import PlumiseChain
+import PlumiseNode
+import XCTest
+
+/// The reporter against a small local oracle that verifies every report's signature with the
+/// chain module's recovery, as the real oracle does.
+final class OracleReporterTests: XCTestCase {
+    private let wallet = try! Wallet(privateKey: "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
+
+    /// Accepted reports, and a switch to make the oracle fail.
+    final class Oracle: @unchecked Sendable {
+        let lock = NSLock()
+        var accepted: [OracleReport] = []
+        var mode = "ok" // "ok", "http500", "status-error"
+        var lastTimestamp = 0
+
+        func handle(_ request: TestHTTPServer.Request) -> (status: Int, body: String) {
+            lock.withLock {
+                guard request.method == "POST", request.path == "/api/v1/metrics/report" else { return (404, "{}") }
+                switch mode {
+                case "http500": return (500, "{\"error\":\"down\"}")
+                case "status-error": return (200, "{\"status\":\"error\",\"message\":\"rejected\"}")
+                default: break
+                }
+                guard let report = try? JSONDecoder().decode(OracleReport.self, from: request.body),
+                      let signer = try? report.signer(), signer.description == report.wallet else {
+                    return (401, "{\"status\":\"error\",\"message\":\"bad signature\"}")
+                }
+                guard report.timestamp > lastTimestamp else { return (400, "{\"status\":\"error\",\"message\":\"stale\"}") }
+                lastTimestamp = report.timestamp
+                accepted.append(report)
+                return (200, "{\"status\":\"ok\"}")
+            }
+        }
+    }
+
+    private func proof(_ n: Int) -> InferenceProof {
+        InferenceProof(modelName: "m", input: "prompt \(n)", output: "output \(n)", agent: wallet.address, tokenCount: n)
+    }
+
+    func testSignedReportsCarryTheCountersAndTheProofs() async throws {
+        let oracle = Oracle()
+        let server = try TestHTTPServer { oracle.handle($0) }
+        defer { server.stop() }
+        let metrics = MetricsCollector()
+        metrics.record(tokens: 10, latencySeconds: 0.5)
+        metrics.record(tokens: 5, latencySeconds: 1.5)
+        metrics.addProof(proof(1))
+        metrics.addProof(proof(2))
+        let reporter = OracleReporter(oracleURL: server.url + "/", wallet: wallet, metrics: metrics, interval: 60)
+        let accepted = await reporter.reportOnce()
+        XCTAssertTrue(accepted)
+        let report = try XCTUnwrap(oracle.accepted.first)
+        XCTAssertEqual(report.wallet, wallet.address.description)
+        XCTAssertEqual(report.tokensProcessed, 15)
+        XCTAssertEqual(report.requestCount, 2)
+        XCTAssertEqual(report.avgLatencyMs, 1000, accuracy: 0.001)
+        XCTAssertEqual(report.proofs, [proof(1), proof(2)])
+        XCTAssertEqual(report.canonicalMessage,
+                       "{\"agent\":\"\(wallet.address)\",\"processed_tokens\":15,\"timestamp\":\(report.timestamp)}")
+        XCTAssertEqual(metrics.snapshot().pendingProofs, 0)
+        XCTAssertEqual(metrics.snapshot().reportSuccesses, 1)
+    }
+
+    func testFailedReportsKeepTheirProofsAndReportingRecovers() async throws {
+        let oracle = Oracle()
+        let server = try TestHTTPServer { oracle.handle($0) }
+        defer { server.stop() }
+        let metrics = MetricsCollector()
+        let reporter = OracleReporter(oracleURL: server.url, wallet: wallet, metrics: metrics, interval: 60)
+        metrics.addProof(proof(1))
+        oracle.lock.withLock { oracle.mode = "http500" }
+        var ok = await reporter.reportOnce()
+        XCTAssertFalse(ok)
+        metrics.addProof(proof(2))
+        oracle.lock.withLock { oracle.mode = "status-error" }
+        ok = await reporter.reportOnce()
+        XCTAssertFalse(ok)
+        XCTAssertEqual(metrics.snapshot().pendingProofs, 2)
+        XCTAssertEqual(metrics.snapshot().reportFailures, 2)
+
+        oracle.lock.withLock { oracle.mode = "ok" }
+        ok = await reporter.reportOnce()
+        XCTAssertTrue(ok)
+        ok = await reporter.reportOnce()
+        XCTAssertTrue(ok)
+        XCTAssertEqual(oracle.accepted.first?.proofs.map { Set($0) }, Set([proof(1), proof(2)]))
+        XCTAssertNil(oracle.accepted.last?.proofs, "nothing sent twice")
+        let timestamps = oracle.accepted.map(\.timestamp)
+        XCTAssertEqual(timestamps, timestamps.sorted())
+        XCTAssertEqual(Set(timestamps).count, timestamps.count, "strictly increasing")
+    }
+
+    func testAnUnreachableOracleIsAFailureNotACrash() async throws {
+        let metrics = MetricsCollector()
+        metrics.addProof(proof(3))
+        let reporter = OracleReporter(oracleURL: "http://127.0.0.1:1", wallet: wallet, metrics: metrics, interval: 60,
+                                      timeoutSeconds: 2)
+        let ok = await reporter.reportOnce()
+        XCTAssertFalse(ok)
+        XCTAssertEqual(metrics.snapshot().pendingProofs, 1)
+    }
+
+    func testTheRunLoopSendsAFinalReportWhenCancelled() async throws {
+        let oracle = Oracle()
+        let server = try TestHTTPServer { oracle.handle($0) }
+        defer { server.stop() }
+        let metrics = MetricsCollector()
+        let reporter = OracleReporter(oracleURL: server.url, wallet: wallet, metrics: metrics, interval: 0.2)
+        let task = Task { await reporter.run() }
+        try await Task.sleep(nanoseconds: 700_000_000)
+        metrics.addProof(proof(9))
+        task.cancel()
+        await task.value
+        XCTAssertGreaterThanOrEqual(oracle.accepted.count, 3)
+        XCTAssertEqual(oracle.accepted.last?.proofs, [proof(9)])
+    }
+
+    func testTheProofBufferKeepsTheNewestThousand() {
+        let metrics = MetricsCollector()
+        for n in 0..<1005 { metrics.addProof(proof(n)) }
+        XCTAssertEqual(metrics.snapshot().pendingProofs, 1000)
+        XCTAssertEqual(metrics.snapshot().proofsDropped, 5)
+        XCTAssertEqual(metrics.takeProofs().first, proof(5))
+    }
+}

@@ -79,7 +79,7 @@ final class ServerChild {
         process.executableURL = directory.appendingPathComponent("plumise-petals")
         var listen = ["--host", "127.0.0.1", "--port", "0"]
         if transport == "unix" { listen = ["--listen", NSTemporaryDirectory() + "petals-bench-\(getpid())-\(blocks.lowerBound).sock"] }
-        process.arguments = ["serve", "--watch-pid", "\(getpid())", "--model", model, "--blocks", "\(blocks.lowerBound):\(blocks.upperBound)",
+        process.arguments = ["serve", "--shard-only", "--watch-pid", "\(getpid())", "--model", model, "--blocks", "\(blocks.lowerBound):\(blocks.upperBound)",
                              "--threads", "\(threads)", "--transport", transport] + listen
         let output = Pipe()
         process.standardOutput = output

@@ -17,7 +17,7 @@ trap cleanup EXIT
 # Starts a shard server on a free port in the background (in this shell, so cleanup sees it).
 start_server() {
     local name=$1 blocks=$2
-    "$BIN" serve --watch-pid $$ --blocks "$blocks" --host 127.0.0.1 --port 0 --threads 1 >"$logs/$name.out" 2>"$logs/$name.log" &
+    "$BIN" serve --shard-only --watch-pid $$ --blocks "$blocks" --host 127.0.0.1 --port 0 --threads 1 >"$logs/$name.out" 2>"$logs/$name.log" &
     pids+=($!)
 }
 

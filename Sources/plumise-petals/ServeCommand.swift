@@ -3,18 +3,45 @@ import Foundation
 import Logging
 import PetalsModel
 import PetalsSwarm
+import PlumiseNode
 import PluginAPI
 
-struct ServeCommand: ParsableCommand {
+struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve a range of the model's blocks to remote clients.",
-        discussion: "Prints 'ready <address>' on stdout once clients can connect; SIGINT or SIGTERM stops it cleanly.")
+        abstract: "Run a Plumise node: serve model blocks, the HTTP API, chain registration, heartbeats and oracle reports.",
+        discussion: """
+            Settings come from the .env file, then the environment, then these flags (see docs/ARCHITECTURE.md for \
+            the names); PLUMISE_PRIVATE_KEY is required. With --shard-only it only serves blocks (no key, chain, \
+            oracle or HTTP API). Prints 'ready <address>' on stdout once clients can connect (a full node adds \
+            'api <port>'); SIGINT or SIGTERM stops it cleanly.
+            """)
 
     @OptionGroup var plugins: PluginOptions
 
-    @Option(help: "Model file or directory.")
-    var model = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    @Flag(name: .customLong("shard-only"), help: "Only serve blocks: no key, chain, oracle or HTTP API.")
+    var shardOnly = false
+
+    @Option(name: .customLong("env-file"), help: "Settings file (default: .env when present).")
+    var envFile: String?
+
+    @Option(name: .customLong("private-key"), help: "Agent key (default: PLUMISE_PRIVATE_KEY).")
+    var privateKey: String?
+
+    @Option(name: .customLong("rpc-url"), help: "Chain JSON-RPC URL (PLUMISE_RPC_URL).")
+    var rpcURL: String?
+
+    @Option(name: .customLong("oracle-url"), help: "Oracle base URL (ORACLE_API_URL).")
+    var oracleURL: String?
+
+    @Option(name: .customLong("api-port"), help: "HTTP API port (API_PORT; 0 picks a free port).")
+    var apiPort: Int?
+
+    @Option(name: .customLong("report-interval"), help: "Seconds between oracle reports (REPORT_INTERVAL, at least 10).")
+    var reportInterval: Int?
+
+    @Option(name: .customLong("model"), help: "Model file (MODEL_NAME; default models/SmolLM2-135M-Instruct.Q4_1.gguf).")
+    var modelOption: String?
 
     @Option(help: "Blocks to serve, a:b (blocks a ..< b).")
     var blocks: String?
@@ -28,11 +55,11 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Transport plugin to listen with (tcp, unix).")
     var transport = "tcp"
 
-    @Option(help: "Address to listen on (TCP).")
-    var host = "0.0.0.0"
+    @Option(help: "Address to listen on (TCP; PETALS_HOST, default 0.0.0.0).")
+    var host: String?
 
-    @Option(help: "Port to listen on (TCP; 0 picks a free port).")
-    var port = 31330
+    @Option(help: "Port to listen on (TCP; PETALS_PORT, default 31330; 0 picks a free port).")
+    var port: Int?
 
     @Option(help: "Listen address in the transport's own form (overrides --host/--port), e.g. a socket path for unix.")
     var listen: String?
@@ -64,12 +91,18 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("watch-pid"), help: "Stop when process PID exits (scripts and tests pass their own pid).")
     var watchPID: Int32?
 
+    var model: String { modelOption ?? "models/SmolLM2-135M-Instruct.Q4_1.gguf" }
+
     func validate() throws {
-        guard (blocks == nil) != (numBlocks == nil) else {
-            throw ValidationError("give exactly one of --blocks a:b or --num-blocks N")
+        if shardOnly {
+            guard (blocks == nil) != (numBlocks == nil) else {
+                throw ValidationError("give exactly one of --blocks a:b or --num-blocks N")
+            }
+        } else if blocks != nil && numBlocks != nil {
+            throw ValidationError("give at most one of --blocks a:b or --num-blocks N")
         }
         if let numBlocks { guard numBlocks > 0 else { throw ValidationError("--num-blocks must be at least 1") } }
-        guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
+        if let port { guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") } }
         guard maxSessions > 0, cacheTokens > 0, maxLength > 0 else {
             throw ValidationError("--max-sessions, --cache-tokens and --max-length must be positive")
         }
@@ -83,8 +116,9 @@ struct ServeCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        if !shardOnly { return try await runNode() }
         guard FileManager.default.fileExists(atPath: model) else {
             throw ValidationError("model \(model) does not exist (run scripts/setup.sh to fetch the default model)")
         }
@@ -95,7 +129,7 @@ struct ServeCommand: ParsableCommand {
         let limits = ServerLimits(maxSessions: maxSessions, cacheTokenBudget: cacheTokens, maxSessionLength: maxLength,
                                   idleTimeoutSeconds: idleTimeout, stepTimeoutSeconds: stepTimeout)
         var transportName = transport
-        var address = listen ?? "\(self.host):\(port)"
+        var address = listen ?? "\(self.host ?? "0.0.0.0"):\(port ?? 31330)"
         if let tlsCert, let tlsKey {
             transportName = "tls"
             address += "?cert=\(tlsCert)&key=\(tlsKey)"
@@ -110,6 +144,42 @@ struct ServeCommand: ParsableCommand {
         fflush(stdout)
         termination.wait()
         server.stop()
+    }
+
+    /// The whole node: settings from .env < environment < these flags.
+    private func runNode() async throws {
+        var flags: [String: String] = [:]
+        func set(_ key: NodeConfig.Key, _ value: CustomStringConvertible?) { if let value { flags[key.rawValue] = "\(value)" } }
+        set(.privateKey, privateKey)
+        set(.rpcURL, rpcURL)
+        set(.oracleURL, oracleURL)
+        set(.apiPort, apiPort)
+        set(.reportInterval, reportInterval)
+        set(.modelName, modelOption)
+        set(.petalsHost, host)
+        set(.petalsPort, port)
+        set(.numBlocks, numBlocks)
+        if !peers.isEmpty { set(.initialPeers, peers) }
+        let config = try NodeConfig.load(envFile: envFile, flags: flags)
+        guard FileManager.default.fileExists(atPath: config.modelName) else {
+            throw ValidationError("model \(config.modelName) does not exist (run scripts/setup.sh to fetch the default model)")
+        }
+        let limits = ServerLimits(maxSessions: maxSessions, cacheTokenBudget: cacheTokens, maxSessionLength: maxLength,
+                                  idleTimeoutSeconds: idleTimeout, stepTimeoutSeconds: stepTimeout)
+        let runner = try NodeRunner(config: config, host: try plugins.loadHost(), blocks: try blocks.map(BlockRange.parse),
+                                    threads: threads, limits: limits) { address, apiPort in
+            print("ready \(address) api \(apiPort)")
+            fflush(stdout)
+        }
+        if let watchPID {
+            let termination = TerminationSignals()
+            termination.watch(process: watchPID)
+            Task.detached {
+                termination.wait()
+                kill(getpid(), SIGTERM)
+            }
+        }
+        try await runner.run()
     }
 
     /// --blocks as given, or --num-blocks placed at the first block the peers cover least.

@@ -16,7 +16,7 @@ final class ServerProcess {
             throw XCTSkip("\(executable) is not built (run swift build before swift test)")
         }
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["serve", "--watch-pid", "\(getpid())", "--model", TestModel.path, "--threads", "1"] + arguments
+        process.arguments = ["serve", "--shard-only", "--watch-pid", "\(getpid())", "--model", TestModel.path, "--threads", "1"] + arguments
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()

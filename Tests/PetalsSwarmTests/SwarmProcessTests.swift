@@ -95,7 +95,7 @@ final class SwarmProcessTests: XCTestCase {
         let pidFile = NSTemporaryDirectory() + "petals-watch-\(getpid()).pid"
         let shell = Process()
         shell.executableURL = URL(fileURLWithPath: "/bin/sh")
-        shell.arguments = ["-c", "\"$0\" serve --watch-pid $$ --model \"$1\" --blocks 0:1 --host 127.0.0.1 --port 0 </dev/null >/dev/null 2>&1 & echo $! > \"$2\"",
+        shell.arguments = ["-c", "\"$0\" serve --shard-only --watch-pid $$ --model \"$1\" --blocks 0:1 --host 127.0.0.1 --port 0 </dev/null >/dev/null 2>&1 & echo $! > \"$2\"",
                            TestModel.buildDirectory + "/plumise-petals", TestModel.path, pidFile]
         shell.standardOutput = FileHandle.nullDevice
         shell.standardError = FileHandle.nullDevice

@@ -123,7 +123,7 @@ public struct NodeConfig: Sendable, Equatable {
         }
         func port() throws -> Int {
             let number = try integer()
-            guard (1...65535).contains(number) else { throw invalid("port must be in 1...65535") }
+            guard (0...65535).contains(number) else { throw invalid("port must be in 0...65535 (0: any free port)") }
             return number
         }
         func url() throws -> String {

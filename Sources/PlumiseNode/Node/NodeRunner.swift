@@ -1,0 +1,181 @@
+import BigInt
+import Foundation
+import Hummingbird
+import Logging
+import PetalsModel
+import PetalsSwarm
+import PlumiseChain
+import PluginAPI
+import ServiceLifecycle
+import UnixSignals
+
+/// The whole node of the seed: a shard server, the HTTP API, chain registration, heartbeats,
+/// reward claims and oracle reports, started in the seed's order and stopped gracefully on
+/// SIGINT/SIGTERM (swift-service-lifecycle).
+public final class NodeRunner: @unchecked Sendable {
+    public let config: NodeConfig
+    public let wallet: Wallet
+    public let metrics = MetricsCollector()
+    private let host: PluginHost
+    private let blocks: Range<Int>?
+    private let threads: Int
+    private let limits: ServerLimits
+    private let logger: Logger
+    /// Called once the shard server and the HTTP API listen: (shard address, API port).
+    private let onReady: @Sendable (String, Int) -> Void
+
+    public static let heartbeatInterval = 300.0
+    public static let rewardCheckInterval = 600.0
+
+    public init(config: NodeConfig, host: PluginHost, blocks: Range<Int>? = nil, threads: Int = 0,
+                limits: ServerLimits = ServerLimits(), logger: Logger = Logger(label: "plumise.node"),
+                onReady: @escaping @Sendable (String, Int) -> Void = { _, _ in }) throws {
+        self.config = config
+        self.wallet = try Wallet(privateKey: try config.requirePrivateKey().hex)
+        self.host = host
+        self.blocks = blocks
+        self.threads = threads
+        self.limits = limits
+        self.logger = logger
+        self.onReady = onReady
+    }
+
+    private var rpc: ChainRPC { ChainRPC(url: config.rpcURL, timeoutSeconds: 10) }
+    private var agent: ChainAgent { ChainAgent(rpc: rpc, wallet: wallet, chainID: Int(config.chainID)) }
+
+    /// Runs until SIGINT/SIGTERM (or `signals` is empty and the task is cancelled).
+    public func run(signals: [UnixSignal] = [.sigterm, .sigint]) async throws {
+        // Trap the signals before loading anything: one that arrives while the model loads is
+        // kept and still shuts the node down gracefully once its services have started.
+        let trapped = signals.isEmpty ? nil : await UnixSignalsSequence(trapping: signals)
+        logger.info("agent \(wallet.address), chain \(config.rpcURL), oracle \(config.oracleURL)")
+        await preflight()
+
+        // 1. The shard server over this node's blocks.
+        let model = try host.openModel(path: config.modelName, blocks: 0..<0)
+        let blockCount = model.description.blockCount
+        let range = blocks ?? 0..<min(config.numBlocks ?? blockCount, blockCount)
+        let pool = ComputePool(threads: threads)
+        let shard = try LlamaShard(model: try host.openModel(path: config.modelName, blocks: range), pool: pool)
+        let server = ShardServer(shard: shard, transport: try host.transport(named: "tcp"),
+                                 listenAddress: "\(config.petalsHost):\(config.petalsPort)", limits: limits)
+        try server.start()
+        let selfAddress = announced(server.address)
+
+        // 2. Generation for the HTTP API: this node's blocks, the rest from its peers.
+        let backend: InferenceBackend
+        if range == 0..<blockCount {
+            backend = try LocalPipeline(shards: [shard])
+        } else {
+            let peers = try ([selfAddress] + config.initialPeers).map(PeerAddress.init(parsing:))
+            backend = try RemoteBackend(host: host, modelPath: config.modelName,
+                                        directory: SwarmDirectory(peers: peers, host: host), pool: pool)
+        }
+        let description = model.description
+        let service = try BackendGenerationService(modelName: description.name, tokenizer: try BPETokenizer(description.tokenizer),
+                                                   backend: backend, chatTemplate: description.tokenizer.chatTemplate)
+        let api = HTTPAPI(service: service, metrics: metrics, onInference: { [self] prompt, output, tokens in
+            await recordProof(prompt: prompt, output: output, tokens: tokens)
+        })
+        let apiPort = LockedValue(0)
+        let app = api.makeApplication(host: config.petalsHost, port: config.apiPort) { [self] port in
+            apiPort.update { $0 = port }
+            logger.info("HTTP API on \(config.petalsHost):\(port)")
+            onReady(selfAddress, port)
+        }
+
+        // 3. Chain and oracle loops.
+        let name = ChainAgent.defaultName(modelName: config.modelName, address: wallet.address)
+        let modelHash = Keccak.hash256(config.modelName)
+        let registration = PeriodicService(name: "registration", interval: 30, runAtStart: true, logger: logger) { [self] in
+            try await registerOnce(name: name, modelHash: modelHash)
+            throw CancellationError() // registered: this loop is done
+        }
+        let heartbeat = PeriodicService(name: "heartbeat", interval: Self.heartbeatInterval, runAtStart: false, logger: logger) { [self] in
+            _ = try await agent.heartbeat()
+            logger.info("heartbeat sent")
+        }
+        let threshold = BigUInt(config.claimThresholdWei) ?? BigUInt(10).power(18)
+        let rewards = RewardTracker(agent: agent, pool: try Address(config.rewardPoolAddress), claimThreshold: threshold)
+        let rewardLoop = PeriodicService(name: "reward check", interval: Self.rewardCheckInterval, runAtStart: false, logger: logger) { [self] in
+            switch try await rewards.claimIfDue() {
+            case .belowThreshold(let pending): logger.info("pending reward \(PLM.format(pending))")
+            case .claimed(let amount, _): logger.info("claimed \(PLM.format(amount))")
+            }
+        }
+        let reporter = ReporterService(reporter: OracleReporter(oracleURL: config.oracleURL, wallet: wallet, metrics: metrics,
+                                                                interval: Double(config.reportInterval), logger: logger))
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: ShardServerService(server: server)),
+                .init(service: app),
+                .init(service: registration, successTerminationBehavior: .ignore),
+                .init(service: heartbeat), .init(service: rewardLoop), .init(service: reporter),
+            ],
+            logger: logger))
+        let watcher = trapped.map { trapped in
+            Task { [logger] in
+                var caught = 0
+                for await signal in trapped {
+                    caught += 1
+                    if caught == 1 {
+                        logger.info("\(signal): shutting down (final report, sessions closed); again to force")
+                        await group.triggerGracefulShutdown()
+                    } else {
+                        logger.warning("\(signal) again: exiting at once")
+                        exit(130)
+                    }
+                }
+            }
+        }
+        defer { watcher?.cancel() }
+        try await group.run()
+        logger.info("node stopped")
+    }
+
+    /// Chain reachable? Balance? Registry entry? Only logged: an offline chain is retried later.
+    private func preflight() async {
+        // Short timeouts: an unreachable chain must not delay serving.
+        let rpc = ChainRPC(url: config.rpcURL, timeoutSeconds: 3)
+        do {
+            let id = try await rpc.chainID()
+            let balance = try await rpc.balance(of: wallet.address)
+            logger.info("chain \(id) reachable; balance \(PLM.format(balance))")
+            if id != BigUInt(config.chainID) { logger.warning("chain id \(id) differs from PLUMISE_CHAIN_ID \(config.chainID)") }
+            if let registryAddress = config.agentRegistryAddress, let registry = try? Address(registryAddress) {
+                let registered = try await AgentRegistry(rpc: rpc, address: registry).isRegistered(wallet.address)
+                logger.info("agent registry: \(registered ? "registered" : "not registered")")
+            }
+        } catch {
+            logger.warning("chain preflight failed, serving anyway and retrying later: \(error)")
+        }
+    }
+
+    private func registerOnce(name: String, modelHash: [UInt8]) async throws {
+        switch try await agent.register(name: name, modelHash: modelHash, capabilities: [Keccak.hash256("text-generation")]) {
+        case .alreadyRegistered: logger.info("already registered as an agent")
+        case .registered(let receipt): logger.info("registered as '\(name)' in block \(receipt.blockNumber)")
+        }
+    }
+
+    /// The proof of one inference, buffered for the next report (and sent to 0x20 when enabled).
+    func recordProof(prompt: String, output: String, tokens: Int) async {
+        let proof = InferenceProof(modelName: config.modelName, input: prompt, output: output, agent: wallet.address,
+                                   tokenCount: tokens)
+        metrics.addProof(proof)
+        guard config.verifyOnChain else { return }
+        let agent = self.agent
+        let logger = self.logger
+        Task.detached {
+            do { _ = try await agent.verifyInference(proof) } catch { logger.warning("verifyInference failed: \(error)") }
+        }
+    }
+
+    /// The address peers should use: PETALS_ANNOUNCE_IP instead of a wildcard listen host.
+    private func announced(_ address: String) -> String {
+        guard let parsed = try? PeerAddress(parsing: address), let colon = parsed.location.lastIndex(of: ":") else { return address }
+        let host = String(parsed.location[..<colon]), port = parsed.location[parsed.location.index(after: colon)...]
+        let visible = config.announceIP ?? (["0.0.0.0", "::", "[::]"].contains(host) ? "127.0.0.1" : host)
+        return "\(parsed.transport)://\(visible):\(port)"
+    }
+}

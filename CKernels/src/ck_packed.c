@@ -313,7 +313,115 @@ CK_AVX2 static void group_q8_0(const ck_packed *p, int64_t g, const uint8_t *act
     out[2] = hsum8(acc2);
     out[3] = hsum8(acc3);
 }
+
+/// Prefill: the group's d_x widened and broadcast once per group (scratch: nb x 4 vectors),
+/// so each (row, token, block) scale product is a single multiply.
+CK_AVX2 static void expand_scales(const ck_packed *p, int64_t g, float *dx8) {
+    const uint16_t *dx = (const uint16_t *)(p->data + (size_t)g * p->group_bytes);
+    for (int64_t b = 0; b < p->nb; b++) {
+        const __m128 d = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(dx + b * CK_GROUP)));
+        const __m256 d2 = _mm256_set_m128(d, d);
+        _mm256_store_ps(dx8 + (b * 4 + 0) * 8, _mm256_permute_ps(d2, 0x00));
+        _mm256_store_ps(dx8 + (b * 4 + 1) * 8, _mm256_permute_ps(d2, 0x55));
+        _mm256_store_ps(dx8 + (b * 4 + 2) * 8, _mm256_permute_ps(d2, 0xaa));
+        _mm256_store_ps(dx8 + (b * 4 + 3) * 8, _mm256_permute_ps(d2, 0xff));
+    }
+}
+
+/// Four rows x two tokens of Q8_0: each weight block is loaded (and its absolute value taken)
+/// once for both tokens. Per (row, token) the chain is the single-row kernel's.
+CK_AVX2 static void tile_q8_0(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *act0, const uint8_t *act1,
+                              float out0[4], float out1[4]) {
+    const uint8_t *qs = p->data + (size_t)g * p->group_bytes + p->scale_bytes;
+    const int8_t *qy0 = (const int8_t *)act0, *qy1 = (const int8_t *)act1;
+    const float *dy0 = (const float *)(act0 + (size_t)p->nb * 32), *dy1 = (const float *)(act1 + (size_t)p->nb * 32);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    for (int64_t b = 0; b < p->nb; b++) {
+        const __m256i y0 = _mm256_load_si256((const __m256i *)(qy0 + b * 32));
+        const __m256i y1 = _mm256_load_si256((const __m256i *)(qy1 + b * 32));
+        const __m256 e0 = _mm256_broadcast_ss(dy0 + b), e1 = _mm256_broadcast_ss(dy1 + b);
+        const __m256i *x = (const __m256i *)(qs + b * 128);
+        const float *d = dx8 + b * 32;
+#define ROW(r, acc0, acc1)                                                                                              \
+        {                                                                                                               \
+            const __m256i xr = _mm256_load_si256(x + r);                                                              \
+            const __m256i ax = _mm256_sign_epi8(xr, xr);                                                              \
+            const __m256 dr = _mm256_load_ps(d + r * 8);                                                              \
+            const __m256 s0 = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(y0, xr)), ones)); \
+            const __m256 s1 = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(y1, xr)), ones)); \
+            acc0 = _mm256_fmadd_ps(_mm256_mul_ps(dr, e0), s0, acc0);                                                  \
+            acc1 = _mm256_fmadd_ps(_mm256_mul_ps(dr, e1), s1, acc1);                                                  \
+        }
+        ROW(0, a00, a01) ROW(1, a10, a11) ROW(2, a20, a21) ROW(3, a30, a31)
+#undef ROW
+    }
+    out0[0] = hsum8(a00); out1[0] = hsum8(a01);
+    out0[1] = hsum8(a10); out1[1] = hsum8(a11);
+    out0[2] = hsum8(a20); out1[2] = hsum8(a21);
+    out0[3] = hsum8(a30); out1[3] = hsum8(a31);
+}
+
+/// Four rows x two tokens of Q4_1 (nibbles unpacked once for both tokens).
+CK_AVX2 static void tile_q4_1(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *act0, const uint8_t *act1,
+                              float out0[4], float out1[4]) {
+    const uint8_t *base = p->data + (size_t)g * p->group_bytes;
+    const uint16_t *mx = (const uint16_t *)base + p->nb * CK_GROUP;
+    const uint8_t *qs = base + p->scale_bytes;
+    const int8_t *qy0 = (const int8_t *)act0, *qy1 = (const int8_t *)act1;
+    const float *dy0 = (const float *)(act0 + (size_t)p->nb * 32), *dy1 = (const float *)(act1 + (size_t)p->nb * 32);
+    const float *sy0 = dy0 + p->nb, *sy1 = dy1 + p->nb;
+    const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f);
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    __m128 m0 = _mm_setzero_ps(), m1 = m0;
+    for (int64_t b = 0; b < p->nb; b++) {
+        const __m128 mb = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(mx + b * CK_GROUP)));
+        m0 = _mm_fmadd_ps(mb, _mm_broadcast_ss(sy0 + b), m0);
+        m1 = _mm_fmadd_ps(mb, _mm_broadcast_ss(sy1 + b), m1);
+        const __m256i y0 = _mm256_load_si256((const __m256i *)(qy0 + b * 32));
+        const __m256i y1 = _mm256_load_si256((const __m256i *)(qy1 + b * 32));
+        const __m256 e0 = _mm256_broadcast_ss(dy0 + b), e1 = _mm256_broadcast_ss(dy1 + b);
+        const __m256i a = _mm256_load_si256((const __m256i *)(qs + b * 64));
+        const __m256i c = _mm256_load_si256((const __m256i *)(qs + b * 64 + 32));
+        const float *d = dx8 + b * 32;
+#define ROW(r, xr, acc0, acc1)                                                                                    \
+        {                                                                                                         \
+            const __m256i q = (xr);                                                                               \
+            const __m256 dr = _mm256_load_ps(d + r * 8);                                                        \
+            const __m256 s0 = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(q, y0), ones));         \
+            const __m256 s1 = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(q, y1), ones));         \
+            acc0 = _mm256_fmadd_ps(_mm256_mul_ps(dr, e0), s0, acc0);                                            \
+            acc1 = _mm256_fmadd_ps(_mm256_mul_ps(dr, e1), s1, acc1);                                            \
+        }
+        ROW(0, _mm256_and_si256(a, low), a00, a01)
+        ROW(1, _mm256_and_si256(_mm256_srli_epi16(a, 4), low), a10, a11)
+        ROW(2, _mm256_and_si256(c, low), a20, a21)
+        ROW(3, _mm256_and_si256(_mm256_srli_epi16(c, 4), low), a30, a31)
+#undef ROW
+    }
+    float n0[4], n1[4];
+    _mm_storeu_ps(n0, m0);
+    _mm_storeu_ps(n1, m1);
+    out0[0] = hsum8(a00) + n0[0]; out1[0] = hsum8(a01) + n1[0];
+    out0[1] = hsum8(a10) + n0[1]; out1[1] = hsum8(a11) + n1[1];
+    out0[2] = hsum8(a20) + n0[2]; out1[2] = hsum8(a21) + n1[2];
+    out0[3] = hsum8(a30) + n0[3]; out1[3] = hsum8(a31) + n1[3];
+}
 #endif
+
+typedef void (*tile_kernel)(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *act0, const uint8_t *act1,
+                            float out0[4], float out1[4]);
+
+static tile_kernel tile_kernel_for(int type) {
+#if defined(__x86_64__)
+    if (ck__use_simd()) {
+        if (type == CK_Q8_0) return tile_q8_0;
+        if (type == CK_Q4_1) return tile_q4_1;
+    }
+#endif
+    (void)type;
+    return NULL;
+}
 
 static group_kernel kernel_for(int type) {
 #if defined(__x86_64__)
@@ -333,22 +441,41 @@ static group_kernel kernel_for(int type) {
 typedef struct {
     const ck_packed *p;
     group_kernel kernel;
+    tile_kernel tile; // NULL: one token at a time
     const uint8_t *act;
     size_t act_bytes;
     int64_t n_tok;
     float *y;
+    float *scales; // per thread: nb x 4 x 8 floats
+    size_t scales_per_thread;
 } packed_job;
 
+/// Tokens per pass over a chunk of groups: their activations stay in L2 while the chunk's
+/// weights are reused from cache.
+#define CK_TOKEN_TILE 64
+
 static void packed_groups(void *raw, int64_t begin, int64_t end, int thread_index) {
-    (void)thread_index;
     const packed_job *job = raw;
     const int64_t rows = job->p->rows;
-    for (int64_t g = begin; g < end; g++) {
-        // One group's weights (a few KB) stay in L1 while every token streams past them.
-        for (int64_t t = 0; t < job->n_tok; t++) {
-            float out[4];
-            job->kernel(job->p, g, job->act + (size_t)t * job->act_bytes, out);
-            memcpy(job->y + t * rows + g * CK_GROUP, out, sizeof out);
+    float *dx8 = job->scales ? job->scales + (size_t)thread_index * job->scales_per_thread : NULL;
+    for (int64_t t0 = 0; t0 < job->n_tok; t0 += CK_TOKEN_TILE) {
+        const int64_t t1 = t0 + CK_TOKEN_TILE < job->n_tok ? t0 + CK_TOKEN_TILE : job->n_tok;
+        for (int64_t g = begin; g < end; g++) {
+            int64_t t = t0;
+            if (job->tile && dx8 && t1 - t0 >= 2) {
+#if defined(__x86_64__)
+                expand_scales(job->p, g, dx8);
+#endif
+                for (; t + 2 <= t1; t += 2) {
+                    job->tile(job->p, g, dx8, job->act + (size_t)t * job->act_bytes, job->act + (size_t)(t + 1) * job->act_bytes,
+                              job->y + t * rows + g * CK_GROUP, job->y + (t + 1) * rows + g * CK_GROUP);
+                }
+            }
+            for (; t < t1; t++) {
+                float out[4];
+                job->kernel(job->p, g, job->act + (size_t)t * job->act_bytes, out);
+                memcpy(job->y + t * rows + g * CK_GROUP, out, sizeof out);
+            }
         }
     }
 }
@@ -383,7 +510,13 @@ void ck_matmul_packed(ck_pool *pool, const ck_packed *p, const float *X, int64_t
     }
     packed_prep_job prep = { p, X, act, act_bytes };
     ck_pool_run(pool, n_tok, 8, packed_prepare, &prep);
-    packed_job job = { p, kernel_for(p->type), act, act_bytes, n_tok, Y };
+    packed_job job = { p, kernel_for(p->type), n_tok > 1 ? tile_kernel_for(p->type) : NULL, act, act_bytes, n_tok, Y, NULL, 0 };
+    if (job.tile) {
+        job.scales_per_thread = (size_t)p->nb * 32;
+        const int threads = ck_pool_threads(pool);
+        job.scales = pool ? ck__pool_scratch(pool, 2, sizeof(float) * job.scales_per_thread * (size_t)threads) : NULL;
+        if (!job.scales) job.tile = NULL;
+    }
     // Groups of four rows; several chunks per thread balance the two cores.
     ck_pool_run(pool, p->groups, 4, packed_groups, &job);
     if (pool) ck__pool_unlock_op(pool);

@@ -328,24 +328,25 @@ CK_AVX2 static void expand_scales(const ck_packed *p, int64_t g, float *dx8) {
     }
 }
 
-/// Four rows x two tokens of Q8_0: each weight block is loaded (and its absolute value taken)
-/// once for both tokens. Per (row, token) the chain is the single-row kernel's.
-CK_AVX2 static void tile_q8_0(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *act0, const uint8_t *act1,
-                              float out0[4], float out1[4]) {
-    const uint8_t *qs = p->data + (size_t)g * p->group_bytes + p->scale_bytes;
+/// Two rows x two tokens of Q8_0 (called for rows 0-1 and 2-3 of a group): each weight
+/// block is loaded, and its absolute value taken, once for both tokens. Small enough a tile
+/// that every accumulator stays in a register. Per (row, token) the chain is the single-row
+/// kernel's.
+CK_AVX2 static inline void tile2_q8_0(const ck_packed *p, int64_t g, int r0, const float *dx8, const uint8_t *act0,
+                                      const uint8_t *act1, float out0[4], float out1[4]) {
+    const uint8_t *qs = p->data + (size_t)g * p->group_bytes + p->scale_bytes + (size_t)r0 * 32;
     const int8_t *qy0 = (const int8_t *)act0, *qy1 = (const int8_t *)act1;
     const float *dy0 = (const float *)(act0 + (size_t)p->nb * 32), *dy1 = (const float *)(act1 + (size_t)p->nb * 32);
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
-    for (int64_t b = 0; b < p->nb; b++) {
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00;
+    const float *d = dx8 + r0 * 8;
+    for (int64_t b = 0; b < p->nb; b++, qs += 128, d += 32) {
         const __m256i y0 = _mm256_load_si256((const __m256i *)(qy0 + b * 32));
         const __m256i y1 = _mm256_load_si256((const __m256i *)(qy1 + b * 32));
         const __m256 e0 = _mm256_broadcast_ss(dy0 + b), e1 = _mm256_broadcast_ss(dy1 + b);
-        const __m256i *x = (const __m256i *)(qs + b * 128);
-        const float *d = dx8 + b * 32;
 #define ROW(r, acc0, acc1)                                                                                              \
         {                                                                                                               \
-            const __m256i xr = _mm256_load_si256(x + r);                                                              \
+            const __m256i xr = _mm256_load_si256((const __m256i *)(qs + r * 32));                                     \
             const __m256i ax = _mm256_sign_epi8(xr, xr);                                                              \
             const __m256 dr = _mm256_load_ps(d + r * 8);                                                              \
             const __m256 s0 = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(y0, xr)), ones)); \
@@ -353,37 +354,41 @@ CK_AVX2 static void tile_q8_0(const ck_packed *p, int64_t g, const float *dx8, c
             acc0 = _mm256_fmadd_ps(_mm256_mul_ps(dr, e0), s0, acc0);                                                  \
             acc1 = _mm256_fmadd_ps(_mm256_mul_ps(dr, e1), s1, acc1);                                                  \
         }
-        ROW(0, a00, a01) ROW(1, a10, a11) ROW(2, a20, a21) ROW(3, a30, a31)
+        ROW(0, a00, a01) ROW(1, a10, a11)
 #undef ROW
     }
-    out0[0] = hsum8(a00); out1[0] = hsum8(a01);
-    out0[1] = hsum8(a10); out1[1] = hsum8(a11);
-    out0[2] = hsum8(a20); out1[2] = hsum8(a21);
-    out0[3] = hsum8(a30); out1[3] = hsum8(a31);
+    out0[r0] = hsum8(a00); out1[r0] = hsum8(a01);
+    out0[r0 + 1] = hsum8(a10); out1[r0 + 1] = hsum8(a11);
 }
 
-/// Four rows x two tokens of Q4_1 (nibbles unpacked once for both tokens).
-CK_AVX2 static void tile_q4_1(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *act0, const uint8_t *act1,
+CK_AVX2 static void tile_q8_0(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *act0, const uint8_t *act1,
                               float out0[4], float out1[4]) {
+    tile2_q8_0(p, g, 0, dx8, act0, act1, out0, out1);
+    tile2_q8_0(p, g, 2, dx8, act0, act1, out0, out1);
+}
+
+/// Two rows x two tokens of Q4_1 (rows 0-1 from nibble chunk A, rows 2-3 from chunk B),
+/// nibbles unpacked once for both tokens.
+CK_AVX2 static inline void tile2_q4_1(const ck_packed *p, int64_t g, int r0, const float *dx8, const uint8_t *act0,
+                                      const uint8_t *act1, float out0[4], float out1[4]) {
     const uint8_t *base = p->data + (size_t)g * p->group_bytes;
     const uint16_t *mx = (const uint16_t *)base + p->nb * CK_GROUP;
-    const uint8_t *qs = base + p->scale_bytes;
+    const uint8_t *qs = base + p->scale_bytes + (size_t)(r0 / 2) * 32;
     const int8_t *qy0 = (const int8_t *)act0, *qy1 = (const int8_t *)act1;
     const float *dy0 = (const float *)(act0 + (size_t)p->nb * 32), *dy1 = (const float *)(act1 + (size_t)p->nb * 32);
     const float *sy0 = dy0 + p->nb, *sy1 = dy1 + p->nb;
     const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f);
-    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00;
     __m128 m0 = _mm_setzero_ps(), m1 = m0;
-    for (int64_t b = 0; b < p->nb; b++) {
+    const float *d = dx8 + r0 * 8;
+    for (int64_t b = 0; b < p->nb; b++, qs += 64, d += 32) {
         const __m128 mb = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(mx + b * CK_GROUP)));
         m0 = _mm_fmadd_ps(mb, _mm_broadcast_ss(sy0 + b), m0);
         m1 = _mm_fmadd_ps(mb, _mm_broadcast_ss(sy1 + b), m1);
         const __m256i y0 = _mm256_load_si256((const __m256i *)(qy0 + b * 32));
         const __m256i y1 = _mm256_load_si256((const __m256i *)(qy1 + b * 32));
         const __m256 e0 = _mm256_broadcast_ss(dy0 + b), e1 = _mm256_broadcast_ss(dy1 + b);
-        const __m256i a = _mm256_load_si256((const __m256i *)(qs + b * 64));
-        const __m256i c = _mm256_load_si256((const __m256i *)(qs + b * 64 + 32));
-        const float *d = dx8 + b * 32;
+        const __m256i a = _mm256_load_si256((const __m256i *)qs);
 #define ROW(r, xr, acc0, acc1)                                                                                    \
         {                                                                                                         \
             const __m256i q = (xr);                                                                               \
@@ -395,17 +400,19 @@ CK_AVX2 static void tile_q4_1(const ck_packed *p, int64_t g, const float *dx8, c
         }
         ROW(0, _mm256_and_si256(a, low), a00, a01)
         ROW(1, _mm256_and_si256(_mm256_srli_epi16(a, 4), low), a10, a11)
-        ROW(2, _mm256_and_si256(c, low), a20, a21)
-        ROW(3, _mm256_and_si256(_mm256_srli_epi16(c, 4), low), a30, a31)
 #undef ROW
     }
     float n0[4], n1[4];
     _mm_storeu_ps(n0, m0);
     _mm_storeu_ps(n1, m1);
-    out0[0] = hsum8(a00) + n0[0]; out1[0] = hsum8(a01) + n1[0];
-    out0[1] = hsum8(a10) + n0[1]; out1[1] = hsum8(a11) + n1[1];
-    out0[2] = hsum8(a20) + n0[2]; out1[2] = hsum8(a21) + n1[2];
-    out0[3] = hsum8(a30) + n0[3]; out1[3] = hsum8(a31) + n1[3];
+    out0[r0] = hsum8(a00) + n0[r0]; out1[r0] = hsum8(a01) + n1[r0];
+    out0[r0 + 1] = hsum8(a10) + n0[r0 + 1]; out1[r0 + 1] = hsum8(a11) + n1[r0 + 1];
+}
+
+CK_AVX2 static void tile_q4_1(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *act0, const uint8_t *act1,
+                              float out0[4], float out1[4]) {
+    tile2_q4_1(p, g, 0, dx8, act0, act1, out0, out1);
+    tile2_q4_1(p, g, 2, dx8, act0, act1, out0, out1);
 }
 #endif
 

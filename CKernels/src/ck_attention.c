@@ -69,7 +69,10 @@ static void attention_tasks_ref(void *raw, int64_t begin, int64_t end, int threa
     const attention_job *job = raw;
     const int64_t hd = job->head_dim, group = job->n_head / job->n_head_kv;
     task_scratch s = scratch_for(job, thread_index);
-    for (int64_t task = begin; task < end; task++) {
+    for (int64_t index = begin; index < end; index++) {
+        // Longest tasks (latest tokens) first: causal rows grow with t, and handing out the big
+        // chunks first keeps both threads busy to the end.
+        const int64_t task = job->n_tok * job->n_head - 1 - index;
         const int64_t t = task / job->n_head, h = task % job->n_head, kvh = h / group;
         const int64_t len = job->pos0 + t + 1; // causal: positions 0 ... pos0 + t
         float *out = job->out + (t * job->n_head + h) * hd;
@@ -190,7 +193,10 @@ CK_AVX2 static void attention_tasks_avx2(void *raw, int64_t begin, int64_t end, 
     const int single = job->n_tok == 1;
     ck_dot_fn dot = single ? ck__dot_f16_f16_avx2 : ck__dot_f16_f16_avx2_tiled;
     task_scratch s = scratch_for(job, thread_index);
-    for (int64_t task = begin; task < end; task++) {
+    for (int64_t index = begin; index < end; index++) {
+        // Longest tasks (latest tokens) first: causal rows grow with t, and handing out the big
+        // chunks first keeps both threads busy to the end.
+        const int64_t task = job->n_tok * job->n_head - 1 - index;
         const int64_t t = task / job->n_head, h = task % job->n_head, kvh = h / group;
         const int64_t len = job->pos0 + t + 1;
         ck_fp32_to_fp16_row(job->q + (t * job->n_head + h) * hd, s.q16, hd);

@@ -114,6 +114,31 @@ void ck_pool_run(ck_pool *pool, int64_t n, int64_t grain, ck_range_fn fn, void *
 void ck_matmul(ck_pool *pool, int type, const void *W, int64_t rows, int64_t cols,
                const float *X, int64_t n_tok, float *Y);
 
+// MARK: - Repacked quantized weights
+
+/// Quantized weights (Q4_0, Q4_1, Q8_0) repacked at load into groups of four interleaved rows
+/// for the GEMV/GEMM; every output row is computed in exactly ck_vec_dot's order, so results
+/// are bit-identical to ck_matmul on the original rows.
+typedef struct ck_packed ck_packed;
+
+/// 1 when ck_pack_weights accepts `type`.
+int ck_packed_type_supported(int type);
+/// Packs n_parts matrices with the same column count stacked on top of each other (rows of
+/// part 0 first), e.g. Q, K and V, so one ck_matmul_packed computes them all. Each part has
+/// part_rows[i] rows of ck_row_size(type, cols) bytes. Returns NULL when the type is not
+/// supported, cols is not a multiple of CK_QK or a part's row count is not a multiple of 4.
+/// The packed copy owns its memory; the source can be released afterwards.
+ck_packed *ck_pack_weights(int type, int n_parts, const void *const *parts, const int64_t *part_rows, int64_t cols);
+void ck_packed_free(ck_packed *p);
+/// Total rows (the sum of the parts').
+int64_t ck_packed_rows(const ck_packed *p);
+/// Bytes of packed weights.
+size_t ck_packed_bytes(const ck_packed *p);
+/// Row `row` rebuilt in the original GGUF block layout (ck_row_size(type, cols) bytes).
+void ck_packed_row(const ck_packed *p, int64_t row, void *out);
+/// Y[t][r] = dot(W[r], X[t]) for every row of the stacked parts (Y is n_tok x ck_packed_rows).
+void ck_matmul_packed(ck_pool *pool, const ck_packed *p, const float *X, int64_t n_tok, float *Y);
+
 // MARK: - Element-wise and normalisation (n = row length)
 
 /// out = x / sqrt(mean(x^2) + eps) * weight (weight may be NULL). out may alias x.

@@ -58,11 +58,21 @@ static void scores_for(const attention_job *job, ck_dot_fn dot, const uint16_t *
     }
 }
 
+/// scores_for's scaling and bias applied to raw dots already in scores[0, len).
+static void scale_scores(const attention_job *job, int64_t len, float slope, float *scores) {
+    for (int64_t j = 0; j < len; j++) {
+        scores[j] = scores[j] * job->scale + slope * (float)(j - (len - 1));
+    }
+}
+
 static void attention_tasks_ref(void *raw, int64_t begin, int64_t end, int thread_index) {
     const attention_job *job = raw;
     const int64_t hd = job->head_dim, group = job->n_head / job->n_head_kv;
     task_scratch s = scratch_for(job, thread_index);
-    for (int64_t task = begin; task < end; task++) {
+    for (int64_t index = begin; index < end; index++) {
+        // Longest tasks (latest tokens) first: causal rows grow with t, and handing out the big
+        // chunks first keeps both threads busy to the end.
+        const int64_t task = job->n_tok * job->n_head - 1 - index;
         const int64_t t = task / job->n_head, h = task % job->n_head, kvh = h / group;
         const int64_t len = job->pos0 + t + 1; // causal: positions 0 ... pos0 + t
         float *out = job->out + (t * job->n_head + h) * hd;
@@ -81,6 +91,14 @@ static void attention_tasks_ref(void *raw, int64_t begin, int64_t end, int threa
 
 #if defined(__x86_64__)
 #define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+CK_AVX2 static inline float hsum8_attn(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
 
 /// out[d] = Σ_j p[j]·v[j][d], each d summed in llama.cpp's order. `lanes` is 32 for
 /// ggml_vec_dot_f16's four 8-lane accumulators, 8 for tinyBLAS's single one; partial sum
@@ -120,24 +138,82 @@ CK_AVX2 static void weighted_values(const attention_job *job, const uint16_t *p1
 #undef P
 }
 
+/// Batched steps (tinyBLAS's order, one 8-lane accumulator per key): q widened once, four keys
+/// at a time so four independent FMA chains overlap. Raw q.k dots into raw[0, len).
+CK_AVX2 static void raw_scores_tiled(const attention_job *job, const uint16_t *q16, int64_t kvh, int64_t len,
+                                     float *qf, float *raw) {
+    const int64_t hd = job->head_dim;
+    for (int64_t i = 0; i < hd; i += 8) _mm256_storeu_ps(qf + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(q16 + i))));
+    const uint16_t *k = job->k + kvh * hd;
+    const int64_t ks = job->kv_stride;
+    int64_t j = 0;
+    for (; j + 4 <= len; j += 4) {
+        const uint16_t *k0 = k + j * ks, *k1 = k0 + ks, *k2 = k1 + ks, *k3 = k2 + ks;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t i = 0; i < hd; i += 8) {
+            const __m256 q = _mm256_loadu_ps(qf + i);
+            a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k0 + i))), q, a0);
+            a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k1 + i))), q, a1);
+            a2 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k2 + i))), q, a2);
+            a3 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k3 + i))), q, a3);
+        }
+        raw[j] = hsum8_attn(a0);
+        raw[j + 1] = hsum8_attn(a1);
+        raw[j + 2] = hsum8_attn(a2);
+        raw[j + 3] = hsum8_attn(a3);
+    }
+    for (; j < len; j++) raw[j] = ck__dot_f16_f16_avx2_tiled(hd, k + j * ks, q16);
+}
+
+/// weighted_values for batches (8 partial sums): the partials of each 8-dim slice live in
+/// registers while every position streams past; same sums, same reduction as weighted_values.
+CK_AVX2 static void weighted_values_tiled(const attention_job *job, const uint16_t *p16, int64_t kvh, int64_t len,
+                                          float *pf, float *out) {
+    const int64_t hd = job->head_dim, vs = job->kv_stride;
+    ck_fp16_to_fp32_row(p16, pf, len);
+    const uint16_t *v = job->v + kvh * hd;
+    for (int64_t d = 0; d < hd; d += 8) {
+        __m256 P[8];
+        for (int l = 0; l < 8; l++) P[l] = _mm256_setzero_ps();
+        const uint16_t *vd = v + d;
+#define STEP(l) P[l] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vd + (j + l) * vs))), _mm256_broadcast_ss(pf + j + l), P[l])
+        int64_t j = 0;
+        for (; j + 8 <= len; j += 8) { STEP(0); STEP(1); STEP(2); STEP(3); STEP(4); STEP(5); STEP(6); STEP(7); }
+        for (int l = 0; j + l < len; l++) STEP(l);
+#undef STEP
+        __m256 t[4];
+        for (int l = 0; l < 4; l++) t[l] = _mm256_add_ps(P[l + 4], P[l]);
+        _mm256_storeu_ps(out + d, _mm256_add_ps(_mm256_add_ps(t[0], t[2]), _mm256_add_ps(t[1], t[3])));
+    }
+}
+
 CK_AVX2 static void attention_tasks_avx2(void *raw, int64_t begin, int64_t end, int thread_index) {
     const attention_job *job = raw;
     const int64_t hd = job->head_dim, group = job->n_head / job->n_head_kv;
     const int single = job->n_tok == 1;
     ck_dot_fn dot = single ? ck__dot_f16_f16_avx2 : ck__dot_f16_f16_avx2_tiled;
     task_scratch s = scratch_for(job, thread_index);
-    for (int64_t task = begin; task < end; task++) {
+    for (int64_t index = begin; index < end; index++) {
+        // Longest tasks (latest tokens) first: causal rows grow with t, and handing out the big
+        // chunks first keeps both threads busy to the end.
+        const int64_t task = job->n_tok * job->n_head - 1 - index;
         const int64_t t = task / job->n_head, h = task % job->n_head, kvh = h / group;
         const int64_t len = job->pos0 + t + 1;
         ck_fp32_to_fp16_row(job->q + (t * job->n_head + h) * hd, s.q16, hd);
-        scores_for(job, dot, s.q16, kvh, len, job->alibi ? job->alibi[h] : 0.0f, s.scores);
+        if (single) {
+            scores_for(job, dot, s.q16, kvh, len, job->alibi ? job->alibi[h] : 0.0f, s.scores);
+        } else {
+            raw_scores_tiled(job, s.q16, kvh, len, s.partial, s.scores);
+            scale_scores(job, len, job->alibi ? job->alibi[h] : 0.0f, s.scores);
+        }
         // llama.cpp's row is padded with masked (-inf) positions; pad to whole 8-lane groups
         // so every score goes through the same vector exp.
         const int64_t padded = (len + 7) & ~(int64_t)7;
         for (int64_t j = len; j < padded; j++) s.scores[j] = -INFINITY;
         ck__softmax_avx2(s.scores, padded);
         ck_fp32_to_fp16_row(s.scores, s.p16, len);
-        weighted_values(job, s.p16, kvh, len, single ? 32 : 8, s.partial, job->out + (t * job->n_head + h) * hd);
+        if (single) weighted_values(job, s.p16, kvh, len, 32, s.partial, job->out + (t * job->n_head + h) * hd);
+        else weighted_values_tiled(job, s.p16, kvh, len, s.scores, job->out + (t * job->n_head + h) * hd);
     }
 }
 #endif

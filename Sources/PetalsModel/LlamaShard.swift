@@ -49,7 +49,7 @@ public final class LlamaShard: @unchecked Sendable {
 
         if blocks.lowerBound == 0 {
             guard let view = model.tensors["token_embd.weight"] else { throw ModelError.missingTensor("token_embd.weight") }
-            tokenEmbeddings = try WeightMatrix(view, rows: hp.vocabularySize, cols: hp.embedding)
+            tokenEmbeddings = try WeightMatrix(view, rows: hp.vocabularySize, cols: hp.embedding, pack: false)
         } else {
             tokenEmbeddings = nil
         }
@@ -128,9 +128,13 @@ public final class LlamaShard: @unchecked Sendable {
                                nTok n: Int, pos0: Int, cache: KVCache) {
         let e = hp.embedding, kv = hp.kvDim
         rmsnorm(rows: n, x: x, weight: w.attentionNorm)
-        w.query.apply(pool, normed.pointer, nTok: n, into: query.pointer)
-        w.key.apply(pool, normed.pointer, nTok: n, into: key.pointer)
-        w.value.apply(pool, normed.pointer, nTok: n, into: value.pointer)
+        if let qkv = w.qkv {
+            qkv.apply(pool, normed.pointer, nTok: n, into: query.pointer, key.pointer, value.pointer)
+        } else {
+            w.query.apply(pool, normed.pointer, nTok: n, into: query.pointer)
+            w.key.apply(pool, normed.pointer, nTok: n, into: key.pointer)
+            w.value.apply(pool, normed.pointer, nTok: n, into: value.pointer)
+        }
         for t in 0..<n {
             let pos = Int64(pos0 + t)
             ck_rope(query.pointer + t * e, Int64(hp.heads), Int64(hp.headDim), Int64(hp.ropeDims), pos, hp.ropeBase, hp.ropeStyle)
@@ -150,8 +154,12 @@ public final class LlamaShard: @unchecked Sendable {
     /// x += W_down · (silu(W_gate · norm(x)) ⊙ W_up · norm(x))
     private func feedForwardStep(_ w: LlamaBlockWeights, x: UnsafeMutablePointer<Float>, nTok n: Int) {
         rmsnorm(rows: n, x: x, weight: w.feedForwardNorm)
-        w.gate.apply(pool, normed.pointer, nTok: n, into: gate.pointer)
-        w.up.apply(pool, normed.pointer, nTok: n, into: up.pointer)
+        if let gateUp = w.gateUp {
+            gateUp.apply(pool, normed.pointer, nTok: n, into: gate.pointer, up.pointer)
+        } else {
+            w.gate.apply(pool, normed.pointer, nTok: n, into: gate.pointer)
+            w.up.apply(pool, normed.pointer, nTok: n, into: up.pointer)
+        }
         ck_silu_mul(gate.pointer, up.pointer, Int64(n * hp.feedForward))
         w.down.apply(pool, gate.pointer, nTok: n, into: projected.pointer)
         ck_add(x, projected.pointer, Int64(n * hp.embedding))

@@ -100,4 +100,30 @@ final class MatmulTests: XCTestCase {
             XCTAssertEqual(y.map(\.bitPattern), single.map(\.bitPattern), "\(type)")
         }
     }
+
+    func testF16AndF32BatchTilesGiveExactlyTheSingleTokenDots() {
+        // Prefill runs F16/F32 weights in tiles of 4 rows x 2 tokens, one accumulator stream at
+        // a time; each output must still be the single-token dot's value, bit for bit
+        // (13 rows: three groups of four and a leftover row; 5 tokens: two pairs and one).
+        var rng = TestRandom(seed: 42)
+        let pool = ck_pool_create(2)
+        defer { ck_pool_destroy(pool) }
+        for type in [WeightType.f16, .f32] {
+            for cols in [64, 576] {
+                let rows = 13, nTok = 5
+                let w = encodeRows(rng.floats(rows * cols), type: type, cols: cols)
+                let x = rng.floats(nTok * cols, scale: 2)
+                var batched = [Float](repeating: .nan, count: rows * nTok)
+                w.withUnsafeBytes { ck_matmul(pool, type.ck, $0.baseAddress, Int64(rows), Int64(cols), x, Int64(nTok), &batched) }
+                for t in 0..<nTok {
+                    let act = prepareActivation(Array(x[t * cols..<(t + 1) * cols]), weightType: type.ck)
+                    let rowBytes = ck_row_size(type.ck, Int64(cols))
+                    let single = (0..<rows).map { r in
+                        w.withUnsafeBytes { wr in act.withUnsafeBytes { ck_vec_dot(type.ck, Int64(cols), wr.baseAddress! + r * rowBytes, $0.baseAddress) } }
+                    }
+                    XCTAssertEqual(Array(batched[t * rows..<(t + 1) * rows]).map(\.bitPattern), single.map(\.bitPattern), "\(type) cols=\(cols) token \(t)")
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,98 @@
+import CKernels
+import XCTest
+
+/// The four-row interleaved layout the GEMV/GEMM repacks quantized weights into at load.
+final class PackedWeightsTests: XCTestCase {
+    private let packableTypes: [WeightType] = [.q4_0, .q4_1, .q8_0]
+
+    /// Packs `parts` (each rows x cols of `type`) stacked into one packed matrix.
+    private func pack(_ parts: [[UInt8]], rows: [Int], type: WeightType, cols: Int) -> OpaquePointer? {
+        let buffers = parts.map { bytes -> UnsafeMutableRawPointer in
+            let p = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 1), alignment: 64)
+            bytes.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+            return p
+        }
+        defer { buffers.forEach { $0.deallocate() } }
+        let pointers: [UnsafeRawPointer?] = buffers.map { UnsafeRawPointer($0) }
+        let counts = rows.map(Int64.init)
+        return ck_pack_weights(type.ck, Int32(parts.count), pointers, counts, Int64(cols))
+    }
+
+    func testPackedRowsRebuildTheOriginalBytes() throws {
+        var rng = TestRandom(seed: 51)
+        let cols = 96, rows = [8, 4, 12]
+        for type in packableTypes {
+            let parts = rows.map { encodeRows(rng.floats($0 * cols), type: type, cols: cols) }
+            let packed = try XCTUnwrap(pack(parts, rows: rows, type: type, cols: cols), "\(type)")
+            defer { ck_packed_free(packed) }
+            XCTAssertEqual(ck_packed_rows(packed), 24)
+            let rowBytes = ck_row_size(type.ck, Int64(cols))
+            let original = parts.flatMap { $0 }
+            for r in 0..<24 {
+                var row = [UInt8](repeating: 0, count: rowBytes)
+                row.withUnsafeMutableBytes { ck_packed_row(packed, Int64(r), $0.baseAddress) }
+                XCTAssertEqual(row, Array(original[r * rowBytes..<(r + 1) * rowBytes]), "\(type) row \(r)")
+            }
+        }
+    }
+
+    func testPackedMatmulIsBitIdenticalToTheGGUFLayoutMatmul() throws {
+        // Same per-row accumulation order as ck_vec_dot (llama.cpp's), for one token (GEMV) and
+        // batches (GEMM), one and two threads, and stacked parts (fused Q/K/V, gate/up).
+        var rng = TestRandom(seed: 52)
+        for threads in [1, 2] {
+            let pool = ck_pool_create(Int32(threads))
+            defer { ck_pool_destroy(pool) }
+            for type in packableTypes {
+                for cols in [32, 96, 576] {
+                    let rows = [16, 4, 8]
+                    let total = rows.reduce(0, +)
+                    let parts = rows.map { encodeRows(rng.floats($0 * cols), type: type, cols: cols) }
+                    let packed = try XCTUnwrap(pack(parts, rows: rows, type: type, cols: cols))
+                    defer { ck_packed_free(packed) }
+                    let whole = parts.flatMap { $0 }
+                    for nTok in [1, 2, 5, 17] {
+                        let x = rng.floats(nTok * cols, scale: 3)
+                        var fast = [Float](repeating: .nan, count: nTok * total)
+                        var expected = [Float](repeating: .nan, count: nTok * total)
+                        ck_matmul_packed(pool, packed, x, Int64(nTok), &fast)
+                        whole.withUnsafeBytes { ck_matmul(pool, type.ck, $0.baseAddress, Int64(total), Int64(cols), x, Int64(nTok), &expected) }
+                        XCTAssertEqual(fast.map(\.bitPattern), expected.map(\.bitPattern), "\(type) cols=\(cols) n_tok=\(nTok) threads=\(threads)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testPackedMatmulWithScalarKernelsEqualsTheReferenceDots() throws {
+        var rng = TestRandom(seed: 53)
+        let cols = 128, rows = 12
+        for type in packableTypes {
+            let w = encodeRows(rng.floats(rows * cols), type: type, cols: cols)
+            let packed = try XCTUnwrap(pack([w], rows: [rows], type: type, cols: cols))
+            defer { ck_packed_free(packed) }
+            let x = rng.floats(2 * cols, scale: 2)
+            var y = [Float](repeating: .nan, count: 2 * rows)
+            withScalarKernels { ck_matmul_packed(nil, packed, x, 2, &y) }
+            for t in 0..<2 {
+                let act = withScalarKernels { prepareActivation(Array(x[t * cols..<(t + 1) * cols]), weightType: type.ck) }
+                let rowBytes = ck_row_size(type.ck, Int64(cols))
+                for r in 0..<rows {
+                    let reference = w.withUnsafeBytes { wr in
+                        act.withUnsafeBytes { ck_vec_dot_ref(type.ck, Int64(cols), wr.baseAddress! + r * rowBytes, $0.baseAddress) }
+                    }
+                    XCTAssertEqual(y[t * rows + r].bitPattern, reference.bitPattern, "\(type) token \(t) row \(r)")
+                }
+            }
+        }
+    }
+
+    func testShapesWithoutAPackedKernelAreRefused() {
+        var rng = TestRandom(seed: 54)
+        let q = encodeRows(rng.floats(6 * 64), type: .q8_0, cols: 64)
+        XCTAssertNil(pack([q], rows: [6], type: .q8_0, cols: 64), "rows not a multiple of 4")
+        let f = encodeRows(rng.floats(4 * 64), type: .f32, cols: 64)
+        XCTAssertNil(pack([f], rows: [4], type: .f32, cols: 64), "f32 has no packed layout")
+        XCTAssertEqual(ck_packed_type_supported(Int32(CK_F16)), 0)
+    }
+}

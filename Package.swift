@@ -113,7 +113,7 @@ let package = Package(
         .target(
             name: "PetalsTestSupport",
             dependencies: [
-                "PetalsModel", "PluginAPI",
+                "PetalsModel", "PluginAPI", "PlumiseChain",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

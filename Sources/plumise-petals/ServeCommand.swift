@@ -171,11 +171,10 @@ struct ServeCommand: AsyncParsableCommand {
             print("ready \(address) api \(apiPort)")
             fflush(stdout)
         }
+        // The node traps SIGINT/SIGTERM itself; the watched process ending becomes a SIGTERM.
         if let watchPID {
-            let termination = TerminationSignals()
-            termination.watch(process: watchPID)
-            Task.detached {
-                termination.wait()
+            Thread.detachNewThread {
+                while TerminationSignals.isAlive(watchPID) { Thread.sleep(forTimeInterval: 0.5) }
                 kill(getpid(), SIGTERM)
             }
         }

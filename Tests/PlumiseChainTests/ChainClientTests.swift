@@ -1,5 +1,6 @@
 import BigInt
 import Foundation
+import PetalsTestSupport
 import PlumiseChain
 import XCTest
 

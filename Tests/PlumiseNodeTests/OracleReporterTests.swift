@@ -9,39 +9,12 @@ import XCTest
 final class OracleReporterTests: XCTestCase {
     private let wallet = try! Wallet(privateKey: "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
 
-    /// Accepted reports, and a switch to make the oracle fail.
-    final class Oracle: @unchecked Sendable {
-        let lock = NSLock()
-        var accepted: [OracleReport] = []
-        var mode = "ok" // "ok", "http500", "status-error"
-        var lastTimestamp = 0
-
-        func handle(_ request: TestHTTPServer.Request) -> (status: Int, body: String) {
-            lock.withLock {
-                guard request.method == "POST", request.path == "/api/v1/metrics/report" else { return (404, "{}") }
-                switch mode {
-                case "http500": return (500, "{\"error\":\"down\"}")
-                case "status-error": return (200, "{\"status\":\"error\",\"message\":\"rejected\"}")
-                default: break
-                }
-                guard let report = try? JSONDecoder().decode(OracleReport.self, from: request.body),
-                      let signer = try? report.signer(), signer.description == report.wallet else {
-                    return (401, "{\"status\":\"error\",\"message\":\"bad signature\"}")
-                }
-                guard report.timestamp > lastTimestamp else { return (400, "{\"status\":\"error\",\"message\":\"stale\"}") }
-                lastTimestamp = report.timestamp
-                accepted.append(report)
-                return (200, "{\"status\":\"ok\"}")
-            }
-        }
-    }
-
     private func proof(_ n: Int) -> InferenceProof {
         InferenceProof(modelName: "m", input: "prompt \(n)", output: "output \(n)", agent: wallet.address, tokenCount: n)
     }
 
     func testSignedReportsCarryTheCountersAndTheProofs() async throws {
-        let oracle = Oracle()
+        let oracle = TestOracle()
         let server = try TestHTTPServer { oracle.handle($0) }
         defer { server.stop() }
         let metrics = MetricsCollector()
@@ -65,7 +38,7 @@ final class OracleReporterTests: XCTestCase {
     }
 
     func testFailedReportsKeepTheirProofsAndReportingRecovers() async throws {
-        let oracle = Oracle()
+        let oracle = TestOracle()
         let server = try TestHTTPServer { oracle.handle($0) }
         defer { server.stop() }
         let metrics = MetricsCollector()
@@ -104,7 +77,7 @@ final class OracleReporterTests: XCTestCase {
     }
 
     func testTheRunLoopSendsAFinalReportWhenCancelled() async throws {
-        let oracle = Oracle()
+        let oracle = TestOracle()
         let server = try TestHTTPServer { oracle.handle($0) }
         defer { server.stop() }
         let metrics = MetricsCollector()

@@ -179,7 +179,9 @@ public struct NodeConfig: Sendable, Equatable {
             initialPeers = try value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
                 .filter { !$0.isEmpty }
                 .map { peer in
-                    guard Self.isHostPort(peer) else { throw invalid("peer '\(peer)' is not host:port") }
+                    guard Self.isPeerAddress(peer) else {
+                        throw invalid("peer '\(peer)' is not host:port, tcp://host:port, tls://host:port or unix:///path")
+                    }
                     return peer
                 }
         case .announceIP: announceIP = value
@@ -196,12 +198,22 @@ public struct NodeConfig: Sendable, Equatable {
         return digits.count == 40 && digits.allSatisfy(\.isHexDigit)
     }
 
-    /// True for `host:port` (or `[v6]:port`) with a port in 1...65535.
-    static func isHostPort(_ text: String) -> Bool {
-        guard let colon = text.lastIndex(of: ":") else { return false }
-        let host = text[..<colon]
+    /// True for `host:port` (or `[v6]:port`, optionally behind tcp:// or tls://) with a port in
+    /// 1...65535, or `unix://` followed by a socket path.
+    static func isPeerAddress(_ text: String) -> Bool {
+        var rest = Substring(text)
+        if let scheme = text.range(of: "://") {
+            switch text[..<scheme.lowerBound].lowercased() {
+            case "unix": return text[scheme.upperBound...].hasPrefix("/")
+            case "tcp", "tls": rest = text[scheme.upperBound...]
+            default: return false
+            }
+        }
+        if let options = rest.firstIndex(of: "?") { rest = rest[..<options] }
+        guard let colon = rest.lastIndex(of: ":") else { return false }
+        let host = rest[..<colon]
         guard !host.isEmpty, !host.contains(where: \.isWhitespace),
-              let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port)
+              let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port)
         else { return false }
         return true
     }

@@ -34,6 +34,10 @@ public final class MetricsCollector: @unchecked Sendable {
     private var cacheCapacityBytes = 0
     private var proofs: [InferenceProof] = []
     private var proofsDropped = 0
+    private var gaugeSource: GaugeSource?
+
+    /// Live server gauges: (open sessions, KV cache bytes in use, KV cache byte budget).
+    public typealias GaugeSource = @Sendable () -> (sessions: Int, usedBytes: Int, capacityBytes: Int)
 
     /// - Parameters:
     ///   - clock: monotonic seconds; uptime is measured from the value at init.
@@ -84,6 +88,10 @@ public final class MetricsCollector: @unchecked Sendable {
         }
     }
 
+    /// Reads the session and cache gauges from `source` at every snapshot, so they are current
+    /// when scraped instead of sampled on a timer.
+    public func setGaugeSource(_ source: @escaping GaugeSource) { withLock { gaugeSource = source } }
+
     // MARK: Proofs
 
     /// Adds a proof; when the buffer is full the oldest proof is dropped and counted.
@@ -125,6 +133,11 @@ public final class MetricsCollector: @unchecked Sendable {
 
     /// A consistent copy of every counter at this moment.
     public func snapshot() -> MetricsSnapshot {
+        // Outside the lock: the source takes the server's own locks.
+        if let gauges = withLock({ gaugeSource })?() {
+            setOpenSessions(gauges.sessions)
+            setCacheUsage(usedBytes: gauges.usedBytes, capacityBytes: gauges.capacityBytes)
+        }
         let now = clock()
         return withLock {
             let uptime = max(now - startTime, 0)

@@ -60,6 +60,12 @@ public final class NodeRunner: @unchecked Sendable {
         let server = ShardServer(shard: shard, transport: try host.transport(named: "tcp"),
                                  listenAddress: "\(config.petalsHost):\(config.petalsPort)", limits: limits)
         try server.start()
+        let bytesPerToken = 2 * range.count * shard.hp.kvDim * MemoryLayout<UInt16>.size // f16 keys and values
+        metrics.setGaugeSource { [limits] in
+            let info = server.info
+            return (info.openSessions, (limits.cacheTokenBudget - info.freeCacheTokens) * bytesPerToken,
+                    limits.cacheTokenBudget * bytesPerToken)
+        }
         let selfAddress = announced(server.address)
 
         // 2. Generation for the HTTP API: this node's blocks, the rest from its peers.
@@ -74,8 +80,10 @@ public final class NodeRunner: @unchecked Sendable {
         let description = model.description
         let service = try BackendGenerationService(modelName: description.name, tokenizer: try BPETokenizer(description.tokenizer),
                                                    backend: backend, chatTemplate: description.tokenizer.chatTemplate)
+        // Proofs and the registration name the model by its own name (GGUF general.name), not
+        // the file path, so every node serving the model agrees on its hash.
         let api = HTTPAPI(service: service, metrics: metrics, onInference: { [self] prompt, output, tokens in
-            await recordProof(prompt: prompt, output: output, tokens: tokens)
+            await recordProof(model: description.name, prompt: prompt, output: output, tokens: tokens)
         })
         let apiPort = LockedValue(0)
         let app = api.makeApplication(host: config.petalsHost, port: config.apiPort) { [self] port in
@@ -86,7 +94,7 @@ public final class NodeRunner: @unchecked Sendable {
 
         // 3. Chain and oracle loops.
         let name = ChainAgent.defaultName(modelName: config.modelName, address: wallet.address)
-        let modelHash = Keccak.hash256(config.modelName)
+        let modelHash = Keccak.hash256(description.name)
         let registration = PeriodicService(name: "registration", interval: 30, runAtStart: true, logger: logger) { [self] in
             try await registerOnce(name: name, modelHash: modelHash)
             throw CancellationError() // registered: this loop is done
@@ -159,8 +167,8 @@ public final class NodeRunner: @unchecked Sendable {
     }
 
     /// The proof of one inference, buffered for the next report (and sent to 0x20 when enabled).
-    func recordProof(prompt: String, output: String, tokens: Int) async {
-        let proof = InferenceProof(modelName: config.modelName, input: prompt, output: output, agent: wallet.address,
+    func recordProof(model: String, prompt: String, output: String, tokens: Int) async {
+        let proof = InferenceProof(modelName: model, input: prompt, output: output, agent: wallet.address,
                                    tokenCount: tokens)
         metrics.addProof(proof)
         guard config.verifyOnChain else { return }

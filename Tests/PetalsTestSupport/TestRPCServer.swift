@@ -5,8 +5,8 @@ import PlumiseChain
 
 /// A JSON-RPC node stand-in on 127.0.0.1 (a real HTTP server on an ephemeral port): answers
 /// each method with what `handler` returns and records every request.
-final class TestRPCServer: @unchecked Sendable {
-    enum Answer {
+public final class TestRPCServer: @unchecked Sendable {
+    public enum Answer {
         case result(JSONValue)
         case error(code: Int, message: String)
         case httpStatus(Int)
@@ -16,11 +16,11 @@ final class TestRPCServer: @unchecked Sendable {
     private var http: TestHTTPServer!
     private let lock = NSLock()
     private var handler: (String, [JSONValue]) -> Answer
-    private(set) var requests: [(method: String, params: [JSONValue])] = []
+    private var requests: [(method: String, params: [JSONValue])] = []
 
-    var url: String { http.url }
+    public var url: String { http.url }
 
-    init(handler: @escaping (String, [JSONValue]) -> Answer) throws {
+    public init(handler: @escaping (String, [JSONValue]) -> Answer) throws {
         self.handler = handler
         http = try TestHTTPServer { [unowned self] request in
             let (status, body) = self.answer(request.body)
@@ -28,12 +28,12 @@ final class TestRPCServer: @unchecked Sendable {
         }
     }
 
-    func stop() { http.stop() }
+    public func stop() { http.stop() }
 
-    var recorded: [(method: String, params: [JSONValue])] { lock.withLock { requests } }
+    public var recorded: [(method: String, params: [JSONValue])] { lock.withLock { requests } }
 
     /// The raw transactions sent with eth_sendRawTransaction, decoded.
-    func sentTransactions() throws -> [SignedTransaction] {
+    public func sentTransactions() throws -> [SignedTransaction] {
         try recorded.filter { $0.method == "eth_sendRawTransaction" }.map {
             try SignedTransaction.decode(raw: Hex.decode($0.params.first?.string ?? "") ?? [])
         }

@@ -27,17 +27,20 @@ final class HTTPAPITests: XCTestCase {
         let description = pipeline.shards[0].modelDescription
         let service = try BackendGenerationService(modelName: "SmolLM2-135M-Instruct", tokenizer: try TestModel.tokenizer(),
                                                    backend: pipeline, chatTemplate: description.tokenizer.chatTemplate)
+        (task, base) = await startAPI(service)
+    }
+
+    /// Serves `service` on an ephemeral port; returns the server's task and base URL.
+    private func startAPI(_ service: any GenerationService) async -> (Task<Void, Error>, String) {
         let inferences = self.inferences
         let api = HTTPAPI(service: service, metrics: metrics,
                           configuration: .init(maxNewTokensLimit: 64, defaultMaxNewTokens: 8)) { prompt, output, tokens in
             inferences.lock.withLock { inferences.seen.append((prompt, output, tokens)) }
         }
         let port = AsyncStream<Int>.makeStream()
-        task = Task { try await api.run(host: "127.0.0.1", port: 0) { port.continuation.yield($0) } }
-        for await p in port.stream {
-            base = "http://127.0.0.1:\(p)"
-            break
-        }
+        let task = Task { try await api.run(host: "127.0.0.1", port: 0) { port.continuation.yield($0) } }
+        for await p in port.stream { return (task, "http://127.0.0.1:\(p)") }
+        return (task, "")
     }
 
     override func tearDown() async throws {
@@ -117,6 +120,34 @@ final class HTTPAPITests: XCTestCase {
                                                        "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":3,\"stream\":true}")
         XCTAssertEqual(streamStatus, 200)
         XCTAssertTrue(stream.contains("chat.completion.chunk"), stream)
+    }
+
+    func testWhileTheModelLoadsHealthSaysLoadingAndGenerationGets503() async throws {
+        let loading = LoadingGenerationService(modelName: "SmolLM2-135M-Instruct")
+        let (task, loadingBase) = await startAPI(loading)
+        defer { task.cancel() }
+        let mainBase = base
+        base = loadingBase
+        defer { base = mainBase }
+
+        let (healthStatus, health) = try await request(.GET, "/health")
+        XCTAssertEqual(healthStatus, 503)
+        XCTAssertEqual(try object(health)["status"] as? String, "loading")
+        for (path, body) in [("/api/v1/generate", "{\"inputs\":\"Hi\"}"),
+                             ("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}")] {
+            let (status, answer) = try await request(.POST, path, body)
+            XCTAssertEqual(status, 503, answer)
+            XCTAssertTrue(answer.contains("loading"), answer)
+        }
+
+        let pipeline = try TestModel.pipeline()
+        loading.finishLoading(try BackendGenerationService(
+            modelName: "SmolLM2-135M-Instruct", tokenizer: try TestModel.tokenizer(), backend: pipeline,
+            chatTemplate: pipeline.shards[0].modelDescription.tokenizer.chatTemplate))
+        let (status, _) = try await request(.GET, "/health")
+        XCTAssertEqual(status, 200)
+        let (generated, answer) = try await request(.POST, "/api/v1/generate", "{\"inputs\":\"Hi\",\"parameters\":{\"max_new_tokens\":2}}")
+        XCTAssertEqual(generated, 200, answer)
     }
 
     func testBadRequestsGet400WithAMessage() async throws {

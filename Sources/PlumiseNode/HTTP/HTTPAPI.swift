@@ -341,7 +341,12 @@ public struct HTTPAPI: Sendable {
     }
 
     private func errorResponse(_ error: APIError) -> Response {
-        if error.status.code >= 500 { logger.error("request failed: \(error.message)") }
+        // 503 while loading is expected, not a failure of the node.
+        if error.status == .serviceUnavailable {
+            logger.notice("request refused: \(error.message)")
+        } else if error.status.code >= 500 {
+            logger.error("request failed: \(error.message)")
+        }
         return json(ErrorResponse(error: error.message), status: error.status)
     }
 

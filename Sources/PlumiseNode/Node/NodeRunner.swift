@@ -51,45 +51,30 @@ public final class NodeRunner: @unchecked Sendable {
         logger.info("agent \(wallet.address), chain \(config.rpcURL), oracle \(config.oracleURL)")
         await preflight()
 
-        // 1. The shard server over this node's blocks.
-        let model = try host.openModel(path: config.modelName, blocks: 0..<0)
-        let blockCount = model.description.blockCount
+        // The description alone is cheap and checks the model file before anything starts.
+        let description = try host.openModel(path: config.modelName, blocks: 0..<0).description
+        let blockCount = description.blockCount
         let range = blocks ?? 0..<min(config.numBlocks ?? blockCount, blockCount)
-        let pool = ComputePool(threads: threads)
-        let shard = try LlamaShard(model: try host.openModel(path: config.modelName, blocks: range), pool: pool)
-        let server = ShardServer(shard: shard, transport: try host.transport(named: "tcp"),
-                                 listenAddress: "\(config.petalsHost):\(config.petalsPort)", limits: limits)
-        try server.start()
-        let bytesPerToken = 2 * range.count * shard.hp.kvDim * MemoryLayout<UInt16>.size // f16 keys and values
-        metrics.setGaugeSource { [limits] in
-            let info = server.info
-            return (info.openSessions, (limits.cacheTokenBudget - info.freeCacheTokens) * bytesPerToken,
-                    limits.cacheTokenBudget * bytesPerToken)
-        }
-        let selfAddress = announced(server.address)
 
-        // 2. Generation for the HTTP API: this node's blocks, the rest from its peers.
-        let backend: InferenceBackend
-        if range == 0..<blockCount {
-            backend = try LocalPipeline(shards: [shard])
-        } else {
-            let peers = try ([selfAddress] + config.initialPeers).map(PeerAddress.init(parsing:))
-            backend = try RemoteBackend(host: host, modelPath: config.modelName,
-                                        directory: SwarmDirectory(peers: peers, host: host), pool: pool)
+        // 1. The shard server over this node's blocks, loaded inside its service so the HTTP API
+        //    already answers (503, "loading") while the weights load.
+        let generation = LoadingGenerationService(modelName: description.name)
+        let ready = ReadyLatch(onReady)
+        let shardService = ShardServerService { [self] in
+            let server = try loadShardServer(range: range, blockCount: blockCount, description: description,
+                                             generation: generation)
+            ready.shardAddress(announced(server.address))
+            return server
         }
-        let description = model.description
-        let service = try BackendGenerationService(modelName: description.name, tokenizer: try BPETokenizer(description.tokenizer),
-                                                   backend: backend, chatTemplate: description.tokenizer.chatTemplate)
-        // Proofs and the registration name the model by its own name (GGUF general.name), not
-        // the file path, so every node serving the model agrees on its hash.
-        let api = HTTPAPI(service: service, metrics: metrics, onInference: { [self] prompt, output, tokens in
+
+        // 2. The HTTP API. Proofs and the registration name the model by its own name (GGUF
+        //    general.name), not the file path, so every node serving the model agrees on its hash.
+        let api = HTTPAPI(service: generation, metrics: metrics, onInference: { [self] prompt, output, tokens in
             await recordProof(model: description.name, prompt: prompt, output: output, tokens: tokens)
         })
-        let apiPort = LockedValue(0)
         let app = api.makeApplication(host: config.petalsHost, port: config.apiPort) { [self] port in
-            apiPort.update { $0 = port }
             logger.info("HTTP API on \(config.petalsHost):\(port)")
-            onReady(selfAddress, port)
+            ready.apiPort(port)
         }
 
         // 3. Chain and oracle loops.
@@ -115,7 +100,7 @@ public final class NodeRunner: @unchecked Sendable {
                                                                 interval: Double(config.reportInterval), logger: logger))
         let group = ServiceGroup(configuration: .init(
             services: [
-                .init(service: ShardServerService(server: server)),
+                .init(service: shardService),
                 .init(service: app),
                 .init(service: registration, successTerminationBehavior: .ignore),
                 .init(service: heartbeat), .init(service: rewardLoop), .init(service: reporter),
@@ -139,6 +124,36 @@ public final class NodeRunner: @unchecked Sendable {
         defer { watcher?.cancel() }
         try await group.run()
         logger.info("node stopped")
+    }
+
+    /// Loads this node's blocks, starts serving them, and hands generation to the API: over the
+    /// local shard when it holds every block, else over a route through its peers.
+    private func loadShardServer(range: Range<Int>, blockCount: Int, description: ModelDescription,
+                                 generation: LoadingGenerationService) throws -> ShardServer {
+        let pool = ComputePool(threads: threads)
+        let shard = try LlamaShard(model: try host.openModel(path: config.modelName, blocks: range), pool: pool)
+        let server = ShardServer(shard: shard, transport: try host.transport(named: "tcp"),
+                                 listenAddress: "\(config.petalsHost):\(config.petalsPort)", limits: limits)
+        try server.start()
+        let bytesPerToken = 2 * range.count * shard.hp.kvDim * MemoryLayout<UInt16>.size // f16 keys and values
+        metrics.setGaugeSource { [limits] in
+            let info = server.info
+            return (info.openSessions, (limits.cacheTokenBudget - info.freeCacheTokens) * bytesPerToken,
+                    limits.cacheTokenBudget * bytesPerToken)
+        }
+        let backend: InferenceBackend
+        if range == 0..<blockCount {
+            backend = try LocalPipeline(shards: [shard])
+        } else {
+            let peers = try ([announced(server.address)] + config.initialPeers).map(PeerAddress.init(parsing:))
+            backend = try RemoteBackend(host: host, modelPath: config.modelName,
+                                        directory: SwarmDirectory(peers: peers, host: host), pool: pool)
+        }
+        generation.finishLoading(try BackendGenerationService(
+            modelName: description.name, tokenizer: try BPETokenizer(description.tokenizer), backend: backend,
+            chatTemplate: description.tokenizer.chatTemplate))
+        logger.info("model loaded: blocks \(range.lowerBound)..<\(range.upperBound) of \(blockCount)")
+        return server
     }
 
     /// Chain reachable? Balance? Registry entry? Only logged: an offline chain is retried later.

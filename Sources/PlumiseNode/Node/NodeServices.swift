@@ -37,16 +37,43 @@ struct ReporterService: Service {
 
     func run() async throws {
         // Cancelled on shutdown, reporter.run() stops its loop and sends the final report.
-        try? await cancelWhenGracefulShutdown { await reporter.run() }
+        await cancelWhenGracefulShutdown { await reporter.run() }
     }
 }
 
-/// The shard server as a service: listening until graceful shutdown, then closed.
+/// The shard server as a service: loaded and listening once started (the load runs on its own
+/// thread: it is seconds of blocking work), closed on graceful shutdown.
 struct ShardServerService: Service {
-    let server: ShardServer
+    let load: @Sendable () throws -> ShardServer
 
     func run() async throws {
+        let server = try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try load() }) }
+        }
         try? await gracefulShutdown()
         server.stop()
+    }
+}
+
+/// Announces readiness once both the shard server and the HTTP API listen.
+final class ReadyLatch: @unchecked Sendable {
+    private let lock = NSLock()
+    private var address: String?
+    private var port: Int?
+    private let onReady: @Sendable (String, Int) -> Void
+
+    init(_ onReady: @escaping @Sendable (String, Int) -> Void) { self.onReady = onReady }
+
+    func shardAddress(_ value: String) { update { address = value } }
+    func apiPort(_ value: Int) { update { port = value } }
+
+    private func update(_ body: () -> Void) {
+        let both: (String, Int)? = lock.withLock {
+            let wasComplete = address != nil && port != nil
+            body()
+            guard !wasComplete, let address, let port else { return nil }
+            return (address, port)
+        }
+        if let both { onReady(both.0, both.1) }
     }
 }

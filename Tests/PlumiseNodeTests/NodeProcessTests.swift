@@ -67,11 +67,12 @@ final class NodeProcessTests: XCTestCase {
     }
 
     /// Starts a full node and returns it with its HTTP API base URL.
-    private func startNode(_ arguments: [String], rpcURL: String, oracleURL: String) throws -> (CLIProcess, String) {
+    private func startNode(_ arguments: [String], rpcURL: String, oracleURL: String,
+                           environment: [String: String] = [:]) throws -> (CLIProcess, String) {
         let node = try CLIProcess(["serve", "--env-file", emptyEnvFile, "--watch-pid", "\(getpid())",
                                    "--model", TestModel.path, "--threads", "1", "--host", "127.0.0.1", "--port", "0",
                                    "--api-port", "0", "--rpc-url", rpcURL, "--oracle-url", oracleURL] + arguments,
-                                  environment: ["PLUMISE_PRIVATE_KEY": key])
+                                  environment: environment.merging(["PLUMISE_PRIVATE_KEY": key]) { $1 })
         let ready = try node.waitUntilReady(timeout: 120)
         let parts = ready.split(separator: " ")
         guard parts.count == 3, parts[1] == "api", let port = Int(parts[2]) else {
@@ -114,7 +115,8 @@ final class NodeProcessTests: XCTestCase {
     func testTheNodeRegistersServesAndSendsItsProofsInTheFinalReportOnSIGTERM() async throws {
         let chain = try startChain()
         let (oracle, oracleServer) = try startOracle()
-        let (node, base) = try startNode([], rpcURL: chain.url, oracleURL: oracleServer.url)
+        let (node, base) = try startNode([], rpcURL: chain.url, oracleURL: oracleServer.url,
+                                         environment: ["VERIFY_ON_CHAIN": "true"])
 
         // Registration through 0x21, signed by the agent key for chain 41956.
         try waitFor("registration") { try !chain.sentTransactions().isEmpty }
@@ -138,6 +140,16 @@ final class NodeProcessTests: XCTestCase {
         XCTAssertTrue(prometheus.contains("plumise_proofs_pending 1"), prometheus)
         XCTAssertTrue(prometheus.contains("plumise_cache_capacity_bytes \(2 * 30 * 192 * 2 * 32_768)"), prometheus)
 
+        // VERIFY_ON_CHAIN: the proof also goes to precompile 0x20.
+        let proof = InferenceProof(modelName: modelName, input: prompt, output: expected.text,
+                                   agent: wallet.address, tokenCount: expected.tokens.count)
+        try waitFor("verifyInference") {
+            try chain.sentTransactions().contains { $0.transaction.to == PlumiseAddresses.verifyInference }
+        }
+        let verification = try XCTUnwrap(try chain.sentTransactions().first { $0.transaction.to == PlumiseAddresses.verifyInference })
+        XCTAssertEqual(verification.transaction.data, proof.verifyPayload)
+        XCTAssertEqual(verification.sender, wallet.address)
+
         // SIGTERM: exit 0 after a final signed report carrying the counters and the proof.
         node.kill(SIGTERM)
         XCTAssertEqual(node.waitForExit(timeout: 30), 0, node.errorOutput)
@@ -145,8 +157,7 @@ final class NodeProcessTests: XCTestCase {
         XCTAssertEqual(report.wallet, wallet.address.description)
         XCTAssertEqual(report.requestCount, 1)
         XCTAssertEqual(report.tokensProcessed, expected.tokens.count)
-        XCTAssertEqual(report.proofs, [InferenceProof(modelName: modelName, input: prompt, output: expected.text,
-                                                      agent: wallet.address, tokenCount: expected.tokens.count)])
+        XCTAssertEqual(report.proofs, [proof])
         XCTAssertFalse(node.errorOutput.contains(String(key.dropFirst(2).prefix(16))), "the key appeared in the log")
     }
 

@@ -40,6 +40,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("report-interval"), help: "Seconds between oracle reports (REPORT_INTERVAL, at least 10).")
     var reportInterval: Int?
 
+    @Option(name: .customLong("heartbeat-interval"), help: "Seconds between heartbeats (HEARTBEAT_INTERVAL, default 300).")
+    var heartbeatInterval: Int?
+
     @Option(name: .customLong("model"), help: "Model file (MODEL_NAME; default models/SmolLM2-135M-Instruct.Q4_1.gguf).")
     var modelOption: String?
 
@@ -155,6 +158,7 @@ struct ServeCommand: AsyncParsableCommand {
         set(.oracleURL, oracleURL)
         set(.apiPort, apiPort)
         set(.reportInterval, reportInterval)
+        set(.heartbeatInterval, heartbeatInterval)
         set(.modelName, modelOption)
         set(.petalsHost, host)
         set(.petalsPort, port)

@@ -44,6 +44,7 @@ final class NodeConfigTests: XCTestCase {
         XCTAssertEqual(config.rewardPoolAddress, "0x0000000000000000000000000000000000001000")
         XCTAssertEqual(config.claimThresholdWei, "1000000000000000000")
         XCTAssertFalse(config.verifyOnChain)
+        XCTAssertEqual(config.heartbeatInterval, 300)
     }
 
     func testFlagsWinOverTheEnvironmentWhichWinsOverTheFile() throws {
@@ -74,7 +75,7 @@ final class NodeConfigTests: XCTestCase {
             ("PLUMISE_RPC_URL", "localhost:26902"), ("ORACLE_API_URL", "ftp://x"), ("PLUMISE_CHAIN_ID", "0"),
             ("AGENT_REGISTRY_ADDRESS", "0x1234"), ("REWARD_POOL_ADDRESS", "not an address"),
             ("CLAIM_THRESHOLD_WEI", "1e18"), ("VERIFY_ON_CHAIN", "maybe"), ("NUM_BLOCKS", "0"),
-            ("PETALS_INITIAL_PEERS", "127.0.0.1"), ("PETALS_INITIAL_PEERS", "ftp://h:1"), ("DEVICE", "cuda"),
+            ("PETALS_INITIAL_PEERS", "127.0.0.1"), ("PETALS_INITIAL_PEERS", "ftp://h:1"), ("DEVICE", "cuda"), ("HEARTBEAT_INTERVAL", "0"),
         ]
         for (setting, value) in cases {
             let error = loadError([setting: value])

@@ -26,6 +26,7 @@ public struct NodeConfig: Sendable, Equatable {
         case initialPeers = "PETALS_INITIAL_PEERS"
         case announceIP = "PETALS_ANNOUNCE_IP"
         case device = "DEVICE"
+        case heartbeatInterval = "HEARTBEAT_INTERVAL"
     }
 
     /// Smallest accepted REPORT_INTERVAL, in seconds.
@@ -65,6 +66,9 @@ public struct NodeConfig: Sendable, Equatable {
     public var announceIP: String?
     /// DEVICE: compute device; only "cpu" exists.
     public var device = "cpu"
+    /// HEARTBEAT_INTERVAL: seconds between heartbeats to 0x22 (the network expects 300; shorter
+    /// only on a devnet).
+    public var heartbeatInterval = 300
 
     public init() {}
 
@@ -188,6 +192,10 @@ public struct NodeConfig: Sendable, Equatable {
         case .device:
             guard value.lowercased() == "cpu" else { throw invalid("only 'cpu' is supported") }
             device = "cpu"
+        case .heartbeatInterval:
+            let seconds = try integer()
+            guard seconds >= 1 else { throw invalid("must be at least 1 second") }
+            heartbeatInterval = seconds
         }
     }
 

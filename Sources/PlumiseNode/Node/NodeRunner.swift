@@ -24,7 +24,6 @@ public final class NodeRunner: @unchecked Sendable {
     /// Called once the shard server and the HTTP API listen: (shard address, API port).
     private let onReady: @Sendable (String, Int) -> Void
 
-    public static let heartbeatInterval = 300.0
     public static let rewardCheckInterval = 600.0
 
     public init(config: NodeConfig, host: PluginHost, blocks: Range<Int>? = nil, threads: Int = 0,
@@ -84,7 +83,7 @@ public final class NodeRunner: @unchecked Sendable {
             try await registerOnce(name: name, modelHash: modelHash)
             throw CancellationError() // registered: this loop is done
         }
-        let heartbeat = PeriodicService(name: "heartbeat", interval: Self.heartbeatInterval, runAtStart: false, logger: logger) { [self] in
+        let heartbeat = PeriodicService(name: "heartbeat", interval: Double(config.heartbeatInterval), runAtStart: false, logger: logger) { [self] in
             _ = try await agent.heartbeat()
             logger.info("heartbeat sent")
         }

@@ -26,11 +26,17 @@ public final class NodeRunner: @unchecked Sendable {
 
     public static let heartbeatInterval = 300.0
     public static let rewardCheckInterval = 600.0
+    /// Seconds between heartbeats and between reward checks (shorter on a devnet).
+    private let heartbeatSeconds: Double
+    private let rewardCheckSeconds: Double
 
     public init(config: NodeConfig, host: PluginHost, blocks: Range<Int>? = nil, threads: Int = 0,
-                limits: ServerLimits = ServerLimits(), logger: Logger = Logger(label: "plumise.node"),
+                limits: ServerLimits = ServerLimits(), heartbeatInterval: Double = NodeRunner.heartbeatInterval,
+                rewardCheckInterval: Double = NodeRunner.rewardCheckInterval, logger: Logger = Logger(label: "plumise.node"),
                 onReady: @escaping @Sendable (String, Int) -> Void = { _, _ in }) throws {
         self.config = config
+        self.heartbeatSeconds = heartbeatInterval
+        self.rewardCheckSeconds = rewardCheckInterval
         self.wallet = try Wallet(privateKey: try config.requirePrivateKey().hex)
         self.host = host
         self.blocks = blocks
@@ -91,13 +97,13 @@ public final class NodeRunner: @unchecked Sendable {
             try await registerOnce(name: name, modelHash: modelHash)
             throw CancellationError() // registered: this loop is done
         }
-        let heartbeat = PeriodicService(name: "heartbeat", interval: Self.heartbeatInterval, runAtStart: false, logger: logger) { [self] in
+        let heartbeat = PeriodicService(name: "heartbeat", interval: heartbeatSeconds, runAtStart: false, logger: logger) { [self] in
             _ = try await agent.heartbeat()
             logger.info("heartbeat sent")
         }
         let threshold = BigUInt(config.claimThresholdWei) ?? BigUInt(10).power(18)
         let rewards = RewardTracker(agent: agent, pool: try Address(config.rewardPoolAddress), claimThreshold: threshold)
-        let rewardLoop = PeriodicService(name: "reward check", interval: Self.rewardCheckInterval, runAtStart: false, logger: logger) { [self] in
+        let rewardLoop = PeriodicService(name: "reward check", interval: rewardCheckSeconds, runAtStart: false, logger: logger) { [self] in
             switch try await rewards.claimIfDue() {
             case .belowThreshold(let pending): logger.info("pending reward \(PLM.format(pending))")
             case .claimed(let amount, _): logger.info("claimed \(PLM.format(amount))")

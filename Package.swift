@@ -96,10 +96,11 @@ let package = Package(
         .executableTarget(
             name: "plumise-petals",
             dependencies: [
-                "PetalsModel", "PetalsSwarm", "PluginAPI", "PlumiseChain", "PlumiseNode",
+                "PetalsModel", "PetalsSwarm", "PluginAPI", "PlumiseChain", "PlumiseNode", "PlumiseDevnet",
                 .product(name: "BigInt", package: "BigInt"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             linkerSettings: [.linkedLibrary("jemalloc")]
         ),

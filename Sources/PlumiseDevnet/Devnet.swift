@@ -72,7 +72,7 @@ public final class Devnet: Sendable {
         }
         // The oracle asks the chain over JSON-RPC, as plumise-oracle asks the real one.
         let verifier = ReportVerifier(clock: clock) { agent in
-            try await ChainRPC(url: await ports.chainURL(), timeoutSeconds: 5).isAgentAccount(agent)
+            try await ChainRPC(url: try await ports.chainURL(), timeoutSeconds: 5).isAgentAccount(agent)
         }
         let oracleApp = DevOracleServer(store: oracleStore, verifier: verifier).makeApplication(host: host, port: options.oraclePort) {
             await ports.oracleListening($0)
@@ -113,7 +113,8 @@ private struct EpochService: Service {
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            let agent = ChainAgent(rpc: ChainRPC(url: await ports.chainURL()), wallet: DevAccounts.oracle.wallet, chainID: chainID)
+            guard let url = try? await ports.chainURL() else { return } // cancelled before the chain listened
+            let agent = ChainAgent(rpc: ChainRPC(url: url), wallet: DevAccounts.oracle.wallet, chainID: chainID)
             await EpochReporter(store: store, agent: agent, interval: interval, logger: logger).run()
         }
     }
@@ -126,7 +127,6 @@ private actor ReadyPorts {
     let onReady: @Sendable (DevnetEndpoints) async -> Void
     private var chainPort: Int?
     private var oraclePort: Int?
-    private var waiting: [CheckedContinuation<String, Never>] = []
 
     init(host: String, onReady: @escaping @Sendable (DevnetEndpoints) async -> Void) {
         self.host = host
@@ -137,8 +137,6 @@ private actor ReadyPorts {
 
     func chainListening(_ port: Int) async {
         chainPort = port
-        waiting.forEach { $0.resume(returning: url(port)) }
-        waiting = []
         await reportIfReady()
     }
 
@@ -147,9 +145,13 @@ private actor ReadyPorts {
         await reportIfReady()
     }
 
-    func chainURL() async -> String {
-        if let chainPort { return url(chainPort) }
-        return await withCheckedContinuation { waiting.append($0) }
+    /// The chain's URL once it listens. Polls, so that cancellation (the chain failed to bind,
+    /// the devnet stops) ends the wait.
+    func chainURL() async throws -> String {
+        while true {
+            if let chainPort { return url(chainPort) }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
     }
 
     private func reportIfReady() async {

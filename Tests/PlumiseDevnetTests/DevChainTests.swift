@@ -323,6 +323,25 @@ final class DevChainTests: XCTestCase {
         XCTAssertFalse(again.succeeded, "nothing left to claim")
     }
 
+    func testABusyPortEndsTheRunWithAnErrorInsteadOfHanging() async throws {
+        let busy = try XCTUnwrap(URL(string: harness.endpoints.chainURL)?.port)
+        var options = DevnetOptions()
+        options.chainPort = busy
+        options.oraclePort = 0
+        options.dataDirectory = harness.directory + "-second"
+        defer { try? FileManager.default.removeItem(atPath: options.dataDirectory) }
+        let second = try Devnet(options: options)
+        let run = Task { try await second.run() }
+        let watchdog = Task {
+            try await Task.sleep(nanoseconds: 20_000_000_000)
+            run.cancel()
+        }
+        let result = await run.result
+        watchdog.cancel()
+        guard case .failure = result else { return XCTFail("a devnet on a busy port must fail, got \(result)") }
+        try second.close()
+    }
+
     func testStatePersistsAcrossARestart() async throws {
         try await harness.register(alice)
         let beat = try await harness.agent(alice).heartbeat()

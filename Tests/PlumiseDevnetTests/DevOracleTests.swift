@@ -76,8 +76,8 @@ final class DevOracleTests: XCTestCase {
 
         let unknown = try await HTTP.get(oracle + "/api/v1/metrics/agents/\(bob.address)")
         XCTAssertEqual(unknown.body["metrics"], .null)
-        let answer1 = try await HTTP.get(oracle + "/health")
-        XCTAssertEqual(answer1.status, 200, "\(answer1.body)")
+        let health = try await HTTP.get(oracle + "/health")
+        XCTAssertEqual(health.status, 200, "\(health.body)")
     }
 
     func testABadSignatureIsRejected() async throws {
@@ -104,20 +104,20 @@ final class DevOracleTests: XCTestCase {
         let now = harness.clock.now()
         assertRejected(try await post(try report(alice, timestamp: now - 61)), 401, "the limit is 60 s")
         assertRejected(try await post(try report(alice, timestamp: now + 61)), 401, "the limit is 60 s")
-        let answer2 = try await post(try report(alice, timestamp: now - 50))
-        XCTAssertEqual(answer2.status, 201, "\(answer2.body)")
+        let withinWindow = try await post(try report(alice, timestamp: now - 50))
+        XCTAssertEqual(withinWindow.status, 201, "\(withinWindow.body)")
     }
 
     func testReplayedAndNonIncreasingTimestampsAreRejected() async throws {
         try await harness.register(alice)
         let now = harness.clock.now()
         let first = try report(alice, timestamp: now)
-        let answer3 = try await post(first)
-        XCTAssertEqual(answer3.status, 201, "\(answer3.body)")
+        let firstReport = try await post(first)
+        XCTAssertEqual(firstReport.status, 201, "\(firstReport.body)")
         assertRejected(try await post(first), 400, "replay detected: timestamp \(now) is not greater than the last accepted \(now)")
         assertRejected(try await post(try report(alice, tokens: 9, timestamp: now - 1)), 400, "replay detected")
-        let answer4 = try await post(try report(alice, tokens: 9, timestamp: now + 1))
-        XCTAssertEqual(answer4.status, 201, "\(answer4.body)")
+        let later = try await post(try report(alice, tokens: 9, timestamp: now + 1))
+        XCTAssertEqual(later.status, 201, "\(later.body)")
     }
 
     func testUnregisteredAgentsAreRejected() async throws {
@@ -217,8 +217,8 @@ final class DevOracleTests: XCTestCase {
     func testEpochsReportContributionsAndRewardsCanBeClaimed() async throws {
         try await harness.register(alice)
         let proof = InferenceProof(modelName: "m", input: "q", output: "a", agent: alice.address, tokenCount: 5)
-        let answer5 = try await post(try report(alice, proofs: [proof]))
-        XCTAssertEqual(answer5.status, 201, "\(answer5.body)")
+        let withProof = try await post(try report(alice, proofs: [proof]))
+        XCTAssertEqual(withProof.status, 201, "\(withProof.body)")
         let epochs = harness.epochReporter()
 
         let round = try await epochs.runOnce()

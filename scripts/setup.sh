@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-packages=(libopenblas-dev libssl-dev libjemalloc-dev libsecp256k1-dev pkg-config python3-venv)
+packages=(libopenblas-dev libssl-dev libjemalloc-dev libsecp256k1-dev libsqlite3-dev pkg-config python3-venv)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,6 +5,6 @@ struct PlumisePetals: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plumise-petals",
         abstract: "A Plumise network inference node: serve transformer shards, generate text, earn rewards.",
-        subcommands: [ServeCommand.self, GenerateCommand.self, StatusCommand.self, PluginsCommand.self]
+        subcommands: [ServeCommand.self, GenerateCommand.self, StatusCommand.self, DevnetCommand.self, PluginsCommand.self]
     )
 }

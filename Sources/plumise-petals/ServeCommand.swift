@@ -91,6 +91,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Compute threads (0: all CPUs).")
     var threads = 0
 
+    @Option(name: .customLong("reward-check-interval"), help: "Seconds between pending-reward checks (and auto-claims).")
+    var rewardCheckInterval = NodeRunner.rewardCheckInterval
+
     @Option(name: .customLong("watch-pid"), help: "Stop when process PID exits (scripts and tests pass their own pid).")
     var watchPID: Int32?
 
@@ -110,6 +113,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--max-sessions, --cache-tokens and --max-length must be positive")
         }
         guard idleTimeout > 0, stepTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+        guard rewardCheckInterval >= 1 else { throw ValidationError("--reward-check-interval must be at least 1 second") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         if tlsCert != nil, !["tcp", "tls"].contains(transport) {
             throw ValidationError("TLS runs over TCP: --tls-cert cannot be combined with --transport \(transport)")
@@ -171,7 +175,7 @@ struct ServeCommand: AsyncParsableCommand {
         let limits = ServerLimits(maxSessions: maxSessions, cacheTokenBudget: cacheTokens, maxSessionLength: maxLength,
                                   idleTimeoutSeconds: idleTimeout, stepTimeoutSeconds: stepTimeout)
         let runner = try NodeRunner(config: config, host: try plugins.loadHost(), blocks: try blocks.map(BlockRange.parse),
-                                    threads: threads, limits: limits) { address, apiPort in
+                                    threads: threads, limits: limits, rewardCheckInterval: rewardCheckInterval) { address, apiPort in
             print("ready \(address) api \(apiPort)")
             fflush(stdout)
         }

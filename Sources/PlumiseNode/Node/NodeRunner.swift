@@ -25,11 +25,14 @@ public final class NodeRunner: @unchecked Sendable {
     private let onReady: @Sendable (String, Int) -> Void
 
     public static let rewardCheckInterval = 600.0
+    /// Seconds between reward checks (shorter on a devnet).
+    private let rewardCheckSeconds: Double
 
     public init(config: NodeConfig, host: PluginHost, blocks: Range<Int>? = nil, threads: Int = 0,
-                limits: ServerLimits = ServerLimits(), logger: Logger = Logger(label: "plumise.node"),
+                limits: ServerLimits = ServerLimits(), rewardCheckInterval: Double = NodeRunner.rewardCheckInterval, logger: Logger = Logger(label: "plumise.node"),
                 onReady: @escaping @Sendable (String, Int) -> Void = { _, _ in }) throws {
         self.config = config
+        self.rewardCheckSeconds = rewardCheckInterval
         self.wallet = try Wallet(privateKey: try config.requirePrivateKey().hex)
         self.host = host
         self.blocks = blocks
@@ -89,7 +92,7 @@ public final class NodeRunner: @unchecked Sendable {
         }
         let threshold = BigUInt(config.claimThresholdWei) ?? BigUInt(10).power(18)
         let rewards = RewardTracker(agent: agent, pool: try Address(config.rewardPoolAddress), claimThreshold: threshold)
-        let rewardLoop = PeriodicService(name: "reward check", interval: Self.rewardCheckInterval, runAtStart: false, logger: logger) { [self] in
+        let rewardLoop = PeriodicService(name: "reward check", interval: rewardCheckSeconds, runAtStart: false, logger: logger) { [self] in
             switch try await rewards.claimIfDue() {
             case .belowThreshold(let pending): logger.info("pending reward \(PLM.format(pending))")
             case .claimed(let amount, _): logger.info("claimed \(PLM.format(amount))")

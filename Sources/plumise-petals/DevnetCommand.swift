@@ -49,6 +49,9 @@ struct DevnetCommand: AsyncParsableCommand {
     @Option(name: .customLong("node-threads"), help: "Compute threads per node.")
     var nodeThreads = 1
 
+    @Option(name: .customLong("watch-pid"), help: "Stop when process PID exits (scripts pass their own pid).")
+    var watchPID: Int32?
+
     func validate() throws {
         guard (0...65535).contains(chainPort), (0...65535).contains(oraclePort) else { throw ValidationError("ports must be in 0...65535") }
         guard epochSeconds >= 1 else { throw ValidationError("--epoch-seconds must be at least 1") }
@@ -93,6 +96,13 @@ struct DevnetCommand: AsyncParsableCommand {
             }
         }
         defer { signalWatcher.cancel() }
+        // The watched process ending becomes a SIGTERM, handled like the user's own.
+        if let watchPID {
+            Thread.detachNewThread {
+                while TerminationSignals.isAlive(watchPID) { Thread.sleep(forTimeInterval: 0.5) }
+                kill(getpid(), SIGTERM)
+            }
+        }
         let server = Task {
             do {
                 try await devnet.run { endpoints in

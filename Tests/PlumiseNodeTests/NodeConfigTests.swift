@@ -64,6 +64,10 @@ final class NodeConfigTests: XCTestCase {
         XCTAssertEqual(config.oracleURL, "http://file.example:1")
     }
 
+    func testDevNullIsAnEmptySettingsFile() throws {
+        XCTAssertEqual(try NodeConfig.load(envFile: "/dev/null", environment: [:]), NodeConfig())
+    }
+
     func testEmptyValuesFallBackToTheLowerLevel() throws {
         let config = try NodeConfig.load(envFile: try envFile("API_PORT=4000"), environment: ["API_PORT": ""])
         XCTAssertEqual(config.apiPort, 4000)

@@ -6,12 +6,15 @@ import Foundation
 public enum EnvFile {
     /// Reads and parses the file at `path`.
     public static func load(path: String) throws -> [String: String] {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            let reason = FileManager.default.fileExists(atPath: path) ? "not readable UTF-8 text" : "no such file"
+        // Read through a file handle: character devices such as /dev/null (an empty settings
+        // file) have no size for String(contentsOfFile:) to trust.
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            let reason = FileManager.default.fileExists(atPath: path) ? "not readable" : "no such file"
             throw ConfigError.envFileUnreadable(path: path, reason: reason)
+        }
+        defer { try? handle.close() }
+        guard let data = try? handle.readToEnd() ?? Data(), let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError.envFileUnreadable(path: path, reason: "not readable UTF-8 text")
         }
         return try parse(text, file: path)
     }

@@ -56,7 +56,7 @@ public final class NodeRunner: @unchecked Sendable {
         let blockCount = model.description.blockCount
         let range = blocks ?? 0..<min(config.numBlocks ?? blockCount, blockCount)
         let pool = ComputePool(threads: threads)
-        let shard = try LlamaShard(model: try host.openModel(path: config.modelName, blocks: range), pool: pool)
+        let shard = try ModelShard(model: try host.openModel(path: config.modelName, blocks: range), pool: pool)
         let server = ShardServer(shard: shard, transport: try host.transport(named: "tcp"),
                                  listenAddress: "\(config.petalsHost):\(config.petalsPort)", limits: limits)
         try server.start()

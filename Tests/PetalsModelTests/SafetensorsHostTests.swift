@@ -63,4 +63,26 @@ final class SafetensorsHostTests: XCTestCase {
         message = try openError(llama)
         XCTAssertTrue(message.contains("refers to model-00002-of-00003.safetensors, which does not exist"), message)
     }
+
+    func testTheCommandLineGeneratesFromASafetensorsDirectory() throws {
+        let executable = TestModel.buildDirectory + "/plumise-petals"
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw XCTSkip("\(executable) is not built (run swift build before swift test)")
+        }
+        let fixture = try SafetensorsFixture("bloom-bf16")
+        let prompt = fixture.reference.prompts[0]
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["generate", "--model", fixture.path, "--prompt", prompt.text, "--max-new-tokens",
+                             "\(prompt.greedyIDs.count)", "--token-ids", "--quiet", "--threads", "1"]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, output)
+        XCTAssertTrue(output.contains("prompt ids: \(prompt.ids)"), output)
+        XCTAssertTrue(output.contains("generated ids: \(prompt.greedyIDs)"), output)
+    }
 }

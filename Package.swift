@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "petals-bench", targets: ["petals-bench"]),
         .library(name: "PluginAPI", type: .dynamic, targets: ["PluginAPI"]),
         .library(name: "GGUFPlugin", type: .dynamic, targets: ["GGUFPlugin"]),
+        .library(name: "SafetensorsPlugin", type: .dynamic, targets: ["SafetensorsPlugin"]),
         .library(name: "TCPPlugin", type: .dynamic, targets: ["TCPPlugin"]),
         .library(name: "UnixPlugin", type: .dynamic, targets: ["UnixPlugin"]),
         .library(name: "TLSPlugin", type: .dynamic, targets: ["TLSPlugin"]),
@@ -117,6 +118,10 @@ let package = Package(
 
         // MARK: Plugins (each built as its own dynamic library product)
         .target(name: "GGUFPlugin", dependencies: ["PluginAPI"], path: "plugins/GGUF"),
+        // The format code is its own target so tests can link it without the plugin's entry
+        // symbol (which would clash with the GGUF plugin's in the test bundle).
+        .target(name: "SafetensorsFormat", dependencies: ["PluginAPI"], path: "plugins/Safetensors/Format"),
+        .target(name: "SafetensorsPlugin", dependencies: ["SafetensorsFormat", "PluginAPI"], path: "plugins/Safetensors/Plugin"),
         // Socket code shared by the TCP and Unix transports (linked into each).
         .target(name: "PluginSockets", dependencies: ["PluginAPI"], path: "plugins/Sockets"),
         .target(name: "TCPPlugin", dependencies: ["PluginAPI", "PluginSockets"], path: "plugins/TCP"),
@@ -127,6 +132,7 @@ let package = Package(
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
         .testTarget(name: "PluginAPITests", dependencies: ["PluginAPI"]),
         .testTarget(name: "GGUFPluginTests", dependencies: ["GGUFPlugin", "PluginAPI"]),
+        .testTarget(name: "SafetensorsPluginTests", dependencies: ["SafetensorsFormat", "PluginAPI"]),
         // The real model and build products, shared by the tests that need them.
         .target(
             name: "PetalsTestSupport",

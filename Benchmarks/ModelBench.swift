@@ -60,7 +60,7 @@ enum ModelBench {
     }
 
     /// The same measurements for a single shard fed synthetic hidden states.
-    static func runShard(_ shard: LlamaShard, modelName: String, promptLengths: [Int], decodeTokens: Int,
+    static func runShard(_ shard: ModelShard, modelName: String, promptLengths: [Int], decodeTokens: Int,
                          repetitions: Int, threads: Int, log: (String) -> Void) throws -> Result {
         let e = shard.hp.embedding
         let capacity = (promptLengths.max() ?? 0) + decodeTokens + 1

@@ -89,7 +89,7 @@ struct PetalsBench: ParsableCommand {
         var swarmResult: SwarmBench.Result?
         if let blocks {
             let range = try BlockRange.parse(blocks)
-            let shard = try LlamaShard(model: host.openModel(path: model, blocks: range), pool: pool, maxBatch: 512)
+            let shard = try ModelShard(model: host.openModel(path: model, blocks: range), pool: pool, maxBatch: 512)
             ours = try ModelBench.runShard(shard, modelName: modelName, promptLengths: lengths, decodeTokens: decodeTokens,
                                            repetitions: repetitions, threads: pool.threads, log: log)
         } else {

@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+# The default model dequantized into a safetensors directory and an F32 GGUF (models/, not
+# committed), for the tests that run both model-format plugins on it: numpy + gguf only, ~1 min.
+./scripts/reference/convert_default_model.sh
 # Plugins are dynamic-library products: build them (and everything else) before testing.
 swift build
 swift test

@@ -150,8 +150,10 @@ void ck_layernorm(float *out, const float *x, const float *weight, const float *
 void ck_softmax(float *x, int64_t n);
 /// gate[i] = silu(gate[i]) * up[i]
 void ck_silu_mul(float *gate, const float *up, int64_t n);
-/// GELU, tanh approximation (as GPT-2's "gelu_new" and BLOOM's gelu).
+/// GELU, tanh approximation (as GPT-2's "gelu_new" and BLOOM's gelu), in place.
 void ck_gelu(float *x, int64_t n);
+/// GELU with erf (PyTorch's exact "gelu"), in place.
+void ck_gelu_erf(float *x, int64_t n);
 /// y[i] += x[i]
 void ck_add(float *y, const float *x, int64_t n);
 
@@ -181,6 +183,14 @@ void ck_attention(ck_pool *pool, float *out, const float *q, int64_t n_tok, int6
                   const uint16_t *k, const uint16_t *v, int64_t kv_stride,
                   int64_t n_head, int64_t n_head_kv, int64_t head_dim, float scale,
                   const float *alibi_slopes);
+
+/// ck_attention over an F32 cache (rows of kv_stride floats) with no rounding to F16 anywhere:
+/// q.k dots, scores, probabilities and the weighted sum of values all in f32, as transformers
+/// computes attention for float32 models. Same layout, causality, GQA and ALiBi as ck_attention.
+void ck_attention_f32(ck_pool *pool, float *out, const float *q, int64_t n_tok, int64_t pos0,
+                      const float *k, const float *v, int64_t kv_stride,
+                      int64_t n_head, int64_t n_head_kv, int64_t head_dim, float scale,
+                      const float *alibi_slopes);
 
 #ifdef __cplusplus
 }

@@ -71,6 +71,11 @@ void ck_gelu(float *x, int64_t n) {
     }
 }
 
+void ck_gelu_erf(float *x, int64_t n) {
+    const float inv_sqrt2 = 0.70710678118654752440f;
+    for (int64_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * inv_sqrt2));
+}
+
 void ck_add(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
 }

@@ -10,7 +10,7 @@ public protocol InferenceSession: AnyObject {
 
 /// Something that can open inference sessions over a whole model.
 public protocol InferenceBackend: AnyObject {
-    var hyperparameters: LlamaHyperparameters { get }
+    var hyperparameters: ModelHyperparameters { get }
     /// A new session with room for `capacity` positions.
     func openSession(capacity: Int) throws -> InferenceSession
 }

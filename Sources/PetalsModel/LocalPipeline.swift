@@ -28,11 +28,11 @@ public enum BlockRange {
 
 /// Shards in this process that together cover every block, run one after another.
 public final class LocalPipeline: InferenceBackend {
-    public let shards: [LlamaShard]
-    public var hyperparameters: LlamaHyperparameters { shards[0].hp }
+    public let shards: [ModelShard]
+    public var hyperparameters: ModelHyperparameters { shards[0].hp }
 
     /// `shards` must chain [0, a), [a, b), ... up to the model's block count.
-    public init(shards: [LlamaShard]) throws {
+    public init(shards: [ModelShard]) throws {
         guard let first = shards.first else { throw ModelError.invalidBlockRange("no shards") }
         let blockCount = first.hp.blockCount
         let missing = BlockRange.missing(from: shards.map(\.blocks), blockCount: blockCount)
@@ -52,7 +52,7 @@ public final class LocalPipeline: InferenceBackend {
         } else {
             models = [try host.openModel(path: path)]
         }
-        return try LocalPipeline(shards: models.map { try LlamaShard(model: $0, pool: pool, maxBatch: maxBatch) })
+        return try LocalPipeline(shards: models.map { try ModelShard(model: $0, pool: pool, maxBatch: maxBatch) })
     }
 
     public func openSession(capacity: Int) throws -> InferenceSession {
@@ -61,10 +61,10 @@ public final class LocalPipeline: InferenceBackend {
 }
 
 final class LocalSession: InferenceSession {
-    private let shards: [LlamaShard]
+    private let shards: [ModelShard]
     private let caches: [KVCache]
 
-    init(shards: [LlamaShard], capacity: Int) {
+    init(shards: [ModelShard], capacity: Int) {
         self.shards = shards
         caches = shards.map { $0.makeCache(capacity: capacity) }
     }
@@ -73,7 +73,7 @@ final class LocalSession: InferenceSession {
 
     func step(_ tokens: [Int]) throws -> [Float] {
         guard !tokens.isEmpty else { throw ModelError.emptyPrompt }
-        let hidden = try shards[0].embed(tokens)
+        let hidden = try shards[0].embed(tokens, at: position)
         for (shard, cache) in zip(shards, caches) {
             try shard.forward(hidden, nTok: tokens.count, cache: cache)
         }

@@ -17,7 +17,7 @@ public enum ModelError: Error, CustomStringConvertible, LocalizedError, Equatabl
     public var description: String {
         switch self {
         case .unsupportedArchitecture(let arch):
-            return "architecture '\(arch)' is not supported (supported: llama)"
+            return "architecture '\(arch)' is not supported (supported: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")))"
         case .invalidHyperparameters(let why):
             return "the model's hyperparameters are inconsistent: \(why)"
         case .missingTensor(let name):

@@ -18,12 +18,16 @@ public struct ModelDescription: Codable, Equatable, Sendable {
     public var normEpsilon: Float
     public var vocabSize: Int
     public var tiedEmbeddings: Bool
+    /// The feed-forward activation: "silu" (gated, llama), "gelu_tanh" (GPT-2's gelu_new,
+    /// BLOOM) or "gelu" (exact, erf). Optional in the JSON; nil means the architecture's own.
+    public var activation: String?
     public var tokenizer: TokenizerDescription
 
     public init(architecture: String, name: String, blockCount: Int, blockStart: Int, blockEnd: Int,
                 contextLength: Int, embeddingLength: Int, feedForwardLength: Int, headCount: Int,
                 headCountKV: Int, ropeFreqBase: Float, ropeDimensionCount: Int, ropeStyle: String,
-                normEpsilon: Float, vocabSize: Int, tiedEmbeddings: Bool, tokenizer: TokenizerDescription) {
+                normEpsilon: Float, vocabSize: Int, tiedEmbeddings: Bool, activation: String? = nil,
+                tokenizer: TokenizerDescription) {
         self.architecture = architecture
         self.name = name
         self.blockCount = blockCount
@@ -40,6 +44,7 @@ public struct ModelDescription: Codable, Equatable, Sendable {
         self.normEpsilon = normEpsilon
         self.vocabSize = vocabSize
         self.tiedEmbeddings = tiedEmbeddings
+        self.activation = activation
         self.tokenizer = tokenizer
     }
 
@@ -51,7 +56,7 @@ public struct ModelDescription: Codable, Equatable, Sendable {
         case headCountKV = "head_count_kv", ropeFreqBase = "rope_freq_base"
         case ropeDimensionCount = "rope_dimension_count", ropeStyle = "rope_style"
         case normEpsilon = "norm_epsilon", vocabSize = "vocab_size"
-        case tiedEmbeddings = "tied_embeddings", tokenizer
+        case tiedEmbeddings = "tied_embeddings", activation, tokenizer
     }
 }
 
@@ -70,9 +75,14 @@ public struct TokenizerDescription: Codable, Equatable, Sendable {
     public var eosTokenID: Int?
     public var addBOSToken: Bool
     public var chatTemplate: String?
+    /// Whether decoding removes the spaces a word-level tokenizer leaves before punctuation.
+    /// Optional in the JSON; nil means the pre-tokenizer's default (llama.cpp's choice per
+    /// `pre`). Hugging Face tokenizers decode without it unless their config asks for it.
+    public var cleanSpaces: Bool?
 
     public init(model: String, pre: String, tokens: [String], tokenTypes: [Int32], merges: [String],
-                bosTokenID: Int?, eosTokenID: Int?, addBOSToken: Bool, chatTemplate: String?) {
+                bosTokenID: Int?, eosTokenID: Int?, addBOSToken: Bool, chatTemplate: String?,
+                cleanSpaces: Bool? = nil) {
         self.model = model
         self.pre = pre
         self.tokens = tokens
@@ -82,11 +92,12 @@ public struct TokenizerDescription: Codable, Equatable, Sendable {
         self.eosTokenID = eosTokenID
         self.addBOSToken = addBOSToken
         self.chatTemplate = chatTemplate
+        self.cleanSpaces = cleanSpaces
     }
 
     enum CodingKeys: String, CodingKey {
         case model, pre, tokens, merges
         case tokenTypes = "token_types", bosTokenID = "bos_token_id", eosTokenID = "eos_token_id"
-        case addBOSToken = "add_bos_token", chatTemplate = "chat_template"
+        case addBOSToken = "add_bos_token", chatTemplate = "chat_template", cleanSpaces = "clean_spaces"
     }
 }

@@ -132,7 +132,7 @@ struct ServeCommand: AsyncParsableCommand {
         let host = try plugins.loadHost()
         let range = try chooseBlocks(host: host)
         let pool = ComputePool(threads: threads)
-        let shard = try LlamaShard(model: try host.openModel(path: model, blocks: range), pool: pool)
+        let shard = try ModelShard(model: try host.openModel(path: model, blocks: range), pool: pool)
         let limits = ServerLimits(maxSessions: maxSessions, cacheTokenBudget: cacheTokens, maxSessionLength: maxLength,
                                   idleTimeoutSeconds: idleTimeout, stepTimeoutSeconds: stepTimeout)
         var transportName = transport

@@ -3,8 +3,8 @@ import Foundation
 import XCTest
 
 final class AttentionTests: XCTestCase {
-    /// Causal attention in double over the cached (f16) keys and values.
-    private func reference(q: [Float], k: [UInt16], v: [UInt16], nTok: Int, pos0: Int, heads: Int, kvHeads: Int,
+    /// Causal attention in double over the cached keys and values (f16 caches widened first).
+    private func reference(q: [Float], k: [Float], v: [Float], nTok: Int, pos0: Int, heads: Int, kvHeads: Int,
                            headDim: Int, scale: Float, slopes: [Float]?) -> [Float] {
         let kvDim = kvHeads * headDim
         var out = [Float](repeating: 0, count: nTok * heads * headDim)
@@ -14,7 +14,7 @@ final class AttentionTests: XCTestCase {
                 var scores = (0..<len).map { j -> Double in
                     var dot = 0.0
                     for d in 0..<headDim {
-                        dot += Double(q[t * heads * headDim + h * headDim + d]) * Double(ck_fp16_to_fp32(k[j * kvDim + kvh * headDim + d]))
+                        dot += Double(q[t * heads * headDim + h * headDim + d]) * Double(k[j * kvDim + kvh * headDim + d])
                     }
                     return dot * Double(scale) + Double(slopes?[h] ?? 0) * Double(j - (len - 1))
                 }
@@ -23,7 +23,7 @@ final class AttentionTests: XCTestCase {
                 let total = scores.reduce(0, +)
                 for d in 0..<headDim {
                     var acc = 0.0
-                    for j in 0..<len { acc += scores[j] / total * Double(ck_fp16_to_fp32(v[j * kvDim + kvh * headDim + d])) }
+                    for j in 0..<len { acc += scores[j] / total * Double(v[j * kvDim + kvh * headDim + d]) }
                     out[t * heads * headDim + h * headDim + d] = Float(acc)
                 }
             }
@@ -51,8 +51,8 @@ final class AttentionTests: XCTestCase {
         } else {
             ck_attention(pool, &out, q, Int64(nTok), Int64(pos0), k, v, Int64(kvDim), Int64(heads), Int64(kvHeads), Int64(headDim), scale, nil)
         }
-        let expected = reference(q: q, k: k, v: v, nTok: nTok, pos0: pos0, heads: heads, kvHeads: kvHeads,
-                                 headDim: headDim, scale: scale, slopes: slopes)
+        let expected = reference(q: q, k: k.map(ck_fp16_to_fp32), v: v.map(ck_fp16_to_fp32), nTok: nTok, pos0: pos0,
+                                 heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale, slopes: slopes)
         // q and the probabilities are rounded to f16 (as llama.cpp does): ~1e-3 relative.
         XCTAssertLessThan(maxAbsDiff(out, expected), 3e-3, "n_tok \(nTok) pos0 \(pos0) heads \(heads)/\(kvHeads) alibi \(alibi)")
     }
@@ -66,6 +66,43 @@ final class AttentionTests: XCTestCase {
 
     func testALiBiBiasFavoursRecentPositions() {
         check(nTok: 4, pos0: 9, heads: 8, kvHeads: 8, alibi: true, threads: 2)
+    }
+
+    /// ck_attention_f32 against the double reference over f32 keys and values, SIMD and scalar.
+    private func checkF32(nTok: Int, pos0: Int, heads: Int, kvHeads: Int, headDim: Int, alibi: Bool) {
+        var rng = TestRandom(seed: UInt64(7 * nTok + pos0))
+        let kvDim = kvHeads * headDim, len = pos0 + nTok
+        let q = rng.floats(nTok * heads * headDim), k = rng.floats(len * kvDim), v = rng.floats(len * kvDim)
+        var slopes = [Float](repeating: 0, count: heads)
+        ck_alibi_slopes(Int64(heads), &slopes)
+        let scale = 1 / Float(headDim).squareRoot()
+        let expected = reference(q: q, k: k, v: v, nTok: nTok, pos0: pos0, heads: heads, kvHeads: kvHeads,
+                                 headDim: headDim, scale: scale, slopes: alibi ? slopes : nil)
+        let pool = ck_pool_create(2)
+        defer { ck_pool_destroy(pool) }
+        for scalar in [false, true] {
+            ck_set_force_scalar(scalar ? 1 : 0)
+            defer { ck_set_force_scalar(0) }
+            var out = [Float](repeating: .nan, count: expected.count)
+            if alibi {
+                ck_attention_f32(pool, &out, q, Int64(nTok), Int64(pos0), k, v, Int64(kvDim), Int64(heads), Int64(kvHeads),
+                                 Int64(headDim), scale, slopes)
+            } else {
+                ck_attention_f32(pool, &out, q, Int64(nTok), Int64(pos0), k, v, Int64(kvDim), Int64(heads), Int64(kvHeads),
+                                 Int64(headDim), scale, nil)
+            }
+            XCTAssertFalse(out.contains { $0.isNaN }, "every output written")
+            // No f16 rounding anywhere: only f32 accumulation error remains.
+            XCTAssertLessThan(maxAbsDiff(out, expected), 2e-6, "scalar \(scalar) n_tok \(nTok) pos0 \(pos0) heads \(heads)/\(kvHeads) hd \(headDim)")
+        }
+    }
+
+    func testF32AttentionHasNoHalfPrecisionRounding() {
+        checkF32(nTok: 1, pos0: 0, heads: 4, kvHeads: 2, headDim: 16, alibi: false)
+        checkF32(nTok: 6, pos0: 0, heads: 4, kvHeads: 2, headDim: 16, alibi: false)
+        checkF32(nTok: 1, pos0: 33, heads: 6, kvHeads: 6, headDim: 16, alibi: true)
+        checkF32(nTok: 5, pos0: 9, heads: 9, kvHeads: 3, headDim: 64, alibi: false)
+        checkF32(nTok: 3, pos0: 4, heads: 2, kvHeads: 1, headDim: 12, alibi: true) // head size not a multiple of 8
     }
 
     func testTheFirstTokenAttendsOnlyToItself() {

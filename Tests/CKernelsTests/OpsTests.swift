@@ -41,6 +41,14 @@ final class OpsTests: XCTestCase {
         ck_gelu(&g, 5)
         let exact = [-3, -0.5, 0, 0.5, 3].map { (v: Double) in Float(0.5 * v * (1 + erf(v / 2.0.squareRoot()))) }
         XCTAssertLessThan(maxAbsDiff(g, exact), 2e-3, "tanh approximation of GELU")
+        var e: [Float] = [-3, -0.5, 0, 0.5, 3]
+        ck_gelu_erf(&e, 5)
+        XCTAssertLessThan(maxAbsDiff(e, exact), 1e-6, "GELU with erf")
+        // The tanh form is GPT-2's gelu_new: 0.5 v (1 + tanh(sqrt(2/pi) (v + 0.044715 v^3))).
+        let newGELU = [-3, -0.5, 0, 0.5, 3].map { (v: Double) in
+            Float(0.5 * v * (1 + tanh((2 / Double.pi).squareRoot() * (v + 0.044715 * v * v * v))))
+        }
+        XCTAssertLessThan(maxAbsDiff(g, newGELU), 1e-6)
     }
 
     /// RoPE by the textbook formula in double.

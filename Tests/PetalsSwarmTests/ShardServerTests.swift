@@ -8,11 +8,11 @@ import XCTest
 /// A shard server in this process, reached over real TCP sockets on 127.0.0.1.
 final class ShardServerTests: XCTestCase {
     private var server: ShardServer!
-    private var shard: LlamaShard!
+    private var shard: ModelShard!
 
     override func setUpWithError() throws {
         try TestModel.requireModel()
-        shard = try LlamaShard(model: try TestModel.host().openModel(path: TestModel.path, blocks: 0..<2), pool: TestModel.pool)
+        shard = try ModelShard(model: try TestModel.host().openModel(path: TestModel.path, blocks: 0..<2), pool: TestModel.pool)
         server = try startServer(transport: "tcp", listen: "127.0.0.1:0")
     }
 

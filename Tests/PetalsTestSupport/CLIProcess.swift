@@ -18,7 +18,7 @@ public final class CLIProcess {
             throw XCTSkip("\(executable) is not built (run swift build before swift test)")
         }
         errorLog = FileManager.default.temporaryDirectory.appendingPathComponent("plumise-cli-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: errorLog.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorLog.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         var env = inheritEnvironment ? ProcessInfo.processInfo.environment : [:]

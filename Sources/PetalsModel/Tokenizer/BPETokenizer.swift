@@ -23,6 +23,8 @@ public final class BPETokenizer: @unchecked Sendable {
     private let specials: SpecialTokenSplitter
     private let endOfGeneration: Set<Int>
     private let wordCache = WordCache()
+    /// The description's choice, else the pre-tokenizer's (llama.cpp's) default.
+    private let cleanSpaces: Bool
 
     public let bosTokenID: Int?
     public let eosTokenID: Int?
@@ -36,6 +38,7 @@ public final class BPETokenizer: @unchecked Sendable {
         guard description.model == "gpt2" else { throw TokenizerError.unsupportedModel(description.model) }
         guard !description.tokens.isEmpty else { throw TokenizerError.emptyVocabulary }
         preTokenizer = try PreTokenizer(name: description.pre)
+        cleanSpaces = description.cleanSpaces ?? preTokenizer.cleansSpaces
 
         var tokens = description.tokens
         var tokenOf: [String: Int] = [:]
@@ -183,12 +186,12 @@ public final class BPETokenizer: @unchecked Sendable {
     public func decodeBytes(_ ids: [Int], renderSpecial: Bool = false) -> [UInt8] {
         var bytes: [UInt8] = []
         for id in ids { bytes.append(contentsOf: tokenBytes(id, renderSpecial: renderSpecial)) }
-        return preTokenizer.cleansSpaces ? SpaceCleaning.clean(bytes) : bytes
+        return cleanSpaces ? SpaceCleaning.clean(bytes) : bytes
     }
 
     /// Whether `decode` removes spaces before punctuation (llama.cpp's clean_spaces); when it
     /// does, streamed text (`IncrementalDecoder`) can differ from `decode` around punctuation.
-    public var cleansSpaces: Bool { preTokenizer.cleansSpaces }
+    public var cleansSpaces: Bool { cleanSpaces }
 }
 
 /// Merged words, shared by all callers of one tokenizer.

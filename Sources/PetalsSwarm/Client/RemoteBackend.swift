@@ -9,11 +9,11 @@ public final class RemoteBackend: InferenceBackend, @unchecked Sendable {
     public let directory: SwarmDirectory
     /// The model's name as its file states it; servers of another model are ignored.
     public let modelName: String
-    private let embeddings: LlamaShard
-    private let head: LlamaShard
+    private let embeddings: ModelShard
+    private let head: ModelShard
     private let logger: Logger
 
-    public var hyperparameters: LlamaHyperparameters { embeddings.hp }
+    public var hyperparameters: ModelHyperparameters { embeddings.hp }
     /// The model's description (tokenizer and chat template included), read locally.
     public var modelDescription: ModelDescription { embeddings.modelDescription }
 
@@ -22,8 +22,8 @@ public final class RemoteBackend: InferenceBackend, @unchecked Sendable {
                 logger: Logger = Logger(label: "petals.client")) throws {
         let first = try host.openModel(path: modelPath, blocks: 0..<0)
         let blockCount = first.description.blockCount
-        embeddings = try LlamaShard(model: first, pool: pool, maxBatch: 1)
-        head = try LlamaShard(model: try host.openModel(path: modelPath, blocks: blockCount..<blockCount), pool: pool,
+        embeddings = try ModelShard(model: first, pool: pool, maxBatch: 1)
+        head = try ModelShard(model: try host.openModel(path: modelPath, blocks: blockCount..<blockCount), pool: pool,
                               maxBatch: 1)
         modelName = first.description.name
         self.directory = directory
@@ -36,8 +36,8 @@ public final class RemoteBackend: InferenceBackend, @unchecked Sendable {
         return session
     }
 
-    fileprivate func embed(_ tokens: [Int]) throws -> HiddenStates {
-        let buffer = try embeddings.embed(tokens)
+    fileprivate func embed(_ tokens: [Int], at position: Int) throws -> HiddenStates {
+        let buffer = try embeddings.embed(tokens, at: position)
         embeddings.pool.park() // the blocks run elsewhere: free the CPU meanwhile
         return HiddenStates(rows: tokens.count, cols: hyperparameters.embedding, values: buffer.array())
     }
@@ -91,7 +91,7 @@ final class RemoteSession: InferenceSession {
         guard position + tokens.count <= capacity else {
             throw ModelError.contextFull(needed: position + tokens.count, capacity: capacity)
         }
-        var states = try backend.embed(tokens)
+        var states = try backend.embed(tokens, at: position)
         var index = 0
         while index < hops.count {
             do {

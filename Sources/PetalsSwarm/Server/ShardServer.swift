@@ -7,7 +7,7 @@ import PluginAPI
 /// inference sessions whose KV cache lives here. One thread per connection; a session belongs
 /// to the connection that opened it and is freed when that connection goes away.
 public final class ShardServer: @unchecked Sendable {
-    public let shard: LlamaShard
+    public let shard: ModelShard
     public let limits: ServerLimits
     public var modelName: String { shard.modelDescription.name }
     /// Where clients reach this server, e.g. "tcp://127.0.0.1:31330" (set by `start`).
@@ -25,7 +25,7 @@ public final class ShardServer: @unchecked Sendable {
     /// Seconds the accept and receive loops wait before checking whether to stop.
     static let pollInterval = 0.25
 
-    public init(shard: LlamaShard, transport: TransportPlugin, listenAddress: String,
+    public init(shard: ModelShard, transport: TransportPlugin, listenAddress: String,
                 limits: ServerLimits = ServerLimits(), logger: Logger = Logger(label: "petals.server")) {
         self.shard = shard
         self.transport = transport

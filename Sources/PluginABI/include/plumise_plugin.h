@@ -79,10 +79,15 @@ typedef struct pp_model_format_vtable {
     ///   "embedding_length": int, "feed_forward_length": int, "head_count": int,
     ///   "head_count_kv": int, "rope_freq_base": float, "rope_dimension_count": int,
     ///   "rope_style": "normal"|"neox"|"none", "norm_epsilon": float, "vocab_size": int,
-    ///   "tied_embeddings": bool,
+    ///   "tied_embeddings": bool, "activation": "silu"|"gelu_tanh"|"gelu"? (absent: the
+    ///   architecture's own),
     ///   "tokenizer": { "model": "gpt2", "pre": str, "tokens": [str], "token_types": [int],
     ///                  "merges": [str], "bos_token_id": int, "eos_token_id": int,
-    ///                  "add_bos_token": bool, "chat_template": str? } }
+    ///                  "add_bos_token": bool, "chat_template": str?, "clean_spaces": bool? } }
+    /// Canonical tensor names per architecture: llama as above; bloom and gpt2 use
+    /// attn_norm/ffn_norm/output_norm .weight and .bias, attn_qkv (rows of every head's q, then
+    /// k, then v), attn_output, ffn_up, ffn_down (.weight and .bias), plus token_embd_norm
+    /// (bloom) or position_embd (gpt2) in the first shard.
     const char *(*description_json)(pp_model *model);
 
     int32_t (*tensor_count)(pp_model *model);

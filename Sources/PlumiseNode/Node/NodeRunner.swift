@@ -133,11 +133,11 @@ public final class NodeRunner: @unchecked Sendable {
     private func loadShardServer(range: Range<Int>, blockCount: Int, description: ModelDescription,
                                  generation: LoadingGenerationService) throws -> ShardServer {
         let pool = ComputePool(threads: threads)
-        let shard = try LlamaShard(model: try host.openModel(path: config.modelName, blocks: range), pool: pool)
+        let shard = try ModelShard(model: try host.openModel(path: config.modelName, blocks: range), pool: pool)
         let server = ShardServer(shard: shard, transport: try host.transport(named: "tcp"),
                                  listenAddress: "\(config.petalsHost):\(config.petalsPort)", limits: limits)
         try server.start()
-        let bytesPerToken = 2 * range.count * shard.hp.kvDim * MemoryLayout<UInt16>.size // f16 keys and values
+        let bytesPerToken = 2 * range.count * shard.hp.kvDim * shard.cachePrecision.bytesPerElement // keys and values
         metrics.setGaugeSource { [limits] in
             let info = server.info
             return (info.openSessions, (limits.cacheTokenBudget - info.freeCacheTokens) * bytesPerToken,

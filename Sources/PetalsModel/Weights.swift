@@ -1,6 +1,12 @@
 import CKernels
 import PluginAPI
 
+/// The tensor `name` of a shard, or an error naming it.
+func requireTensor(_ model: PluginModel, _ name: String) throws -> TensorView {
+    guard let view = model.tensors[name] else { throw ModelError.missingTensor(name) }
+    return view
+}
+
 /// A weight matrix y = W x in a kernel-ready form: `rows` outputs of `cols` inputs each.
 public struct WeightMatrix: @unchecked Sendable {
     public let name: String
@@ -10,8 +16,12 @@ public struct WeightMatrix: @unchecked Sendable {
     public let cols: Int
     /// The same rows repacked for the four-row kernels (Q4_0, Q4_1, Q8_0), or nil.
     let packed: PackedWeights?
+    /// BF16 weights widened to F32 at load (exact; the kernels have no fast BF16 dot), or nil.
+    private let widened: FloatBuffer?
 
-    init(_ view: TensorView, rows: Int, cols: Int, pack: Bool = true) throws {
+    /// - Parameter widen: BF16 matrices that take part in products are widened to F32; a table
+    ///   only read row by row (token embeddings) is left as stored.
+    init(_ view: TensorView, rows: Int, cols: Int, pack: Bool = true, widen: Bool = true) throws {
         guard view.dims.count == 2, view.dims[0] == cols, view.dims[1] == rows else {
             throw ModelError.tensorShape(name: view.name, expected: [cols, rows], found: view.dims)
         }
@@ -22,10 +32,19 @@ public struct WeightMatrix: @unchecked Sendable {
             throw ModelError.tensorShape(name: view.name, expected: [cols, rows], found: view.dims)
         }
         name = view.name
-        type = Int32(view.type.rawValue)
-        data = view.data
         self.rows = rows
         self.cols = cols
+        if widen && view.type == .bf16 {
+            let buffer = FloatBuffer(count: rows * cols)
+            ck_dequantize_row(Int32(TensorType.bf16.rawValue), view.data, buffer.pointer, Int64(rows * cols))
+            widened = buffer
+            type = Int32(TensorType.f32.rawValue)
+            data = UnsafeRawPointer(buffer.pointer)
+        } else {
+            widened = nil
+            type = Int32(view.type.rawValue)
+            data = view.data
+        }
         packed = pack ? PackedWeights(type: type, parts: [(data, rows)], cols: cols) : nil
     }
 
@@ -112,45 +131,56 @@ public struct WeightVector: Sendable {
     }
 }
 
-/// The weights of one transformer block.
-struct LlamaBlockWeights: @unchecked Sendable {
-    let attentionNorm: WeightVector
-    let query: WeightMatrix
-    let key: WeightMatrix
-    let value: WeightMatrix
-    let attentionOutput: WeightMatrix
-    let feedForwardNorm: WeightVector
-    let gate: WeightMatrix
-    let up: WeightMatrix
-    let down: WeightMatrix
-    /// Q, K and V stacked (one pool job per step), when their types allow.
-    let qkv: FusedProjection?
-    /// Gate and up stacked, when their types allow.
-    let gateUp: FusedProjection?
+/// A weight matrix with a bias: y = W x + b (BLOOM's and GPT-2's linear layers).
+struct BiasedMatrix: @unchecked Sendable {
+    let weight: WeightMatrix
+    let bias: WeightVector
 
-    init(model: PluginModel, block: Int, hp: LlamaHyperparameters) throws {
-        func t(_ suffix: String) throws -> TensorView {
-            guard let view = model.tensors["blk.\(block).\(suffix)"] else {
-                throw ModelError.missingTensor("blk.\(block).\(suffix)")
-            }
-            return view
+    /// "<name>.weight" and "<name>.bias" of the shard.
+    init(model: PluginModel, _ name: String, rows: Int, cols: Int) throws {
+        weight = try WeightMatrix(requireTensor(model, "\(name).weight"), rows: rows, cols: cols)
+        bias = try WeightVector(requireTensor(model, "\(name).bias"), count: rows)
+    }
+
+    /// Y[nTok x rows] = X[nTok x cols] · Wᵀ + b
+    func apply(_ pool: ComputePool, _ x: UnsafePointer<Float>, nTok: Int, into y: UnsafeMutablePointer<Float>) {
+        weight.apply(pool, x, nTok: nTok, into: y)
+        bias.values.withUnsafeBufferPointer { b in
+            for t in 0..<nTok { ck_add(y + t * weight.rows, b.baseAddress, Int64(weight.rows)) }
         }
-        attentionNorm = try WeightVector(t("attn_norm.weight"), count: hp.embedding)
-        let q = try WeightMatrix(t("attn_q.weight"), rows: hp.embedding, cols: hp.embedding, pack: false)
-        let k = try WeightMatrix(t("attn_k.weight"), rows: hp.kvDim, cols: hp.embedding, pack: false)
-        let v = try WeightMatrix(t("attn_v.weight"), rows: hp.kvDim, cols: hp.embedding, pack: false)
-        qkv = FusedProjection([q, k, v])
-        // Unfused fallback: pack each on its own (a no-op when the fused packing succeeded).
-        query = qkv == nil ? try WeightMatrix(t("attn_q.weight"), rows: hp.embedding, cols: hp.embedding) : q
-        key = qkv == nil ? try WeightMatrix(t("attn_k.weight"), rows: hp.kvDim, cols: hp.embedding) : k
-        value = qkv == nil ? try WeightMatrix(t("attn_v.weight"), rows: hp.kvDim, cols: hp.embedding) : v
-        attentionOutput = try WeightMatrix(t("attn_output.weight"), rows: hp.embedding, cols: hp.embedding)
-        feedForwardNorm = try WeightVector(t("ffn_norm.weight"), count: hp.embedding)
-        let g = try WeightMatrix(t("ffn_gate.weight"), rows: hp.feedForward, cols: hp.embedding, pack: false)
-        let u = try WeightMatrix(t("ffn_up.weight"), rows: hp.feedForward, cols: hp.embedding, pack: false)
-        gateUp = FusedProjection([g, u])
-        gate = gateUp == nil ? try WeightMatrix(t("ffn_gate.weight"), rows: hp.feedForward, cols: hp.embedding) : g
-        up = gateUp == nil ? try WeightMatrix(t("ffn_up.weight"), rows: hp.feedForward, cols: hp.embedding) : u
-        down = try WeightMatrix(t("ffn_down.weight"), rows: hp.embedding, cols: hp.feedForward)
+    }
+}
+
+/// A normalisation layer: RMSNorm with a weight (llama) or LayerNorm with weight and bias
+/// (BLOOM, GPT-2).
+enum Norm: Sendable {
+    case rms(WeightVector)
+    case layer(weight: WeightVector, bias: WeightVector)
+
+    /// "<name>.weight" (and "<name>.bias" for LayerNorm) of the shard.
+    init(model: PluginModel, _ name: String, width: Int, architecture: Architecture) throws {
+        let weight = try WeightVector(requireTensor(model, "\(name).weight"), count: width)
+        switch architecture {
+        case .llama: self = .rms(weight)
+        case .bloom, .gpt2: self = .layer(weight: weight, bias: try WeightVector(requireTensor(model, "\(name).bias"), count: width))
+        }
+    }
+
+    /// out[t] = norm(x[t]) for `rows` rows of `width` values; out may alias x.
+    func apply(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int, width: Int, epsilon: Float) {
+        switch self {
+        case .rms(let weight):
+            weight.values.withUnsafeBufferPointer { w in
+                for t in 0..<rows { ck_rmsnorm(out + t * width, x + t * width, w.baseAddress, Int64(width), epsilon) }
+            }
+        case .layer(let weight, let bias):
+            weight.values.withUnsafeBufferPointer { w in
+                bias.values.withUnsafeBufferPointer { b in
+                    for t in 0..<rows {
+                        ck_layernorm(out + t * width, x + t * width, w.baseAddress, b.baseAddress, Int64(width), epsilon)
+                    }
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,88 @@
+import Foundation
+import PetalsModel
+import PetalsTestSupport
+import PluginAPI
+import XCTest
+
+/// Safetensors directories through the real plugin host (libSafetensorsPlugin.so over the C ABI).
+final class SafetensorsHostTests: XCTestCase {
+    private var scratch: URL!
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("st-host-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    /// A copy of a fixture directory that the test may break.
+    private func copy(_ name: String) throws -> URL {
+        let target = scratch.appendingPathComponent(name)
+        try FileManager.default.copyItem(at: SafetensorsFixture.directory.appendingPathComponent(name), to: target)
+        return target
+    }
+
+    private func openError(_ path: URL) throws -> String {
+        do {
+            _ = try TestModel.host().openModel(path: path.path)
+            XCTFail("\(path.lastPathComponent) opened")
+            return ""
+        } catch let error as PluginError {
+            return "\(error)"
+        }
+    }
+
+    func testTheHostPicksTheSafetensorsPluginForDirectoriesAndTheirFiles() throws {
+        let host = try TestModel.host()
+        let directory = SafetensorsFixture.directory.appendingPathComponent("gpt2")
+        XCTAssertEqual(try host.openModel(path: directory.path).plugin.name, "safetensors")
+        XCTAssertEqual(try host.openModel(path: directory.appendingPathComponent("model.safetensors").path).plugin.name, "safetensors")
+        let shard = try host.openModel(path: SafetensorsFixture.directory.appendingPathComponent("llama").path, blocks: 1..<2)
+        XCTAssertEqual(Set(shard.tensors.keys).count, 9, "a middle shard maps its block only")
+    }
+
+    func testBrokenDirectoriesFailWithMessagesNamingFileAndTensor() throws {
+        let gpt2 = try copy("gpt2")
+        let model = gpt2.appendingPathComponent("model.safetensors")
+        var bytes = try Data(contentsOf: model)
+        bytes.replaceSubrange(0..<8, with: [0xff, 0xff, 0xff, 0, 0, 0, 0, 0])
+        try bytes.write(to: model)
+        var message = try openError(gpt2)
+        XCTAssertTrue(message.contains("\(model.path) is not a valid safetensors file: the header length 16777215 runs past the end"), message)
+
+        let bloom = try copy("bloom-bf16")
+        let config = bloom.appendingPathComponent("config.json")
+        var object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: config)) as? [String: Any])
+        object["hidden_size"] = 48
+        try JSONSerialization.data(withJSONObject: object).write(to: config)
+        message = try openError(bloom)
+        XCTAssertTrue(message.contains("has shape [") && message.contains("but config.json implies [") && message.contains("48"), message)
+
+        let llama = try copy("llama")
+        try FileManager.default.removeItem(at: llama.appendingPathComponent("model-00002-of-00003.safetensors"))
+        message = try openError(llama)
+        XCTAssertTrue(message.contains("refers to model-00002-of-00003.safetensors, which does not exist"), message)
+    }
+
+    func testTheCommandLineGeneratesFromASafetensorsDirectory() throws {
+        let executable = TestModel.buildDirectory + "/plumise-petals"
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw XCTSkip("\(executable) is not built (run swift build before swift test)")
+        }
+        let fixture = try SafetensorsFixture("bloom-bf16")
+        let prompt = fixture.reference.prompts[0]
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["generate", "--model", fixture.path, "--prompt", prompt.text, "--max-new-tokens",
+                             "\(prompt.greedyIDs.count)", "--token-ids", "--quiet", "--threads", "1"]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, output)
+        XCTAssertTrue(output.contains("prompt ids: \(prompt.ids)"), output)
+        XCTAssertTrue(output.contains("generated ids: \(prompt.greedyIDs)"), output)
+    }
+}

@@ -1,0 +1,184 @@
+import Foundation
+import PluginAPI
+
+/// Reads a Hugging Face tokenizer.json (plus tokenizer_config.json and config.json for the
+/// special token ids and chat template) into the host's TokenizerDescription.
+///
+/// Only byte-level BPE is accepted, with the pre-tokenizers the host implements: GPT-2's
+/// (ByteLevel with its regex), SmolLM's (individual digits, then GPT-2's), BLOOM's (its Split
+/// regex, then ByteLevel without regex) and Llama 3's (its Split regex, then ByteLevel).
+/// Anything else is refused with a message naming what was found, never approximated.
+struct TokenizerJSON {
+    static let bloomPattern = " ?[^(\\s|[.,!?…。，、।۔،])]+"
+    static let llama3Pattern = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+
+    /// A pre-tokenizer step as tokenizer.json spells it.
+    enum Step: Equatable {
+        case byteLevel(useRegex: Bool)
+        case digits(individual: Bool)
+        case split(pattern: String)
+    }
+
+    let path: String
+
+    func describe(modelConfig: ConfigJSON, tokenizerConfig: ConfigJSON, chatTemplateFile: String?) throws -> TokenizerDescription {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw SafetensorsError.io(path: path, reason: error.localizedDescription)
+        }
+        guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw fail("not a JSON object")
+        }
+        guard let model = root["model"] as? [String: Any], (model["type"] as? String ?? "BPE") == "BPE" else {
+            throw fail("model.type must be BPE (byte-level BPE is the only tokenizer implemented)")
+        }
+        if let normalizer = root["normalizer"] as? [String: Any] {
+            throw fail("normalizer \(normalizer["type"] ?? "?") is not supported (byte-level BPE tokenizers have none)")
+        }
+        for option in ["continuing_subword_prefix", "end_of_word_suffix"] where model[option] is String {
+            throw fail("model.\(option) is not supported")
+        }
+        if model["byte_fallback"] as? Bool == true { throw fail("model.byte_fallback is not supported") }
+
+        let (tokens, tokenTypes) = try vocabulary(model: model, added: root["added_tokens"] as? [[String: Any]] ?? [])
+        let merges = try mergeRules(model["merges"])
+        let pre = try preTokenizerName(root["pre_tokenizer"], ignoreMerges: model["ignore_merges"] as? Bool ?? false)
+        let idOf = Dictionary(tokens.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+
+        func special(_ key: String) -> Int? {
+            if let id = modelConfig.firstInt("\(key)_token_id"), tokens.indices.contains(id) { return id }
+            let text = tokenizerConfig.string("\(key)_token")
+                ?? (tokenizerConfig.object("\(key)_token")?["content"] as? String)
+            return text.flatMap { idOf[$0] }
+        }
+        var bos = special("bos")
+        var addBOS = try tokenizerConfig.bool("add_bos_token", default: false)
+        if let first = templateFirstSpecial(root["post_processor"]) {
+            guard let id = idOf[first] else { throw fail("post_processor adds \(first), which is not a token") }
+            (bos, addBOS) = (id, true)
+        }
+        return TokenizerDescription(
+            model: "gpt2", pre: pre, tokens: tokens, tokenTypes: tokenTypes, merges: merges,
+            bosTokenID: bos, eosTokenID: special("eos"), addBOSToken: addBOS,
+            chatTemplate: try chatTemplate(tokenizerConfig, file: chatTemplateFile),
+            // The tokenizers library decodes without clean-up; transformers applies it when the
+            // tokenizer's config asks for it.
+            cleanSpaces: try tokenizerConfig.bool("clean_up_tokenization_spaces", default: false))
+    }
+
+    private func fail(_ reason: String) -> SafetensorsError { .badTokenizer(path: path, reason: reason) }
+
+    /// Tokens by id (model.vocab and added_tokens together) and their llama.cpp token types:
+    /// 1 normal, 3 control (special added tokens), 4 user-defined (other added tokens).
+    private func vocabulary(model: [String: Any], added: [[String: Any]]) throws -> ([String], [Int32]) {
+        guard let vocab = model["vocab"] as? [String: Any] else { throw fail("model.vocab is missing") }
+        var textOf: [Int: String] = [:]
+        var typeOf: [Int: Int32] = [:]
+        for (text, value) in vocab {
+            guard let id = (value as? NSNumber)?.intValue, id >= 0 else { throw fail("vocab entry \(text) has no valid id") }
+            if let other = textOf[id] { throw fail("tokens \(other) and \(text) share id \(id)") }
+            textOf[id] = text
+            typeOf[id] = 1
+        }
+        for token in added {
+            guard let id = (token["id"] as? NSNumber)?.intValue, id >= 0, let text = token["content"] as? String else {
+                throw fail("an added_tokens entry lacks id or content")
+            }
+            if let existing = textOf[id], existing != text {
+                throw fail("added token \(text) takes id \(id) of vocab token \(existing)")
+            }
+            textOf[id] = text
+            typeOf[id] = (token["special"] as? Bool ?? false) ? 3 : 4
+        }
+        let count = (textOf.keys.max() ?? -1) + 1
+        guard count > 0 else { throw fail("the vocabulary is empty") }
+        var tokens: [String] = []
+        var types: [Int32] = []
+        tokens.reserveCapacity(count)
+        types.reserveCapacity(count)
+        for id in 0..<count {
+            guard let text = textOf[id] else { throw fail("no token has id \(id) (ids must run from 0 to \(count - 1))") }
+            tokens.append(text)
+            types.append(typeOf[id] ?? 1)
+        }
+        return (tokens, types)
+    }
+
+    /// Merge rules as "left right", from either form tokenizer.json uses.
+    private func mergeRules(_ value: Any?) throws -> [String] {
+        guard let list = value as? [Any] else { throw fail("model.merges is missing") }
+        return try list.enumerated().map { index, item in
+            if let text = item as? String { return text }
+            guard let pair = item as? [String], pair.count == 2 else {
+                throw fail("merge #\(index) is neither \"a b\" nor [a, b]")
+            }
+            guard !pair[0].contains(" ") else { throw fail("merge #\(index) has a space in its left piece") }
+            return "\(pair[0]) \(pair[1])"
+        }
+    }
+
+    /// The host's name for the pre-tokenizer (llama.cpp's `tokenizer.ggml.pre` vocabulary).
+    func preTokenizerName(_ value: Any?, ignoreMerges: Bool) throws -> String {
+        let steps = try preTokenizerSteps(value)
+        switch steps {
+        case [.byteLevel(useRegex: true)]: return "gpt2"
+        case [.digits(individual: true), .byteLevel(useRegex: true)]: return "smollm"
+        case [.split(pattern: Self.bloomPattern), .byteLevel(useRegex: false)]: return "bloom"
+        case [.split(pattern: Self.llama3Pattern), .byteLevel(useRegex: false)]: return ignoreMerges ? "llama3" : "smaug-bpe"
+        default: throw fail("pre-tokenizer \(steps) is not one of GPT-2's, SmolLM's, BLOOM's or Llama 3's")
+        }
+    }
+
+    private func preTokenizerSteps(_ value: Any?) throws -> [Step] {
+        guard let object = value as? [String: Any], let type = object["type"] as? String else {
+            throw fail("pre_tokenizer is missing (byte-level BPE needs a ByteLevel pre-tokenizer)")
+        }
+        switch type {
+        case "Sequence":
+            guard let list = object["pretokenizers"] as? [Any] else { throw fail("Sequence pre-tokenizer without pretokenizers") }
+            return try list.flatMap { try preTokenizerSteps($0) }
+        case "ByteLevel":
+            if object["add_prefix_space"] as? Bool == true { throw fail("ByteLevel add_prefix_space is not supported") }
+            return [.byteLevel(useRegex: object["use_regex"] as? Bool ?? true)]
+        case "Digits":
+            return [.digits(individual: object["individual_digits"] as? Bool ?? false)]
+        case "Split":
+            guard let pattern = (object["pattern"] as? [String: Any])?["Regex"] as? String,
+                  (object["behavior"] as? String)?.lowercased() == "isolated", object["invert"] as? Bool != true else {
+                throw fail("only Split pre-tokenizers with an isolated Regex pattern are supported")
+            }
+            return [.split(pattern: pattern)]
+        default:
+            throw fail("pre-tokenizer type \(type) is not supported")
+        }
+    }
+
+    /// The special token a TemplateProcessing post-processor puts before a single sequence.
+    private func templateFirstSpecial(_ value: Any?) -> String? {
+        guard let object = value as? [String: Any] else { return nil }
+        if let processors = object["processors"] as? [Any] {
+            return processors.lazy.compactMap { templateFirstSpecial($0) }.first
+        }
+        guard object["type"] as? String == "TemplateProcessing",
+              let first = (object["single"] as? [[String: Any]])?.first,
+              let special = first["SpecialToken"] as? [String: Any] else { return nil }
+        return special["id"] as? String
+    }
+
+    /// tokenizer_config.json's chat_template (a string, or a list of named templates), else
+    /// the chat_template.jinja file newer transformers write.
+    private func chatTemplate(_ config: ConfigJSON, file: String?) throws -> String? {
+        if let text = config.string("chat_template") { return text }
+        if let named = config.values["chat_template"] as? [[String: Any]] {
+            return (named.first { $0["name"] as? String == "default" } ?? named.first)?["template"] as? String
+        }
+        guard let file, FileManager.default.fileExists(atPath: file) else { return nil }
+        do {
+            return try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw SafetensorsError.io(path: file, reason: error.localizedDescription)
+        }
+    }
+}

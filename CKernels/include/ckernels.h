@@ -108,11 +108,21 @@ void ck_pool_run(ck_pool *pool, int64_t n, int64_t grain, ck_range_fn fn, void *
 
 /// Y[t][r] = dot(W[r], X[t]) for t < n_tok, r < rows. W is rows x cols of `type` (row-major,
 /// rows of ck_row_size(type, cols) bytes); X is n_tok x cols f32; Y is n_tok x rows f32.
-/// Activations are prepared once per row of X. F32 weights use OpenBLAS (sgemv for one
-/// token, sgemm for more); quantized weights use the integer dot kernels, parallel over
-/// output rows. Scratch memory is owned by the pool and reused across calls.
+/// Activations are prepared once per row of X. Single tokens use the dot kernels (quantized:
+/// integer dots, llama.cpp's order), parallel over output rows; F16/F32 batches use a
+/// register-blocked GEMM (one FMA chain per output: within rounding of the dots, independent
+/// of the thread count and of the other tokens); without AVX2, F32 uses OpenBLAS. Scratch
+/// memory is owned by the pool and reused across calls.
 void ck_matmul(ck_pool *pool, int type, const void *W, int64_t rows, int64_t cols,
                const float *X, int64_t n_tok, float *Y);
+
+enum { CK_MATMUL_MAX_PARTS = 4 };
+/// Several matrices with the same input (Q, K, V; gate, up) in one call: Y[i][t][r] =
+/// dot(W[i][r], X[t]) for r < rows[i] (n_parts <= CK_MATMUL_MAX_PARTS). The activations are
+/// prepared once and one pool job covers every part's rows. Each part's outputs equal
+/// ck_matmul's on that part alone.
+void ck_matmul_parts(ck_pool *pool, int type, int n_parts, const void *const *W, const int64_t *rows, int64_t cols,
+                     const float *X, int64_t n_tok, float *const *Y);
 
 // MARK: - Repacked quantized weights
 

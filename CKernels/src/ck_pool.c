@@ -126,16 +126,20 @@ void ck_pool_destroy(ck_pool *pool) {
 int ck_pool_threads(const ck_pool *pool) { return pool ? pool->n_threads : 1; }
 
 void ck_pool_run(ck_pool *pool, int64_t n, int64_t grain, ck_range_fn fn, void *ctx) {
+    // Several chunks per thread balance uneven work; never below the caller's grain.
+    const int64_t parts = (int64_t)ck_pool_threads(pool) * 4;
+    const int64_t chunk = (n + parts - 1) / parts;
+    ck__pool_run_chunked(pool, n, chunk < grain ? grain : chunk, fn, ctx);
+}
+
+void ck__pool_run_chunked(ck_pool *pool, int64_t n, int64_t chunk, ck_range_fn fn, void *ctx) {
     if (n <= 0) return;
-    if (grain < 1) grain = 1;
-    if (!pool || pool->n_threads == 1 || n <= grain) {
+    if (chunk < 1) chunk = 1;
+    if (!pool || pool->n_threads == 1 || n <= chunk) {
         fn(ctx, 0, n, 0);
         return;
     }
     pthread_mutex_lock(&pool->run_lock);
-    // Several chunks per thread balance uneven work; never below the caller's grain.
-    int64_t chunk = (n + (int64_t)pool->n_threads * 4 - 1) / ((int64_t)pool->n_threads * 4);
-    if (chunk < grain) chunk = grain;
     pool->fn = fn;
     pool->ctx = ctx;
     pool->n = n;

@@ -165,18 +165,6 @@ CK_AVX2 float ck__dot_f16_f16_avx2(int64_t n, const void *w, const void *a) {
     return (float)sum;
 }
 
-/// tinyBLAS's order (llama.cpp's batched f16 products): one accumulator over 8-element steps.
-CK_AVX2 float ck__dot_f16_f16_avx2_tiled(int64_t n, const void *w, const void *a) {
-    if (n % 8 != 0) return ck__dot_f16_f16_avx2(n, w, a); // tinyBLAS declines such shapes too
-    const uint16_t *x = w, *y = a;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n; i += 8) {
-        acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))),
-                              _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i))), acc);
-    }
-    return hsum8(acc);
-}
-
 CK_AVX2 float ck__dot_f32_f32_avx2(int64_t n, const void *w, const void *a) {
     const float *x = w, *y = a;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -255,7 +243,6 @@ float ck__dot_q4_0_q8_0_avx2(int64_t n, const void *w, const void *a) { return c
 float ck__dot_q4_1_q8_1_avx2(int64_t n, const void *w, const void *a) { return ck__dot_q4_1_q8_1_ref(n, w, a); }
 float ck__dot_q8_0_q8_0_avx2(int64_t n, const void *w, const void *a) { return ck__dot_q8_0_q8_0_ref(n, w, a); }
 float ck__dot_f16_f16_avx2(int64_t n, const void *w, const void *a) { return ck__dot_f16_f16_ref(n, w, a); }
-float ck__dot_f16_f16_avx2_tiled(int64_t n, const void *w, const void *a) { return ck__dot_f16_f16_ref(n, w, a); }
 float ck__dot_f32_f32_avx2(int64_t n, const void *w, const void *a) { return ck__dot_f32_f32_ref(n, w, a); }
 void ck__quantize_row_q8_0_avx2(const float *x, ck_block_q8_0 *y, int64_t n) { ck__quantize_row_q8_0_ref(x, y, n); }
 void ck__quantize_row_q8_1_avx2(const float *x, ck_block_q8_1 *y, int64_t n) { ck__quantize_row_q8_1_ref(x, y, n); }

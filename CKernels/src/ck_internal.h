@@ -41,10 +41,6 @@ void ck__fp32_to_fp16_row_avx2(const float *src, uint16_t *dst, int64_t n);
 void ck__silu_mul_avx2(float *gate, const float *up, int64_t n);
 void ck__softmax_avx2(float *x, int64_t n);
 void ck__rope_rotate_fma(float *a, float *b, float cos_t, float sin_t);
-/// f16 dots in the two accumulation orders llama.cpp uses: ggml_vec_dot_f16's (four 8-lane
-/// accumulators over 32-element steps) for single tokens, and tinyBLAS's (one 8-lane
-/// accumulator) for batches.
-float ck__dot_f16_f16_avx2_tiled(int64_t n, const void *w, const void *a);
 
 /// The dot used for weights of `type` (dispatched, honours ck_set_force_scalar).
 ck_dot_fn ck__dot_for(int type);

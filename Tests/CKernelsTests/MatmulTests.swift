@@ -103,27 +103,6 @@ final class MatmulTests: XCTestCase {
         }
     }
 
-    /// Y in double from the weights and the activations as the F16/F32 kernels see them
-    /// (F16: rounded to f16), with sum |w x| per output for the error bound.
-    private func floatReference(weights: [UInt8], type: WeightType, rows: Int, cols: Int, x: [Float], nTok: Int)
-        -> (values: [Double], magnitudes: [Double]) {
-        let rowBytes = ck_row_size(type.ck, Int64(cols))
-        let w = (0..<rows).map { r in dequantize(Array(weights[r * rowBytes..<(r + 1) * rowBytes]), type: type.ck, count: cols) }
-        var values = [Double](repeating: 0, count: rows * nTok), magnitudes = values
-        for t in 0..<nTok {
-            let a = dequantize(prepareActivation(Array(x[t * cols..<(t + 1) * cols]), weightType: type.ck),
-                               type: ck_activation_type(type.ck), count: cols)
-            for r in 0..<rows {
-                for k in 0..<cols {
-                    let p = Double(w[r][k]) * Double(a[k])
-                    values[t * rows + r] += p
-                    magnitudes[t * rows + r] += abs(p)
-                }
-            }
-        }
-        return (values, magnitudes)
-    }
-
     func testF16AndF32BatchesMatchADoublePrecisionReference() {
         // Batches run the register-blocked GEMM (tiles of 16 rows x 6 tokens, one FMA chain
         // per output): partial row panels (13, 37 rows), partial token panels, K from 8 to 1536.
@@ -137,9 +116,7 @@ final class MatmulTests: XCTestCase {
                     let x = rng.floats(nTok * cols, scale: 2)
                     var y = [Float](repeating: .nan, count: rows * nTok)
                     w.withUnsafeBytes { ck_matmul(pool, type.ck, $0.baseAddress, Int64(rows), Int64(cols), x, Int64(nTok), &y) }
-                    let (expected, magnitude) = floatReference(weights: w, type: type, rows: rows, cols: cols, x: x, nTok: nTok)
-                    var worst = 0.0
-                    for i in 0..<y.count { worst = max(worst, abs(Double(y[i]) - expected[i]) / magnitude[i]) }
+                    let worst = worstRelativeError(y, weights: w, type: type, rows: rows, cols: cols, x: x, nTok: nTok)
                     XCTAssertLessThan(worst, 1e-5, "\(type) \(rows)x\(cols) n_tok=\(nTok) threads=\(threads)")
                 }
             }

@@ -121,26 +121,29 @@ typedef struct {
 #define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 /// Activation panels [begin, end): 16 token rows stored K-major (f16-rounded for F16
-/// weights); missing tokens of the last panel are zero.
+/// weights), eight tokens x eight columns transposed at a time; missing tokens of the last
+/// panel are zero.
 CK_AVX2 static void gemm_pack_x(void *raw, int64_t begin, int64_t end, int thread_index) {
     (void)thread_index;
     const gemm_job *job = raw;
     const int64_t cols = job->cols;
     for (int64_t p = begin; p < end; p++) {
         float *dst = job->xp + (size_t)p * (size_t)cols * CK_NR;
-        for (int t = 0; t < CK_NR; t++) {
-            const int64_t tok = p * CK_NR + t;
-            if (tok >= job->n_tok) {
-                for (int64_t k = 0; k < cols; k++) dst[k * CK_NR + t] = 0.0f;
-                continue;
-            }
-            const float *x = job->x + tok * cols;
+        for (int half = 0; half < CK_NR / 8; half++) {
+            const int64_t t0 = p * CK_NR + half * 8;
             for (int64_t k = 0; k < cols; k += 8) {
-                __m256 v = _mm256_loadu_ps(x + k);
-                if (job->type == CK_F16) v = _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
-                float lanes[8];
-                _mm256_storeu_ps(lanes, v);
-                for (int i = 0; i < 8; i++) dst[(k + i) * CK_NR + t] = lanes[i];
+                __m256 v[8];
+                for (int i = 0; i < 8; i++) {
+                    if (t0 + i >= job->n_tok) {
+                        v[i] = _mm256_setzero_ps();
+                        continue;
+                    }
+                    v[i] = _mm256_loadu_ps(job->x + (t0 + i) * cols + k);
+                    if (job->type == CK_F16) v[i] = _mm256_cvtph_ps(_mm256_cvtps_ph(v[i], _MM_FROUND_TO_NEAREST_INT));
+                }
+                __m256 columns[8];
+                ck__transpose8(v, columns);
+                for (int i = 0; i < 8; i++) _mm256_store_ps(dst + (k + i) * CK_NR + half * 8, columns[i]);
             }
         }
     }
@@ -226,12 +229,12 @@ static int matmul_float_gemm(ck_pool *pool, int type, int n_parts, const void *c
     const int threads = ck_pool_threads(pool);
     int64_t total = 0;
     for (int i = 0; i < n_parts; i++) total += rows[i];
-    // Rows per block: the block's f32 weights (~192 KB) stay in L2 while every token panel
-    // passes, and at least four blocks per thread keep the threads level.
+    // Rows per block: the block's f32 weights (at most ~192 KB) stay in L2 while every token
+    // panel passes, and eight blocks or more per thread keep the threads level.
     int64_t block_rows = (int64_t)(192 * 1024 / ((size_t)cols * 4));
-    const int64_t level = (total + 4 * threads - 1) / (4 * threads);
+    const int64_t level = (total + 8 * threads - 1) / (8 * threads);
     if (block_rows > level) block_rows = level;
-    block_rows = (block_rows + CK_MR - 1) / CK_MR * CK_MR;
+    block_rows = block_rows < CK_MR ? CK_MR : block_rows / CK_MR * CK_MR;
     gemm_job job = { .type = type, .w_row_bytes = ck_row_size(type, cols), .cols = cols, .n_tok = n_tok,
                      .n_panels = (n_tok + CK_NR - 1) / CK_NR, .block_rows = block_rows, .x = X };
     for (int i = 0; i < n_parts; i++) {

@@ -390,45 +390,22 @@ CK_AVX2 static void tile_q4_1(const ck_packed *p, int64_t g, const float *dx8, c
 
 #define CK_PANEL_BLOCK 544 // bytes per block of a panel: 256 quants, 256 absolute values, 8 f32 scales
 
-/// Eight rows x eight dwords (4 quants each) transposed: out[c] = dword c of rows 0 ... 7.
-CK_AVX2 static inline void transpose_dwords(const __m256i in[8], __m256i out[8]) {
-    const __m256 v0 = _mm256_castsi256_ps(in[0]), v1 = _mm256_castsi256_ps(in[1]), v2 = _mm256_castsi256_ps(in[2]);
-    const __m256 v3 = _mm256_castsi256_ps(in[3]), v4 = _mm256_castsi256_ps(in[4]), v5 = _mm256_castsi256_ps(in[5]);
-    const __m256 v6 = _mm256_castsi256_ps(in[6]), v7 = _mm256_castsi256_ps(in[7]);
-    const __m256 t0 = _mm256_unpacklo_ps(v0, v1), t1 = _mm256_unpackhi_ps(v0, v1);
-    const __m256 t2 = _mm256_unpacklo_ps(v2, v3), t3 = _mm256_unpackhi_ps(v2, v3);
-    const __m256 t4 = _mm256_unpacklo_ps(v4, v5), t5 = _mm256_unpackhi_ps(v4, v5);
-    const __m256 t6 = _mm256_unpacklo_ps(v6, v7), t7 = _mm256_unpackhi_ps(v6, v7);
-    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
-    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
-    const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);
-    const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);
-    out[0] = _mm256_castps_si256(_mm256_permute2f128_ps(s0, s4, 0x20));
-    out[1] = _mm256_castps_si256(_mm256_permute2f128_ps(s1, s5, 0x20));
-    out[2] = _mm256_castps_si256(_mm256_permute2f128_ps(s2, s6, 0x20));
-    out[3] = _mm256_castps_si256(_mm256_permute2f128_ps(s3, s7, 0x20));
-    out[4] = _mm256_castps_si256(_mm256_permute2f128_ps(s0, s4, 0x31));
-    out[5] = _mm256_castps_si256(_mm256_permute2f128_ps(s1, s5, 0x31));
-    out[6] = _mm256_castps_si256(_mm256_permute2f128_ps(s2, s6, 0x31));
-    out[7] = _mm256_castps_si256(_mm256_permute2f128_ps(s3, s7, 0x31));
-}
-
 /// Groups g and g + 1 (or g alone: rows 4-7 zero) into a panel (CK_PANEL_BLOCK bytes per block).
 CK_AVX2 static void q8_panel(const ck_packed *p, int64_t g, int two, uint8_t *panel) {
     const uint8_t *base0 = p->data + (size_t)g * p->group_bytes, *base1 = two ? base0 + p->group_bytes : NULL;
     for (int64_t b = 0; b < p->nb; b++, panel += CK_PANEL_BLOCK) {
-        __m256i rows[8], chunks[8];
+        __m256 rows[8], chunks[8]; // quants as 32-bit lanes: dword c = quants 4c ... 4c+3
         const __m128 d0 = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)((const uint16_t *)base0 + b * CK_GROUP)));
         const __m128 d1 = two ? _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)((const uint16_t *)base1 + b * CK_GROUP))) : _mm_setzero_ps();
         for (int r = 0; r < 4; r++) {
-            rows[r] = _mm256_load_si256((const __m256i *)(base0 + p->scale_bytes + (size_t)b * 128 + r * 32));
-            rows[4 + r] = two ? _mm256_load_si256((const __m256i *)(base1 + p->scale_bytes + (size_t)b * 128 + r * 32))
-                              : _mm256_setzero_si256();
+            rows[r] = _mm256_load_ps((const float *)(base0 + p->scale_bytes + (size_t)b * 128 + r * 32));
+            rows[4 + r] = two ? _mm256_load_ps((const float *)(base1 + p->scale_bytes + (size_t)b * 128 + r * 32)) : _mm256_setzero_ps();
         }
-        transpose_dwords(rows, chunks);
+        ck__transpose8(rows, chunks);
         for (int c = 0; c < 8; c++) {
-            _mm256_store_si256((__m256i *)(panel + 32 * c), chunks[c]);
-            _mm256_store_si256((__m256i *)(panel + 256 + 32 * c), _mm256_sign_epi8(chunks[c], chunks[c]));
+            const __m256i q = _mm256_castps_si256(chunks[c]);
+            _mm256_store_si256((__m256i *)(panel + 32 * c), q);
+            _mm256_store_si256((__m256i *)(panel + 256 + 32 * c), _mm256_sign_epi8(q, q));
         }
         _mm256_store_ps((float *)(panel + 512), _mm256_set_m128(d1, d0));
     }

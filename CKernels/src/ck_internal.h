@@ -36,6 +36,11 @@ void ck__dot4_q4_1_q8_1_avx2(int64_t n, const void *w, size_t w_stride, const vo
 void ck__dot4_q4_0_q8_0_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
 void ck__dot4_q8_0_q8_0_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
 void ck__fp32_to_fp16_row_avx2(const float *src, uint16_t *dst, int64_t n);
+/// ck__dot_f16_f16_avx2 on activations already rounded to f16 and widened (exactly) to f32,
+/// and that rounding (single-token F16 matmuls widen the activations once per call).
+float ck__dot_f16_f32_avx2(int64_t n, const void *w, const void *a);
+void ck__dot4_f16_f32_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
+void ck__round_f16_row_avx2(const float *x, float *dst, int64_t n);
 
 /// Vector math with llama.cpp's AVX2 rounding (ck_math_avx2.c).
 void ck__silu_mul_avx2(float *gate, const float *up, int64_t n);

@@ -62,10 +62,10 @@ static void matmul_rows(void *raw, int64_t begin, int64_t end, int thread_index)
 
 typedef struct {
     int type;
-    const void *src;
+    int f16_widened; // F16 with AVX2: f16-rounded activations stored as f32 (ck__dot_f16_f32_avx2)
     void *dst;
     int64_t cols;
-    size_t src_row_bytes, dst_row_bytes;
+    size_t dst_row_bytes;
     const float *x;
 } prepare_job;
 
@@ -73,7 +73,9 @@ static void prepare_rows(void *raw, int64_t begin, int64_t end, int thread_index
     (void)thread_index;
     const prepare_job *job = raw;
     for (int64_t t = begin; t < end; t++) {
-        ck_prepare_activation(job->type, job->x + t * job->cols, (uint8_t *)job->dst + (size_t)t * job->dst_row_bytes, job->cols);
+        void *dst = (uint8_t *)job->dst + (size_t)t * job->dst_row_bytes;
+        if (job->f16_widened) ck__round_f16_row_avx2(job->x + t * job->cols, dst, job->cols);
+        else ck_prepare_activation(job->type, job->x + t * job->cols, dst, job->cols);
     }
 }
 
@@ -230,9 +232,13 @@ static int matmul_float_gemm(ck_pool *pool, int type, int n_parts, const void *c
     int64_t total = 0;
     for (int i = 0; i < n_parts; i++) total += rows[i];
     // Rows per block: the block's f32 weights (at most ~192 KB) stay in L2 while every token
-    // panel passes, and eight blocks or more per thread keep the threads level.
+    // panel passes, and eight blocks or more per thread keep the threads level. Each block
+    // reads all the token panels again: when they fit in L2 too (short batches), blocks can be
+    // small, 32 per thread, so the threads finish within a few rows of each other.
+    const size_t xp_bytes = sizeof(float) * (size_t)((n_tok + CK_NR - 1) / CK_NR) * (size_t)cols * CK_NR;
+    const int64_t per_thread = xp_bytes <= 256 * 1024 ? 32 : 8;
     int64_t block_rows = (int64_t)(192 * 1024 / ((size_t)cols * 4));
-    const int64_t level = (total + 8 * threads - 1) / (8 * threads);
+    const int64_t level = (total + per_thread * threads - 1) / (per_thread * threads);
     if (block_rows > level) block_rows = level;
     block_rows = block_rows < CK_MR ? CK_MR : block_rows / CK_MR * CK_MR;
     gemm_job job = { .type = type, .w_row_bytes = ck_row_size(type, cols), .cols = cols, .n_tok = n_tok,
@@ -287,7 +293,16 @@ void ck_matmul_parts(ck_pool *pool, int type, int n_parts, const void *const *W,
     ck_dot_fn dot = ck__dot_for(type);
     if (!dot) return;
     const int act_type = ck_activation_type(type);
-    const size_t act_row_bytes = ck_row_size(act_type, cols);
+    size_t act_row_bytes = ck_row_size(act_type, cols);
+    // F16 with AVX2: the activations rounded to f16 and widened once per call, so each row's
+    // dot converts only its weights (the same products in the same order).
+    const int f16_widened = type == CK_F16 && ck__use_simd();
+    ck_dot4_fn dot4 = ck__dot4_for(type);
+    if (f16_widened) {
+        dot = ck__dot_f16_f32_avx2;
+        dot4 = ck__dot4_f16_f32_avx2;
+        act_row_bytes = (size_t)cols * 4;
+    }
 
     if (pool) ck__pool_lock_op(pool);
     const uint8_t *act;
@@ -300,11 +315,11 @@ void ck_matmul_parts(ck_pool *pool, int type, int n_parts, const void *const *W,
             for (int i = 0; i < n_parts; i++) memset(Y[i], 0, sizeof(float) * (size_t)(rows[i] * n_tok));
             return;
         }
-        prepare_job prep = { type, NULL, scratch, cols, 0, act_row_bytes, X };
+        prepare_job prep = { type, f16_widened, scratch, cols, act_row_bytes, X };
         ck_pool_run(pool, n_tok, 8, prepare_rows, &prep);
         act = scratch;
     }
-    matmul_job job = { .dot = dot, .dot4 = ck__dot4_for(type), .n_parts = n_parts, .w_row_bytes = ck_row_size(type, cols),
+    matmul_job job = { .dot = dot, .dot4 = dot4, .n_parts = n_parts, .w_row_bytes = ck_row_size(type, cols),
                        .act = act, .act_row_bytes = act_row_bytes, .cols = cols, .n_tok = n_tok };
     for (int i = 0; i < n_parts; i++) {
         job.w[i] = W[i];

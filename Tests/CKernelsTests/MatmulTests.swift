@@ -83,13 +83,14 @@ final class MatmulTests: XCTestCase {
     }
 
     func testFourRowKernelsGiveExactlyTheSingleRowDots() {
-        // The GEMV runs four weight rows per pass; each row must still be the vec-dot of
-        // llama.cpp's order, bit for bit (13 rows: three passes of four and one leftover).
+        // The GEMV runs four weight rows per pass (F16: on activations widened once per call);
+        // each row must still be the vec-dot of llama.cpp's order, bit for bit (13 rows: three
+        // passes of four and one leftover).
         var rng = TestRandom(seed: 41)
         let rows = 13, cols = 256
         let pool = ck_pool_create(2)
         defer { ck_pool_destroy(pool) }
-        for type in [WeightType.q4_0, .q4_1, .q8_0] {
+        for type in [WeightType.q4_0, .q4_1, .q8_0, .f16] {
             let w = encodeRows(rng.floats(rows * cols), type: type, cols: cols)
             let x = rng.floats(cols, scale: 3)
             var y = [Float](repeating: .nan, count: rows)

@@ -152,9 +152,9 @@ CK_AVX2 static void gemm_pack_x(void *raw, int64_t begin, int64_t end, int threa
 }
 
 /// One tile: 6 weight rows (f32, `ldw` floats apart) x one packed token panel over all k;
-/// stores `nt` tokens x `nr` rows of y.
+/// stores `nt` tokens x `nr` rows of y (and, with `spill`, garbage in the two rows after).
 CK_AVX2 static inline void gemm_tile(const float *w, int64_t ldw, const float *xp, int64_t cols, float *y, int64_t ldy,
-                                     int nt, int nr) {
+                                     int nt, int nr, int spill) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     // Rows past nr repeat row 0 (their results are dropped).
@@ -175,16 +175,20 @@ CK_AVX2 static inline void gemm_tile(const float *w, int64_t ldw, const float *x
         b = _mm256_broadcast_ss(w5 + k);
         c50 = _mm256_fmadd_ps(a0, b, c50); c51 = _mm256_fmadd_ps(a1, b, c51);
     }
-    // [row][token] → y[token][row]
-    float tile[CK_MR][CK_NR];
-    _mm256_storeu_ps(tile[0], c00); _mm256_storeu_ps(tile[0] + 8, c01);
-    _mm256_storeu_ps(tile[1], c10); _mm256_storeu_ps(tile[1] + 8, c11);
-    _mm256_storeu_ps(tile[2], c20); _mm256_storeu_ps(tile[2] + 8, c21);
-    _mm256_storeu_ps(tile[3], c30); _mm256_storeu_ps(tile[3] + 8, c31);
-    _mm256_storeu_ps(tile[4], c40); _mm256_storeu_ps(tile[4] + 8, c41);
-    _mm256_storeu_ps(tile[5], c50); _mm256_storeu_ps(tile[5] + 8, c51);
-    for (int t = 0; t < nt; t++) {
-        for (int r = 0; r < nr; r++) y[t * ldy + r] = tile[r][t];
+    // [row][token] → y[token][row]: each 8 tokens transposed in registers (rows 6 and 7 zero),
+    // then 8 rows stored per token. Rows past the tile's six are written only when `spill`
+    // says the next tile of the block rewrites them later; otherwise a masked store.
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 half0[8] = { c00, c10, c20, c30, c40, c50, zero, zero };
+    const __m256 half1[8] = { c01, c11, c21, c31, c41, c51, zero, zero };
+    __m256 tok[2][8];
+    ck__transpose8(half0, tok[0]);
+    ck__transpose8(half1, tok[1]);
+    if (spill) {
+        for (int t = 0; t < nt; t++) _mm256_storeu_ps(y + t * ldy, tok[t / 8][t % 8]);
+    } else {
+        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        for (int t = 0; t < nt; t++) _mm256_maskstore_ps(y + t * ldy, mask, tok[t / 8][t % 8]);
     }
 }
 
@@ -215,7 +219,9 @@ CK_AVX2 static void gemm_blocks(void *raw, int64_t begin, int64_t end, int threa
             const float *xp = job->xp + (size_t)p * (size_t)cols * CK_NR;
             for (int64_t r = 0; r < nr; r += CK_MR) {
                 const int mr = nr - r < CK_MR ? (int)(nr - r) : CK_MR;
-                gemm_tile(wf + r * cols, cols, xp, cols, job->y[part] + t0 * rows + r0 + r, rows, nt, mr);
+                // The next tile of this block overwrites the two rows a full store spills into.
+                const int spill = r + CK_MR + 2 <= nr;
+                gemm_tile(wf + r * cols, cols, xp, cols, job->y[part] + t0 * rows + r0 + r, rows, nt, mr, spill);
             }
         }
     }

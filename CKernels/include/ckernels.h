@@ -173,6 +173,19 @@ enum { CK_ROPE_NORMAL = 0, CK_ROPE_NEOX = 1 };
 void ck_rope(float *x, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int64_t pos,
              float freq_base, int style);
 
+// Batches: the same per-row arithmetic as above (bit for bit), rows split across the pool
+// when there are enough of them (a single token runs on the calling thread).
+
+/// ck_rmsnorm of each of n_rows rows of n values (row r: out + r * n, x + r * n).
+void ck_rmsnorm_rows(ck_pool *pool, float *out, const float *x, const float *weight, int64_t n_rows, int64_t n, float eps);
+/// ck_silu_mul and ck_add over n values.
+void ck_silu_mul_pool(ck_pool *pool, float *gate, const float *up, int64_t n);
+void ck_add_pool(ck_pool *pool, float *y, const float *x, int64_t n);
+/// ck_rope of n_tok tokens at positions pos0, pos0 + 1, ... for q (n_tok rows of n_heads
+/// heads) and k (n_tok rows of n_kv_heads heads), the angles computed once per token.
+void ck_rope_rows(ck_pool *pool, float *q, float *k, int64_t n_tok, int64_t pos0, int64_t n_heads, int64_t n_kv_heads,
+                  int64_t head_dim, int64_t rope_dims, float freq_base, int style);
+
 /// ALiBi slopes for n_heads heads (BLOOM), written to slopes[n_heads].
 void ck_alibi_slopes(int64_t n_heads, float *slopes);
 

@@ -135,11 +135,8 @@ public final class LlamaShard: @unchecked Sendable {
             w.key.apply(pool, normed.pointer, nTok: n, into: key.pointer)
             w.value.apply(pool, normed.pointer, nTok: n, into: value.pointer)
         }
-        for t in 0..<n {
-            let pos = Int64(pos0 + t)
-            ck_rope(query.pointer + t * e, Int64(hp.heads), Int64(hp.headDim), Int64(hp.ropeDims), pos, hp.ropeBase, hp.ropeStyle)
-            ck_rope(key.pointer + t * kv, Int64(hp.kvHeads), Int64(hp.headDim), Int64(hp.ropeDims), pos, hp.ropeBase, hp.ropeStyle)
-        }
+        ck_rope_rows(pool.raw, query.pointer, key.pointer, Int64(n), Int64(pos0), Int64(hp.heads), Int64(hp.kvHeads),
+                     Int64(hp.headDim), Int64(hp.ropeDims), hp.ropeBase, hp.ropeStyle)
         let row = pos0 * kv
         ck_fp32_to_fp16_row(key.pointer, cache.keys[layerIndex] + row, Int64(n * kv))
         ck_fp32_to_fp16_row(value.pointer, cache.values[layerIndex] + row, Int64(n * kv))
@@ -148,7 +145,7 @@ public final class LlamaShard: @unchecked Sendable {
                      Int64(hp.heads), Int64(hp.kvHeads), Int64(hp.headDim),
                      1 / Float(hp.headDim).squareRoot(), nil)
         w.attentionOutput.apply(pool, attention.pointer, nTok: n, into: projected.pointer)
-        ck_add(x, projected.pointer, Int64(n * e))
+        ck_add_pool(pool.raw, x, projected.pointer, Int64(n * e))
     }
 
     /// x += W_down · (silu(W_gate · norm(x)) ⊙ W_up · norm(x))
@@ -160,18 +157,15 @@ public final class LlamaShard: @unchecked Sendable {
             w.gate.apply(pool, normed.pointer, nTok: n, into: gate.pointer)
             w.up.apply(pool, normed.pointer, nTok: n, into: up.pointer)
         }
-        ck_silu_mul(gate.pointer, up.pointer, Int64(n * hp.feedForward))
+        ck_silu_mul_pool(pool.raw, gate.pointer, up.pointer, Int64(n * hp.feedForward))
         w.down.apply(pool, gate.pointer, nTok: n, into: projected.pointer)
-        ck_add(x, projected.pointer, Int64(n * hp.embedding))
+        ck_add_pool(pool.raw, x, projected.pointer, Int64(n * hp.embedding))
     }
 
     /// normed[t] = rmsnorm(x[t]) ⊙ weight
     private func rmsnorm(rows n: Int, x: UnsafePointer<Float>, weight: WeightVector) {
-        let e = hp.embedding
         weight.values.withUnsafeBufferPointer { w in
-            for t in 0..<n {
-                ck_rmsnorm(normed.pointer + t * e, x + t * e, w.baseAddress, Int64(e), hp.normEpsilon)
-            }
+            ck_rmsnorm_rows(pool.raw, normed.pointer, x, w.baseAddress, Int64(n), Int64(hp.embedding), hp.normEpsilon)
         }
     }
 

@@ -108,11 +108,21 @@ void ck_pool_run(ck_pool *pool, int64_t n, int64_t grain, ck_range_fn fn, void *
 
 /// Y[t][r] = dot(W[r], X[t]) for t < n_tok, r < rows. W is rows x cols of `type` (row-major,
 /// rows of ck_row_size(type, cols) bytes); X is n_tok x cols f32; Y is n_tok x rows f32.
-/// Activations are prepared once per row of X. F32 weights use OpenBLAS (sgemv for one
-/// token, sgemm for more); quantized weights use the integer dot kernels, parallel over
-/// output rows. Scratch memory is owned by the pool and reused across calls.
+/// Activations are prepared once per row of X. Single tokens use the dot kernels (quantized:
+/// integer dots, llama.cpp's order), parallel over output rows; F16/F32 batches use a
+/// register-blocked GEMM (one FMA chain per output: within rounding of the dots, independent
+/// of the thread count and of the other tokens); without AVX2, F32 uses OpenBLAS. Scratch
+/// memory is owned by the pool and reused across calls.
 void ck_matmul(ck_pool *pool, int type, const void *W, int64_t rows, int64_t cols,
                const float *X, int64_t n_tok, float *Y);
+
+enum { CK_MATMUL_MAX_PARTS = 4 };
+/// Several matrices with the same input (Q, K, V; gate, up) in one call: Y[i][t][r] =
+/// dot(W[i][r], X[t]) for r < rows[i] (n_parts <= CK_MATMUL_MAX_PARTS). The activations are
+/// prepared once and one pool job covers every part's rows. Each part's outputs equal
+/// ck_matmul's on that part alone.
+void ck_matmul_parts(ck_pool *pool, int type, int n_parts, const void *const *W, const int64_t *rows, int64_t cols,
+                     const float *X, int64_t n_tok, float *const *Y);
 
 // MARK: - Repacked quantized weights
 
@@ -164,6 +174,19 @@ enum { CK_ROPE_NORMAL = 0, CK_ROPE_NEOX = 1 };
 /// theta_i = pos * freq_base^(-2i/rope_dims), computed as ggml does (iterated float product).
 void ck_rope(float *x, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int64_t pos,
              float freq_base, int style);
+
+// Batches: the same per-row arithmetic as above (bit for bit), rows split across the pool
+// when there are enough of them (a single token runs on the calling thread).
+
+/// ck_rmsnorm of each of n_rows rows of n values (row r: out + r * n, x + r * n).
+void ck_rmsnorm_rows(ck_pool *pool, float *out, const float *x, const float *weight, int64_t n_rows, int64_t n, float eps);
+/// ck_silu_mul and ck_add over n values.
+void ck_silu_mul_pool(ck_pool *pool, float *gate, const float *up, int64_t n);
+void ck_add_pool(ck_pool *pool, float *y, const float *x, int64_t n);
+/// ck_rope of n_tok tokens at positions pos0, pos0 + 1, ... for q (n_tok rows of n_heads
+/// heads) and k (n_tok rows of n_kv_heads heads), the angles computed once per token.
+void ck_rope_rows(ck_pool *pool, float *q, float *k, int64_t n_tok, int64_t pos0, int64_t n_heads, int64_t n_kv_heads,
+                  int64_t head_dim, int64_t rope_dims, float freq_base, int style);
 
 /// ALiBi slopes for n_heads heads (BLOOM), written to slopes[n_heads].
 void ck_alibi_slopes(int64_t n_heads, float *slopes);

@@ -23,14 +23,23 @@ typedef struct {
     const float *alibi;
     uint8_t *scratch;
     size_t scratch_per_thread;
+    // Batches (AVX2): the cache positions [0, kv_len) widened to f32 once per call, so the
+    // products read them without converting per query: kf and vf[kv head][position][dim].
+    float *kf, *vf;
+    int64_t kv_len;
 } attention_job;
 
 typedef struct {
-    float *scores;   // padded to a multiple of 8
+    float *scores;   // padded to a multiple of 8; batches: one row per head of a chunk (up to 3)
     uint16_t *q16;
     uint16_t *p16;
-    float *partial;  // 32 x head_dim partial sums (AVX2 path)
+    float *partial;  // 32 x head_dim: partial sums (AVX2); batches: 8 rows per head of a chunk, then q
 } task_scratch;
+
+/// Heads of a kv group that batches compute together (they share each key and value row read).
+#define CK_HEAD_CHUNK 3
+
+static int64_t score_rows(int64_t group) { return group < CK_HEAD_CHUNK ? group : CK_HEAD_CHUNK; }
 
 static task_scratch scratch_for(const attention_job *job, int thread_index) {
     uint8_t *mine = job->scratch + (size_t)thread_index * job->scratch_per_thread;
@@ -38,14 +47,14 @@ static task_scratch scratch_for(const attention_job *job, int thread_index) {
     task_scratch s;
     s.partial = (float *)mine;
     s.scores = s.partial + 32 * job->head_dim;
-    s.q16 = (uint16_t *)(s.scores + padded);
+    s.q16 = (uint16_t *)(s.scores + score_rows(job->n_head / job->n_head_kv) * padded);
     s.p16 = s.q16 + job->head_dim;
     return s;
 }
 
-static size_t scratch_bytes(int64_t kv_len, int64_t head_dim) {
+static size_t scratch_bytes(int64_t kv_len, int64_t head_dim, int64_t group) {
     const int64_t padded = (kv_len + 7) & ~(int64_t)7;
-    size_t bytes = (size_t)(32 * head_dim + padded) * 4 + (size_t)(head_dim + padded) * 2;
+    size_t bytes = (size_t)(32 * head_dim + score_rows(group) * padded) * 4 + (size_t)(head_dim + padded) * 2;
     return (bytes + 63) & ~(size_t)63;
 }
 
@@ -55,13 +64,6 @@ static void scores_for(const attention_job *job, ck_dot_fn dot, const uint16_t *
     const int64_t hd = job->head_dim;
     for (int64_t j = 0; j < len; j++) {
         scores[j] = dot(hd, job->k + j * job->kv_stride + kvh * hd, q16) * job->scale + slope * (float)(j - (len - 1));
-    }
-}
-
-/// scores_for's scaling and bias applied to raw dots already in scores[0, len).
-static void scale_scores(const attention_job *job, int64_t len, float slope, float *scores) {
-    for (int64_t j = 0; j < len; j++) {
-        scores[j] = scores[j] * job->scale + slope * (float)(j - (len - 1));
     }
 }
 
@@ -91,14 +93,6 @@ static void attention_tasks_ref(void *raw, int64_t begin, int64_t end, int threa
 
 #if defined(__x86_64__)
 #define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
-
-CK_AVX2 static inline float hsum8_attn(__m256 v) {
-    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-    lo = _mm_add_ps(lo, hi);
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-    return _mm_cvtss_f32(lo);
-}
 
 /// out[d] = Σ_j p[j]·v[j][d], each d summed in llama.cpp's order. `lanes` is 32 for
 /// ggml_vec_dot_f16's four 8-lane accumulators, 8 for tinyBLAS's single one; partial sum
@@ -138,82 +132,224 @@ CK_AVX2 static void weighted_values(const attention_job *job, const uint16_t *p1
 #undef P
 }
 
-/// Batched steps (tinyBLAS's order, one 8-lane accumulator per key): q widened once, four keys
-/// at a time so four independent FMA chains overlap. Raw q.k dots into raw[0, len).
-CK_AVX2 static void raw_scores_tiled(const attention_job *job, const uint16_t *q16, int64_t kvh, int64_t len,
-                                     float *qf, float *raw) {
+/// Eight 8-lane accumulators → their eight horizontal sums, each added exactly as hsum8_attn
+/// adds one vector ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), but four sums per instruction.
+CK_AVX2 static inline __m256 hsum8x8(const __m256 a[8]) {
+    // Lanes l and l+4: pairs (a0, a1), (a2, a3), ... side by side.
+    __m256 x[4];
+    for (int i = 0; i < 4; i++) {
+        x[i] = _mm256_add_ps(_mm256_permute2f128_ps(a[2 * i], a[2 * i + 1], 0x20),
+                             _mm256_permute2f128_ps(a[2 * i], a[2 * i + 1], 0x31));
+    }
+    // Then (0+2), (1+3) within each four.
+    const __m256 y01 = _mm256_add_ps(_mm256_shuffle_ps(x[0], x[1], 0x44), _mm256_shuffle_ps(x[0], x[1], 0xee));
+    const __m256 y23 = _mm256_add_ps(_mm256_shuffle_ps(x[2], x[3], 0x44), _mm256_shuffle_ps(x[2], x[3], 0xee));
+    // Then the two halves: lanes hold a0 a2 a4 a6 | a1 a3 a5 a7.
+    const __m256 z = _mm256_add_ps(_mm256_shuffle_ps(y01, y23, 0x88), _mm256_shuffle_ps(y01, y23, 0xdd));
+    return _mm256_permutevar8x32_ps(z, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/// Batched steps (tinyBLAS's order, one 8-lane accumulator per key): raw q.k dots into
+/// raw[0, len), eight keys at a time (eight independent FMA chains) from the widened keys.
+CK_AVX2 static void raw_scores_batch(const attention_job *job, const float *qf, int64_t kvh, int64_t len, float *raw) {
     const int64_t hd = job->head_dim;
-    for (int64_t i = 0; i < hd; i += 8) _mm256_storeu_ps(qf + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(q16 + i))));
-    const uint16_t *k = job->k + kvh * hd;
-    const int64_t ks = job->kv_stride;
-    int64_t j = 0;
-    for (; j + 4 <= len; j += 4) {
-        const uint16_t *k0 = k + j * ks, *k1 = k0 + ks, *k2 = k1 + ks, *k3 = k2 + ks;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    const float *k = job->kf + kvh * job->kv_len * hd;
+    for (int64_t j = 0; j < len; j += 8) {
+        // Keys past len repeat key j (their sums are not used).
+        const float *kj[8];
+        for (int l = 0; l < 8; l++) kj[l] = k + (j + l < len ? j + l : j) * hd;
+        __m256 acc[8];
+        for (int l = 0; l < 8; l++) acc[l] = _mm256_setzero_ps();
         for (int64_t i = 0; i < hd; i += 8) {
             const __m256 q = _mm256_loadu_ps(qf + i);
-            a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k0 + i))), q, a0);
-            a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k1 + i))), q, a1);
-            a2 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k2 + i))), q, a2);
-            a3 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k3 + i))), q, a3);
+            for (int l = 0; l < 8; l++) acc[l] = _mm256_fmadd_ps(_mm256_loadu_ps(kj[l] + i), q, acc[l]);
         }
-        raw[j] = hsum8_attn(a0);
-        raw[j + 1] = hsum8_attn(a1);
-        raw[j + 2] = hsum8_attn(a2);
-        raw[j + 3] = hsum8_attn(a3);
-    }
-    for (; j < len; j++) raw[j] = ck__dot_f16_f16_avx2_tiled(hd, k + j * ks, q16);
-}
-
-/// weighted_values for batches (8 partial sums): the partials of each 8-dim slice live in
-/// registers while every position streams past; same sums, same reduction as weighted_values.
-CK_AVX2 static void weighted_values_tiled(const attention_job *job, const uint16_t *p16, int64_t kvh, int64_t len,
-                                          float *pf, float *out) {
-    const int64_t hd = job->head_dim, vs = job->kv_stride;
-    ck_fp16_to_fp32_row(p16, pf, len);
-    const uint16_t *v = job->v + kvh * hd;
-    for (int64_t d = 0; d < hd; d += 8) {
-        __m256 P[8];
-        for (int l = 0; l < 8; l++) P[l] = _mm256_setzero_ps();
-        const uint16_t *vd = v + d;
-#define STEP(l) P[l] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vd + (j + l) * vs))), _mm256_broadcast_ss(pf + j + l), P[l])
-        int64_t j = 0;
-        for (; j + 8 <= len; j += 8) { STEP(0); STEP(1); STEP(2); STEP(3); STEP(4); STEP(5); STEP(6); STEP(7); }
-        for (int l = 0; j + l < len; l++) STEP(l);
-#undef STEP
-        __m256 t[4];
-        for (int l = 0; l < 4; l++) t[l] = _mm256_add_ps(P[l + 4], P[l]);
-        _mm256_storeu_ps(out + d, _mm256_add_ps(_mm256_add_ps(t[0], t[2]), _mm256_add_ps(t[1], t[3])));
+        _mm256_storeu_ps(raw + j, hsum8x8(acc)); // scores has room up to len rounded up to 8
     }
 }
 
+/// hsum8x8 for four accumulators: their four horizontal sums in the same order.
+CK_AVX2 static inline __m128 hsum8x4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    const __m256 x01 = _mm256_add_ps(_mm256_permute2f128_ps(a0, a1, 0x20), _mm256_permute2f128_ps(a0, a1, 0x31));
+    const __m256 x23 = _mm256_add_ps(_mm256_permute2f128_ps(a2, a3, 0x20), _mm256_permute2f128_ps(a2, a3, 0x31));
+    const __m256 y = _mm256_add_ps(_mm256_shuffle_ps(x01, x23, 0x44), _mm256_shuffle_ps(x01, x23, 0xee));
+    const __m256 z = _mm256_add_ps(_mm256_shuffle_ps(y, y, 0x88), _mm256_shuffle_ps(y, y, 0xdd)); // a0 a2 . . | a1 a3 . .
+    return _mm_unpacklo_ps(_mm256_castps256_ps128(z), _mm256_extractf128_ps(z, 1));
+}
+
+/// raw_scores_batch for two or three heads of a kv group (q widened in qf, head_dim apart;
+/// rows of raw `stride` apart): four keys at a time, each key slice loaded once for the heads
+/// (12 accumulators, three q slices and one key slice: all 16 registers).
+CK_AVX2 static void raw_scores_group(const attention_job *job, const float *qf, int64_t nh, int64_t kvh, int64_t len,
+                                     float *raw, size_t stride) {
+    const int64_t hd = job->head_dim;
+    const float *k = job->kf + kvh * job->kv_len * hd;
+    const float *qa = qf, *qb = qf + hd, *qc = nh > 2 ? qf + 2 * hd : qb; // a missing third head repeats the second
+    for (int64_t j = 0; j < len; j += 4) {
+        // Keys past len repeat key j (their sums are not used).
+        const float *k0 = k + j * hd, *k1 = j + 1 < len ? k0 + hd : k0, *k2 = j + 2 < len ? k0 + 2 * hd : k0;
+        const float *k3 = j + 3 < len ? k0 + 3 * hd : k0;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        __m256 c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+        for (int64_t i = 0; i < hd; i += 8) {
+            const __m256 ya = _mm256_loadu_ps(qa + i), yb = _mm256_loadu_ps(qb + i), yc = _mm256_loadu_ps(qc + i);
+            __m256 x = _mm256_loadu_ps(k0 + i);
+            a0 = _mm256_fmadd_ps(x, ya, a0); b0 = _mm256_fmadd_ps(x, yb, b0); c0 = _mm256_fmadd_ps(x, yc, c0);
+            x = _mm256_loadu_ps(k1 + i);
+            a1 = _mm256_fmadd_ps(x, ya, a1); b1 = _mm256_fmadd_ps(x, yb, b1); c1 = _mm256_fmadd_ps(x, yc, c1);
+            x = _mm256_loadu_ps(k2 + i);
+            a2 = _mm256_fmadd_ps(x, ya, a2); b2 = _mm256_fmadd_ps(x, yb, b2); c2 = _mm256_fmadd_ps(x, yc, c2);
+            x = _mm256_loadu_ps(k3 + i);
+            a3 = _mm256_fmadd_ps(x, ya, a3); b3 = _mm256_fmadd_ps(x, yb, b3); c3 = _mm256_fmadd_ps(x, yc, c3);
+        }
+        // The score rows have room up to len rounded up to 8.
+        _mm_storeu_ps(raw + j, hsum8x4(a0, a1, a2, a3));
+        _mm_storeu_ps(raw + stride + j, hsum8x4(b0, b1, b2, b3));
+        if (nh > 2) _mm_storeu_ps(raw + 2 * stride + j, hsum8x4(c0, c1, c2, c3));
+    }
+}
+
+/// Values weighted by p (f32) for batches: per 8-dim slice, 8 partial sums (position j goes to
+/// partial j mod 8), reduced as tinyBLAS's hsum: (s0+s2)+(s1+s3) with s_l = P_{l+4}+P_l.
+/// Up to three heads of a kv group share the value rows: for 32 dims at a time, one partial l
+/// (positions l, l+8, ...) runs its 12 FMA chains over each row read, into
+/// partial[head][8][head_dim]. pf holds one row of probabilities per head (`stride` apart).
+CK_AVX2 static void weighted_values_batch(const attention_job *job, const float *pf, size_t stride, int64_t nh,
+                                          int64_t kvh, int64_t len, float *partial, float *out) {
+    const int64_t hd = job->head_dim;
+    const float *v = job->vf + kvh * job->kv_len * hd;
+    const float *p0 = pf, *p1 = nh > 1 ? p0 + stride : p0, *p2 = nh > 2 ? p0 + 2 * stride : p0; // missing heads repeat head 0
+    for (int l = 0; l < 8; l++) {
+        int64_t d = 0;
+        for (; d + 32 <= hd; d += 32) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            __m256 c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+            for (int64_t j = l; j < len; j += 8) {
+                // 12 accumulators, 3 probabilities and one value vector: all 16 registers.
+                const float *row = v + j * hd + d;
+                const __m256 pa = _mm256_broadcast_ss(p0 + j), pb = _mm256_broadcast_ss(p1 + j), pc = _mm256_broadcast_ss(p2 + j);
+                __m256 x = _mm256_loadu_ps(row);
+                a0 = _mm256_fmadd_ps(x, pa, a0); b0 = _mm256_fmadd_ps(x, pb, b0); c0 = _mm256_fmadd_ps(x, pc, c0);
+                x = _mm256_loadu_ps(row + 8);
+                a1 = _mm256_fmadd_ps(x, pa, a1); b1 = _mm256_fmadd_ps(x, pb, b1); c1 = _mm256_fmadd_ps(x, pc, c1);
+                x = _mm256_loadu_ps(row + 16);
+                a2 = _mm256_fmadd_ps(x, pa, a2); b2 = _mm256_fmadd_ps(x, pb, b2); c2 = _mm256_fmadd_ps(x, pc, c2);
+                x = _mm256_loadu_ps(row + 24);
+                a3 = _mm256_fmadd_ps(x, pa, a3); b3 = _mm256_fmadd_ps(x, pb, b3); c3 = _mm256_fmadd_ps(x, pc, c3);
+            }
+            const __m256 acc[3][4] = { { a0, a1, a2, a3 }, { b0, b1, b2, b3 }, { c0, c1, c2, c3 } };
+            for (int64_t hh = 0; hh < nh; hh++) {
+                for (int sl = 0; sl < 4; sl++) _mm256_storeu_ps(partial + (hh * 8 + l) * hd + d + 8 * sl, acc[hh][sl]);
+            }
+        }
+        for (; d < hd; d += 8) { // head_dim not a multiple of 32: the last slices one by one
+            __m256 acc[3] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+            for (int64_t j = l; j < len; j += 8) {
+                const __m256 row = _mm256_loadu_ps(v + j * hd + d);
+                acc[0] = _mm256_fmadd_ps(row, _mm256_broadcast_ss(p0 + j), acc[0]);
+                acc[1] = _mm256_fmadd_ps(row, _mm256_broadcast_ss(p1 + j), acc[1]);
+                acc[2] = _mm256_fmadd_ps(row, _mm256_broadcast_ss(p2 + j), acc[2]);
+            }
+            for (int64_t hh = 0; hh < nh; hh++) _mm256_storeu_ps(partial + (hh * 8 + l) * hd + d, acc[hh]);
+        }
+    }
+    for (int64_t hh = 0; hh < nh; hh++) {
+        const float *part = partial + hh * 8 * hd;
+        for (int64_t d = 0; d < hd; d += 8) {
+            __m256 t[4];
+#define P(l) _mm256_loadu_ps(part + (l) * hd + d)
+            for (int l = 0; l < 4; l++) t[l] = _mm256_add_ps(P(l + 4), P(l));
+#undef P
+            _mm256_storeu_ps(out + hh * hd + d, _mm256_add_ps(_mm256_add_ps(t[0], t[2]), _mm256_add_ps(t[1], t[3])));
+        }
+    }
+}
+
+/// Single-token steps: ggml_vec_dot_f16's orders on the f16 cache.
 CK_AVX2 static void attention_tasks_avx2(void *raw, int64_t begin, int64_t end, int thread_index) {
     const attention_job *job = raw;
     const int64_t hd = job->head_dim, group = job->n_head / job->n_head_kv;
-    const int single = job->n_tok == 1;
-    ck_dot_fn dot = single ? ck__dot_f16_f16_avx2 : ck__dot_f16_f16_avx2_tiled;
     task_scratch s = scratch_for(job, thread_index);
     for (int64_t index = begin; index < end; index++) {
-        // Longest tasks (latest tokens) first: causal rows grow with t, and handing out the big
-        // chunks first keeps both threads busy to the end.
         const int64_t task = job->n_tok * job->n_head - 1 - index;
         const int64_t t = task / job->n_head, h = task % job->n_head, kvh = h / group;
         const int64_t len = job->pos0 + t + 1;
         ck_fp32_to_fp16_row(job->q + (t * job->n_head + h) * hd, s.q16, hd);
-        if (single) {
-            scores_for(job, dot, s.q16, kvh, len, job->alibi ? job->alibi[h] : 0.0f, s.scores);
-        } else {
-            raw_scores_tiled(job, s.q16, kvh, len, s.partial, s.scores);
-            scale_scores(job, len, job->alibi ? job->alibi[h] : 0.0f, s.scores);
-        }
+        scores_for(job, ck__dot_f16_f16_avx2, s.q16, kvh, len, job->alibi ? job->alibi[h] : 0.0f, s.scores);
         // llama.cpp's row is padded with masked (-inf) positions; pad to whole 8-lane groups
         // so every score goes through the same vector exp.
         const int64_t padded = (len + 7) & ~(int64_t)7;
         for (int64_t j = len; j < padded; j++) s.scores[j] = -INFINITY;
         ck__softmax_avx2(s.scores, padded);
         ck_fp32_to_fp16_row(s.scores, s.p16, len);
-        if (single) weighted_values(job, s.p16, kvh, len, 32, s.partial, job->out + (t * job->n_head + h) * hd);
-        else weighted_values_tiled(job, s.p16, kvh, len, s.scores, job->out + (t * job->n_head + h) * hd);
+        weighted_values(job, s.p16, kvh, len, 32, s.partial, job->out + (t * job->n_head + h) * hd);
+    }
+}
+
+/// Batches: the same arithmetic as the single-token path with tinyBLAS's orders, on the
+/// widened cache. A task is one token and kv head: the heads of the group share the values.
+CK_AVX2 static void attention_tasks_batch(void *raw, int64_t begin, int64_t end, int thread_index) {
+    const attention_job *job = raw;
+    const int64_t hd = job->head_dim, group = job->n_head / job->n_head_kv;
+    task_scratch s = scratch_for(job, thread_index);
+    float *qf = s.partial + 8 * CK_HEAD_CHUNK * hd; // after the value partial sums of a chunk
+    const int64_t padded_max = (job->kv_len + 7) & ~(int64_t)7;
+    for (int64_t index = begin; index < end; index++) {
+        // One kv head after the other (its widened keys and values stay in L2 while both
+        // threads work on it), and within it the longest tasks (latest tokens) first: causal
+        // rows grow with t, and handing out the big chunks first keeps both threads busy.
+        const int64_t kvh = index / job->n_tok, t = job->n_tok - 1 - index % job->n_tok;
+        const int64_t len = job->pos0 + t + 1, padded = (len + 7) & ~(int64_t)7;
+        for (int64_t h0 = kvh * group; h0 < (kvh + 1) * group; h0 += CK_HEAD_CHUNK) {
+            const int64_t nh = (kvh + 1) * group - h0 < CK_HEAD_CHUNK ? (kvh + 1) * group - h0 : CK_HEAD_CHUNK;
+            // q rounded to f16 (as llama.cpp's K·q product sees it), widened.
+            for (int64_t hh = 0; hh < nh; hh++) {
+                const float *q = job->q + (t * job->n_head + h0 + hh) * hd;
+                for (int64_t i = 0; i < hd; i += 8) {
+                    _mm256_storeu_ps(qf + hh * hd + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(q + i), _MM_FROUND_TO_NEAREST_INT)));
+                }
+            }
+            if (nh == 1) raw_scores_batch(job, qf, kvh, len, s.scores);
+            else raw_scores_group(job, qf, nh, kvh, len, s.scores, (size_t)padded_max);
+            for (int64_t hh = 0; hh < nh; hh++) {
+                float *scores = s.scores + hh * padded_max;
+                // scores_for's scaling and bias (the same multiply and add), eight at a time,
+                // then the -inf padding.
+                const __m256 scale = _mm256_set1_ps(job->scale), slope = _mm256_set1_ps(job->alibi ? job->alibi[h0 + hh] : 0.0f);
+                const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                for (int64_t j = 0; j < padded; j += 8) {
+                    const __m256 pos = _mm256_cvtepi32_ps(_mm256_add_epi32(lane, _mm256_set1_epi32((int)(j - (len - 1)))));
+                    __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(scores + j), scale), _mm256_mul_ps(slope, pos));
+                    if (j + 8 > len) {
+                        const __m256i past = _mm256_cmpgt_epi32(_mm256_add_epi32(lane, _mm256_set1_epi32((int)(j - len))), _mm256_set1_epi32(-1));
+                        v = _mm256_blendv_ps(v, _mm256_set1_ps(-INFINITY), _mm256_castsi256_ps(past));
+                    }
+                    _mm256_storeu_ps(scores + j, v);
+                }
+                ck__softmax_avx2(scores, padded);
+                // Probabilities rounded to f16, widened.
+                for (int64_t j = 0; j < padded; j += 8) {
+                    _mm256_storeu_ps(scores + j, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(scores + j), _MM_FROUND_TO_NEAREST_INT)));
+                }
+            }
+            weighted_values_batch(job, s.scores, (size_t)padded_max, nh, kvh, len, s.partial, job->out + (t * job->n_head + h0) * hd);
+        }
+    }
+}
+
+/// Cache positions [begin, end) widened to f32 into kf and vf (layouts in attention_job).
+CK_AVX2 static void widen_cache(void *raw, int64_t begin, int64_t end, int thread_index) {
+    (void)thread_index;
+    const attention_job *job = raw;
+    const int64_t hd = job->head_dim;
+    for (int64_t j = begin; j < end; j++) {
+        for (int64_t kvh = 0; kvh < job->n_head_kv; kvh++) {
+            const size_t src = (size_t)(j * job->kv_stride + kvh * hd), dst = (size_t)((kvh * job->kv_len + j) * hd);
+            for (int64_t d = 0; d < hd; d += 8) {
+                _mm256_storeu_ps(job->kf + dst + d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(job->k + src + d))));
+                _mm256_storeu_ps(job->vf + dst + d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(job->v + src + d))));
+            }
+        }
     }
 }
 #endif
@@ -223,18 +359,31 @@ void ck_attention(ck_pool *pool, float *out, const float *q, int64_t n_tok, int6
                   int64_t n_head, int64_t n_head_kv, int64_t head_dim, float scale,
                   const float *alibi_slopes) {
     if (n_tok <= 0 || n_head <= 0 || n_head_kv <= 0 || n_head % n_head_kv != 0) return;
-    const size_t per_thread = scratch_bytes(pos0 + n_tok, head_dim);
+    const size_t per_thread = scratch_bytes(pos0 + n_tok, head_dim, n_head / n_head_kv);
     const int threads = ck_pool_threads(pool);
     ck__pool_lock_op(pool);
     uint8_t *scratch = ck__pool_scratch(pool, 1, per_thread * (size_t)threads);
     if (scratch) {
         attention_job job = { out, q, n_tok, pos0, k, v, kv_stride, n_head, n_head_kv, head_dim, scale,
-                              alibi_slopes, scratch, per_thread };
+                              alibi_slopes, scratch, per_thread, NULL, NULL, pos0 + n_tok };
         ck_range_fn tasks = attention_tasks_ref;
+        int64_t n_tasks = n_tok * n_head;
 #if defined(__x86_64__)
-        if (ck__use_simd() && head_dim % 8 == 0) tasks = attention_tasks_avx2;
+        if (ck__use_simd() && head_dim % 8 == 0) {
+            tasks = attention_tasks_avx2;
+            if (n_tok > 1) {
+                const size_t bytes = sizeof(float) * (size_t)(job.kv_len * n_head_kv * head_dim);
+                job.kf = ck__pool_scratch(pool, 2, bytes);
+                job.vf = ck__pool_scratch(pool, 3, bytes);
+                if (job.kf && job.vf) {
+                    ck_pool_run(pool, job.kv_len, 16, widen_cache, &job);
+                    tasks = attention_tasks_batch;
+                    n_tasks = n_tok * n_head_kv;
+                }
+            }
+        }
 #endif
-        ck_pool_run(pool, n_tok * n_head, 1, tasks, &job);
+        ck_pool_run(pool, n_tasks, 1, tasks, &job);
     }
     ck__pool_unlock_op(pool);
 }

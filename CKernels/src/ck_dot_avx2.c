@@ -165,16 +165,41 @@ CK_AVX2 float ck__dot_f16_f16_avx2(int64_t n, const void *w, const void *a) {
     return (float)sum;
 }
 
-/// tinyBLAS's order (llama.cpp's batched f16 products): one accumulator over 8-element steps.
-CK_AVX2 float ck__dot_f16_f16_avx2_tiled(int64_t n, const void *w, const void *a) {
-    if (n % 8 != 0) return ck__dot_f16_f16_avx2(n, w, a); // tinyBLAS declines such shapes too
-    const uint16_t *x = w, *y = a;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n; i += 8) {
-        acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))),
-                              _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i))), acc);
+/// ck__dot_f16_f16_avx2 with the activations already widened (exactly) to f32: the same
+/// products and sums, without converting the activations again for every row.
+CK_AVX2 static inline float dot_f16_f32(int64_t n, const void *w, const void *a) {
+    const uint16_t *x = w;
+    const float *y = a;
+    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    const int64_t whole = n & ~(int64_t)31;
+    for (int64_t i = 0; i < whole; i += 32) {
+        for (int k = 0; k < 4; k++) {
+            const __m256 vx = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i + 8 * k)));
+            acc[k] = _mm256_fmadd_ps(vx, _mm256_loadu_ps(y + i + 8 * k), acc[k]);
+        }
     }
-    return hsum8(acc);
+    const __m256 total = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+    const __m128 quad = _mm_add_ps(_mm256_castps256_ps128(total), _mm256_extractf128_ps(total, 1));
+    const __m128 pairs = _mm_hadd_ps(quad, quad);
+    double sum = (double)_mm_cvtss_f32(_mm_hadd_ps(pairs, pairs));
+    for (int64_t i = whole; i < n; i++) sum += (double)(ck_fp16_to_fp32(x[i]) * y[i]);
+    return (float)sum;
+}
+
+CK_AVX2 float ck__dot_f16_f32_avx2(int64_t n, const void *w, const void *a) { return dot_f16_f32(n, w, a); }
+
+/// Four rows (w_stride bytes apart), each exactly ck__dot_f16_f32_avx2.
+CK_AVX2 void ck__dot4_f16_f32_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]) {
+    for (int r = 0; r < 4; r++) out[r] = dot_f16_f32(n, (const uint8_t *)w + r * w_stride, a);
+}
+
+/// x rounded to f16 (as ck_fp32_to_fp16_row rounds) and widened back: dst[i] = f32(f16(x[i])).
+CK_AVX2 void ck__round_f16_row_avx2(const float *x, float *dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+    }
+    for (; i < n; i++) dst[i] = ck_fp16_to_fp32(ck_fp32_to_fp16(x[i]));
 }
 
 CK_AVX2 float ck__dot_f32_f32_avx2(int64_t n, const void *w, const void *a) {
@@ -255,7 +280,6 @@ float ck__dot_q4_0_q8_0_avx2(int64_t n, const void *w, const void *a) { return c
 float ck__dot_q4_1_q8_1_avx2(int64_t n, const void *w, const void *a) { return ck__dot_q4_1_q8_1_ref(n, w, a); }
 float ck__dot_q8_0_q8_0_avx2(int64_t n, const void *w, const void *a) { return ck__dot_q8_0_q8_0_ref(n, w, a); }
 float ck__dot_f16_f16_avx2(int64_t n, const void *w, const void *a) { return ck__dot_f16_f16_ref(n, w, a); }
-float ck__dot_f16_f16_avx2_tiled(int64_t n, const void *w, const void *a) { return ck__dot_f16_f16_ref(n, w, a); }
 float ck__dot_f32_f32_avx2(int64_t n, const void *w, const void *a) { return ck__dot_f32_f32_ref(n, w, a); }
 void ck__quantize_row_q8_0_avx2(const float *x, ck_block_q8_0 *y, int64_t n) { ck__quantize_row_q8_0_ref(x, y, n); }
 void ck__quantize_row_q8_1_avx2(const float *x, ck_block_q8_1 *y, int64_t n) { ck__quantize_row_q8_1_ref(x, y, n); }
@@ -267,4 +291,10 @@ void ck__dot4_q4_1_q8_1_avx2(int64_t n, const void *w, size_t s, const void *a, 
 void ck__dot4_q4_0_q8_0_avx2(int64_t n, const void *w, size_t s, const void *a, float out[4]) { dot4_via_single(ck__dot_q4_0_q8_0_ref, n, w, s, a, out); }
 void ck__dot4_q8_0_q8_0_avx2(int64_t n, const void *w, size_t s, const void *a, float out[4]) { dot4_via_single(ck__dot_q8_0_q8_0_ref, n, w, s, a, out); }
 void ck__fp32_to_fp16_row_avx2(const float *src, uint16_t *dst, int64_t n) { ck__fp32_to_fp16_row_ref(src, dst, n); }
+// Never called without AVX2 (ck__use_simd() is 0): present for the linker only.
+float ck__dot_f16_f32_avx2(int64_t n, const void *w, const void *a) { (void)n; (void)w; (void)a; return 0.0f; }
+void ck__round_f16_row_avx2(const float *x, float *dst, int64_t n) { (void)x; (void)dst; (void)n; }
+void ck__dot4_f16_f32_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]) {
+    (void)n; (void)w; (void)w_stride; (void)a; (void)out;
+}
 #endif

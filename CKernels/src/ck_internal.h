@@ -36,15 +36,16 @@ void ck__dot4_q4_1_q8_1_avx2(int64_t n, const void *w, size_t w_stride, const vo
 void ck__dot4_q4_0_q8_0_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
 void ck__dot4_q8_0_q8_0_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
 void ck__fp32_to_fp16_row_avx2(const float *src, uint16_t *dst, int64_t n);
+/// ck__dot_f16_f16_avx2 on activations already rounded to f16 and widened (exactly) to f32,
+/// and that rounding (single-token F16 matmuls widen the activations once per call).
+float ck__dot_f16_f32_avx2(int64_t n, const void *w, const void *a);
+void ck__dot4_f16_f32_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
+void ck__round_f16_row_avx2(const float *x, float *dst, int64_t n);
 
 /// Vector math with llama.cpp's AVX2 rounding (ck_math_avx2.c).
 void ck__silu_mul_avx2(float *gate, const float *up, int64_t n);
 void ck__softmax_avx2(float *x, int64_t n);
 void ck__rope_rotate_fma(float *a, float *b, float cos_t, float sin_t);
-/// f16 dots in the two accumulation orders llama.cpp uses: ggml_vec_dot_f16's (four 8-lane
-/// accumulators over 32-element steps) for single tokens, and tinyBLAS's (one 8-lane
-/// accumulator) for batches.
-float ck__dot_f16_f16_avx2_tiled(int64_t n, const void *w, const void *a);
 
 /// The dot used for weights of `type` (dispatched, honours ck_set_force_scalar).
 ck_dot_fn ck__dot_for(int type);
@@ -56,6 +57,32 @@ int ck__use_simd(void);
 /// the pool's op lock (ck__pool_lock_op) while they use it.
 void *ck__pool_scratch(ck_pool *pool, int slot, size_t bytes);
 void ck__pool_lock_op(ck_pool *pool);
+/// ck_pool_run with chunks of exactly `chunk` items (for jobs of few, large items).
+void ck__pool_run_chunked(ck_pool *pool, int64_t n, int64_t chunk, ck_range_fn fn, void *ctx);
 void ck__pool_unlock_op(ck_pool *pool);
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/// out[c] = lane c of in[0] ... in[7] (an 8 x 8 transpose of floats or 32-bit lanes).
+__attribute__((target("avx2,fma,f16c"))) static inline void ck__transpose8(const __m256 in[8], __m256 out[8]) {
+    const __m256 t0 = _mm256_unpacklo_ps(in[0], in[1]), t1 = _mm256_unpackhi_ps(in[0], in[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(in[2], in[3]), t3 = _mm256_unpackhi_ps(in[2], in[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(in[4], in[5]), t5 = _mm256_unpackhi_ps(in[4], in[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(in[6], in[7]), t7 = _mm256_unpackhi_ps(in[6], in[7]);
+    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
+    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
+    const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);
+    const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);
+    out[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    out[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    out[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    out[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    out[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    out[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    out[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    out[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+#endif
 
 #endif

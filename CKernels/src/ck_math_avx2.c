@@ -69,10 +69,19 @@ CK_AVX2 static inline float hsum8(__m256 v) {
 
 CK_AVX2 void ck__softmax_avx2(float *x, int64_t n) {
     if (n <= 0) return;
-    float max = -INFINITY;
-    for (int64_t i = 0; i < n; i++) max = x[i] > max ? x[i] : max;
-    double sum = 0.0;
+    // max_ps(x, m) is x > m ? x : m, the scalar rule, eight lanes at a time (the maximum is
+    // the same value in any order; only the sign of a zero maximum may differ, which no
+    // x - max below can tell).
+    __m256 m8 = _mm256_set1_ps(-INFINITY);
     int64_t i = 0;
+    for (; i + 8 <= n; i += 8) m8 = _mm256_max_ps(_mm256_loadu_ps(x + i), m8);
+    float lanes[8];
+    _mm256_storeu_ps(lanes, m8);
+    float max = -INFINITY;
+    for (int l = 0; l < 8; l++) max = lanes[l] > max ? lanes[l] : max;
+    for (; i < n; i++) max = x[i] > max ? x[i] : max;
+    double sum = 0.0;
+    i = 0;
     const __m256 vmax = _mm256_set1_ps(max);
     for (; i + 8 <= n; i += 8) {
         const __m256 e = ck__exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));

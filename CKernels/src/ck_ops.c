@@ -80,19 +80,21 @@ void ck_add(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
 }
 
-void ck_rope(float *x, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int64_t pos, float freq_base, int style) {
-    if (rope_dims <= 0 || rope_dims > head_dim) return;
+/// theta_i = pos * theta_scale^i, built by repeated multiplication as ggml does so the
+/// rounding matches; cos and sin of each into cos_t, sin_t (rope_dims / 2 values).
+static void rope_angles(int64_t rope_dims, int64_t pos, float freq_base, float *cos_t, float *sin_t) {
     const float theta_scale = powf(freq_base, -2.0f / (float)rope_dims);
-    const int64_t half = rope_dims / 2;
-    // theta_i = pos * theta_scale^i, built by repeated multiplication as ggml does so the
-    // rounding matches.
-    float cos_t[half > 0 ? half : 1], sin_t[half > 0 ? half : 1];
     float theta = (float)pos;
-    for (int64_t i = 0; i < half; i++) {
+    for (int64_t i = 0; i < rope_dims / 2; i++) {
         cos_t[i] = cosf(theta);
         sin_t[i] = sinf(theta);
         theta *= theta_scale;
     }
+}
+
+static void rope_apply(float *x, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int style, const float *cos_t,
+                       const float *sin_t) {
+    const int64_t half = rope_dims / 2;
     const int fused = ck__use_simd();
     for (int64_t h = 0; h < n_heads; h++) {
         float *v = x + h * head_dim;
@@ -109,6 +111,85 @@ void ck_rope(float *x, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int
             }
         }
     }
+}
+
+void ck_rope(float *x, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int64_t pos, float freq_base, int style) {
+    if (rope_dims <= 0 || rope_dims > head_dim) return;
+    const int64_t half = rope_dims / 2;
+    float cos_t[half > 0 ? half : 1], sin_t[half > 0 ? half : 1];
+    rope_angles(rope_dims, pos, freq_base, cos_t, sin_t);
+    rope_apply(x, n_heads, head_dim, rope_dims, style, cos_t, sin_t);
+}
+
+// MARK: - Batches across the pool
+
+typedef struct {
+    float *out, *y;
+    const float *x, *weight;
+    int64_t n, n_heads, n_kv_heads, head_dim, rope_dims, pos0;
+    float eps, freq_base;
+    int style;
+} rows_job;
+
+static void rmsnorm_rows(void *raw, int64_t begin, int64_t end, int thread_index) {
+    (void)thread_index;
+    const rows_job *job = raw;
+    for (int64_t r = begin; r < end; r++) ck_rmsnorm(job->out + r * job->n, job->x + r * job->n, job->weight, job->n, job->eps);
+}
+
+void ck_rmsnorm_rows(ck_pool *pool, float *out, const float *x, const float *weight, int64_t n_rows, int64_t n, float eps) {
+    rows_job job = { .out = out, .x = x, .weight = weight, .n = n, .eps = eps };
+    ck_pool_run(pool, n_rows, 4, rmsnorm_rows, &job);
+}
+
+static void silu_mul_range(void *raw, int64_t begin, int64_t end, int thread_index) {
+    (void)thread_index;
+    const rows_job *job = raw;
+    ck_silu_mul(job->out + begin, job->x + begin, end - begin);
+}
+
+static void add_range(void *raw, int64_t begin, int64_t end, int thread_index) {
+    (void)thread_index;
+    const rows_job *job = raw;
+    ck_add(job->out + begin, job->x + begin, end - begin);
+}
+
+/// Element-wise ops in chunks of whole 8-lane groups (at least 4096 values, about eight per
+/// thread), so every element takes the vector or scalar path it takes in one call.
+static void run_elements(ck_pool *pool, int64_t n, ck_range_fn fn, void *ctx) {
+    int64_t chunk = (n + 8 * ck_pool_threads(pool) - 1) / (8 * ck_pool_threads(pool));
+    if (chunk < 4096) chunk = 4096;
+    ck__pool_run_chunked(pool, n, (chunk + 7) & ~(int64_t)7, fn, ctx);
+}
+
+void ck_silu_mul_pool(ck_pool *pool, float *gate, const float *up, int64_t n) {
+    rows_job job = { .out = gate, .x = up };
+    run_elements(pool, n, silu_mul_range, &job);
+}
+
+void ck_add_pool(ck_pool *pool, float *y, const float *x, int64_t n) {
+    rows_job job = { .out = y, .x = x };
+    run_elements(pool, n, add_range, &job);
+}
+
+static void rope_rows(void *raw, int64_t begin, int64_t end, int thread_index) {
+    (void)thread_index;
+    const rows_job *job = raw;
+    const int64_t half = job->rope_dims / 2;
+    float cos_t[half > 0 ? half : 1], sin_t[half > 0 ? half : 1];
+    for (int64_t t = begin; t < end; t++) {
+        rope_angles(job->rope_dims, job->pos0 + t, job->freq_base, cos_t, sin_t);
+        rope_apply(job->out + t * job->n_heads * job->head_dim, job->n_heads, job->head_dim, job->rope_dims, job->style, cos_t, sin_t);
+        rope_apply(job->y + t * job->n_kv_heads * job->head_dim, job->n_kv_heads, job->head_dim, job->rope_dims, job->style, cos_t, sin_t);
+    }
+}
+
+void ck_rope_rows(ck_pool *pool, float *q, float *k, int64_t n_tok, int64_t pos0, int64_t n_heads, int64_t n_kv_heads,
+                  int64_t head_dim, int64_t rope_dims, float freq_base, int style) {
+    if (rope_dims <= 0 || rope_dims > head_dim) return;
+    rows_job job = { .out = q, .y = k, .n_heads = n_heads, .n_kv_heads = n_kv_heads, .head_dim = head_dim,
+                     .rope_dims = rope_dims, .pos0 = pos0, .freq_base = freq_base, .style = style };
+    ck_pool_run(pool, n_tok, 4, rope_rows, &job);
 }
 
 void ck_alibi_slopes(int64_t n_heads, float *slopes) {

@@ -25,14 +25,19 @@ struct ck_pool {
 
     atomic_uint_fast64_t generation; // bumped once per job
     atomic_int stop;
-    atomic_int pending; // workers that have not finished the current job
     atomic_int park;    // set: idle workers sleep at once instead of spinning
 
-    // The current job, written before `generation` is bumped.
+    // The current job, written before `claim` opens it.
     ck_range_fn fn;
     void *ctx;
-    int64_t n, chunk, n_chunks;
-    atomic_int_fast64_t next_chunk;
+    int64_t n, chunk;
+    atomic_int_fast64_t n_chunks; // read before a claim, so atomic
+    // Chunks are claimed here: the job's generation in the high 32 bits and the next chunk in
+    // the low 32, so a worker that wakes late cannot take a chunk of another job. The caller
+    // waits only for the chunks taken (`done`), never for a worker that took none: a worker
+    // the scheduler has not run yet (a busy machine) does not hold the job up.
+    atomic_uint_fast64_t claim;
+    atomic_int_fast64_t done; // chunks finished in the current job
 
     void *scratch[CK_SCRATCH_SLOTS];
     size_t scratch_size[CK_SCRATCH_SLOTS];
@@ -40,13 +45,21 @@ struct ck_pool {
 
 typedef struct { ck_pool *pool; int index; } worker_arg;
 
-static void run_chunks(ck_pool *pool, int thread_index) {
+/// Takes and runs chunks of job `gen` until none is left (or another job has started).
+static void run_chunks(ck_pool *pool, uint_fast64_t gen, int thread_index) {
+    const uint_fast64_t tag = (gen & 0xffffffffu) << 32;
     for (;;) {
-        const int64_t c = atomic_fetch_add(&pool->next_chunk, 1);
-        if (c >= pool->n_chunks) return;
+        uint_fast64_t state = atomic_load(&pool->claim);
+        int64_t c;
+        do {
+            if ((state & ~(uint_fast64_t)0xffffffffu) != tag) return;
+            c = (int64_t)(state & 0xffffffffu);
+            if (c >= atomic_load(&pool->n_chunks)) return;
+        } while (!atomic_compare_exchange_weak(&pool->claim, &state, state + 1));
         const int64_t begin = c * pool->chunk;
         const int64_t end = begin + pool->chunk < pool->n ? begin + pool->chunk : pool->n;
         pool->fn(pool->ctx, begin, end, thread_index);
+        atomic_fetch_add(&pool->done, 1);
     }
 }
 
@@ -71,8 +84,7 @@ static void *worker_main(void *raw) {
         }
         if (atomic_load(&pool->stop)) return NULL;
         seen = atomic_load(&pool->generation);
-        run_chunks(pool, arg.index);
-        atomic_fetch_sub(&pool->pending, 1);
+        run_chunks(pool, seen, arg.index);
     }
 }
 
@@ -90,9 +102,10 @@ ck_pool *ck_pool_create(int n_threads) {
     pthread_cond_init(&pool->wake, NULL);
     atomic_init(&pool->generation, 0);
     atomic_init(&pool->stop, 0);
-    atomic_init(&pool->pending, 0);
+    atomic_init(&pool->claim, 0);
+    atomic_init(&pool->n_chunks, 0);
+    atomic_init(&pool->done, 0);
     atomic_init(&pool->park, 0);
-    atomic_init(&pool->next_chunk, 0);
     pool->threads = calloc((size_t)n_threads, sizeof(pthread_t));
     for (int i = 1; i < n_threads; i++) {
         worker_arg *arg = malloc(sizeof(worker_arg));
@@ -126,31 +139,39 @@ void ck_pool_destroy(ck_pool *pool) {
 int ck_pool_threads(const ck_pool *pool) { return pool ? pool->n_threads : 1; }
 
 void ck_pool_run(ck_pool *pool, int64_t n, int64_t grain, ck_range_fn fn, void *ctx) {
+    // Several chunks per thread balance uneven work; never below the caller's grain.
+    const int64_t parts = (int64_t)ck_pool_threads(pool) * 4;
+    const int64_t chunk = (n + parts - 1) / parts;
+    ck__pool_run_chunked(pool, n, chunk < grain ? grain : chunk, fn, ctx);
+}
+
+void ck__pool_run_chunked(ck_pool *pool, int64_t n, int64_t chunk, ck_range_fn fn, void *ctx) {
     if (n <= 0) return;
-    if (grain < 1) grain = 1;
-    if (!pool || pool->n_threads == 1 || n <= grain) {
+    if (chunk < 1) chunk = 1;
+    if (!pool || pool->n_threads == 1 || n <= chunk) {
         fn(ctx, 0, n, 0);
         return;
     }
     pthread_mutex_lock(&pool->run_lock);
-    // Several chunks per thread balance uneven work; never below the caller's grain.
-    int64_t chunk = (n + (int64_t)pool->n_threads * 4 - 1) / ((int64_t)pool->n_threads * 4);
-    if (chunk < grain) chunk = grain;
+    // Close the previous job's claims before its fields change: a worker that read them
+    // before could otherwise still take a chunk under the old tag.
+    const uint_fast64_t gen = atomic_load(&pool->generation) + 1;
+    atomic_store(&pool->claim, (gen & 0xffffffffu) << 32 | 0xffffffffu);
     pool->fn = fn;
     pool->ctx = ctx;
     pool->n = n;
     pool->chunk = chunk;
-    pool->n_chunks = (n + chunk - 1) / chunk;
-    atomic_store(&pool->next_chunk, 0);
-    atomic_store(&pool->pending, pool->n_threads - 1);
+    atomic_store(&pool->n_chunks, (n + chunk - 1) / chunk);
+    atomic_store(&pool->done, 0);
+    atomic_store(&pool->claim, (gen & 0xffffffffu) << 32);
     atomic_store(&pool->park, 0);
     pthread_mutex_lock(&pool->sleep_lock);
-    atomic_fetch_add(&pool->generation, 1);
+    atomic_store(&pool->generation, gen);
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->sleep_lock);
 
-    run_chunks(pool, 0);
-    while (atomic_load(&pool->pending) > 0) CK_PAUSE();
+    run_chunks(pool, gen, 0);
+    while (atomic_load(&pool->done) < atomic_load(&pool->n_chunks)) CK_PAUSE();
     pthread_mutex_unlock(&pool->run_lock);
 }
 

@@ -44,7 +44,7 @@ extension ModelShard {
     func llamaAttentionStep(_ w: LlamaBlockWeights, layer: Int, x: UnsafeMutablePointer<Float>,
                             nTok n: Int, pos0: Int, cache: KVCache) {
         let e = hp.embedding, kv = hp.kvDim, s = scratch
-        w.attentionNorm.apply(s.normed.pointer, x, rows: n, width: e, epsilon: hp.normEpsilon)
+        w.attentionNorm.apply(s.normed.pointer, x, rows: n, width: e, epsilon: hp.normEpsilon, pool: pool)
         if let qkv = w.qkv {
             qkv.apply(pool, s.normed.pointer, nTok: n, into: s.query.pointer, s.key.pointer, s.value.pointer)
         } else {
@@ -53,29 +53,26 @@ extension ModelShard {
             w.value.apply(pool, s.normed.pointer, nTok: n, into: s.value.pointer)
         }
         if case .rotary(let dims, let base, let style) = hp.positions {
-            for t in 0..<n {
-                let pos = Int64(pos0 + t)
-                ck_rope(s.query.pointer + t * e, Int64(hp.heads), Int64(hp.headDim), Int64(dims), pos, base, style)
-                ck_rope(s.key.pointer + t * kv, Int64(hp.kvHeads), Int64(hp.headDim), Int64(dims), pos, base, style)
-            }
+            ck_rope_rows(pool.raw, s.query.pointer, s.key.pointer, Int64(n), Int64(pos0), Int64(hp.heads),
+                         Int64(hp.kvHeads), Int64(hp.headDim), Int64(dims), base, style)
         }
         attendStep(layer: layer, nTok: n, pos0: pos0, cache: cache)
         w.attentionOutput.apply(pool, s.attention.pointer, nTok: n, into: s.projected.pointer)
-        ck_add(x, s.projected.pointer, Int64(n * e))
+        ck_add_pool(pool.raw, x, s.projected.pointer, Int64(n * e))
     }
 
     /// x += W_down · (silu(W_gate · norm(x)) ⊙ W_up · norm(x))
     func llamaFeedForwardStep(_ w: LlamaBlockWeights, x: UnsafeMutablePointer<Float>, nTok n: Int) {
         let e = hp.embedding, s = scratch
-        w.feedForwardNorm.apply(s.normed.pointer, x, rows: n, width: e, epsilon: hp.normEpsilon)
+        w.feedForwardNorm.apply(s.normed.pointer, x, rows: n, width: e, epsilon: hp.normEpsilon, pool: pool)
         if let gateUp = w.gateUp {
             gateUp.apply(pool, s.normed.pointer, nTok: n, into: s.gate.pointer, s.up.pointer)
         } else {
             w.gate.apply(pool, s.normed.pointer, nTok: n, into: s.gate.pointer)
             w.up.apply(pool, s.normed.pointer, nTok: n, into: s.up.pointer)
         }
-        ck_silu_mul(s.gate.pointer, s.up.pointer, Int64(n * hp.feedForward))
+        ck_silu_mul_pool(pool.raw, s.gate.pointer, s.up.pointer, Int64(n * hp.feedForward))
         w.down.apply(pool, s.gate.pointer, nTok: n, into: s.projected.pointer)
-        ck_add(x, s.projected.pointer, Int64(n * e))
+        ck_add_pool(pool.raw, x, s.projected.pointer, Int64(n * e))
     }
 }

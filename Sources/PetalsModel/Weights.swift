@@ -84,27 +84,44 @@ final class PackedWeights: @unchecked Sendable {
     deinit { ck_packed_free(raw) }
 }
 
-/// Several projections of the same input (Q, K, V; gate, up) computed by one kernel call over
-/// their stacked packed rows, then split into each projection's output buffer.
+/// Several projections of the same input (Q, K, V; gate, up) computed by one kernel call:
+/// quantized weights over their stacked packed rows (then split into each projection's
+/// output buffer), other types (F16, F32) by ck_matmul_parts on the original rows.
 final class FusedProjection: @unchecked Sendable {
-    private let packed: PackedWeights
+    private let packed: PackedWeights?
+    private let matrices: [WeightMatrix]
     private let widths: [Int]
     private var output: FloatBuffer
 
-    /// nil unless every matrix has the same packable type and column count.
+    /// nil unless every matrix has the same type and column count.
     init?(_ matrices: [WeightMatrix]) {
-        guard let first = matrices.first,
-              matrices.allSatisfy({ $0.type == first.type && $0.cols == first.cols }),
-              let packed = PackedWeights(type: first.type, parts: matrices.map { ($0.data, $0.rows) }, cols: first.cols)
+        guard let first = matrices.first, matrices.count <= Int(CK_MATMUL_MAX_PARTS),
+              matrices.allSatisfy({ $0.type == first.type && $0.cols == first.cols })
         else { return nil }
-        self.packed = packed
+        if ck_packed_type_supported(first.type) != 0 {
+            guard let packed = PackedWeights(type: first.type, parts: matrices.map { ($0.data, $0.rows) }, cols: first.cols)
+            else { return nil }
+            self.packed = packed
+            output = FloatBuffer(count: packed.rows)
+        } else {
+            packed = nil
+            output = FloatBuffer(count: 0)
+        }
+        self.matrices = matrices
         widths = matrices.map(\.rows)
-        output = FloatBuffer(count: packed.rows)
     }
 
     /// a[nTok x widths[0]] = X · W_0ᵀ, b (W_1), c (W_2, three-part projections only)
     func apply(_ pool: ComputePool, _ x: UnsafePointer<Float>, nTok: Int,
                into a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, _ c: UnsafeMutablePointer<Float>? = nil) {
+        guard let packed else {
+            let weights: [UnsafeRawPointer?] = matrices.map { $0.data }
+            let rows = widths.map { Int64($0) }
+            let outputs: [UnsafeMutablePointer<Float>?] = [a, b, c].prefix(matrices.count).map { $0 }
+            ck_matmul_parts(pool.raw, matrices[0].type, Int32(matrices.count), weights, rows, Int64(matrices[0].cols),
+                            x, Int64(nTok), outputs)
+            return
+        }
         let total = packed.rows
         if output.count < nTok * total { output = FloatBuffer(count: nTok * total) }
         ck_matmul_packed(pool.raw, packed.raw, x, Int64(nTok), output.pointer)
@@ -166,12 +183,18 @@ enum Norm: Sendable {
         }
     }
 
-    /// out[t] = norm(x[t]) for `rows` rows of `width` values; out may alias x.
-    func apply(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int, width: Int, epsilon: Float) {
+    /// out[t] = norm(x[t]) for `rows` rows of `width` values; out may alias x. With a pool, RMS
+    /// norms of a batch are split across it (each row bit for bit the single-row function's).
+    func apply(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int, width: Int, epsilon: Float,
+               pool: ComputePool? = nil) {
         switch self {
         case .rms(let weight):
             weight.values.withUnsafeBufferPointer { w in
-                for t in 0..<rows { ck_rmsnorm(out + t * width, x + t * width, w.baseAddress, Int64(width), epsilon) }
+                if let pool {
+                    ck_rmsnorm_rows(pool.raw, out, x, w.baseAddress, Int64(rows), Int64(width), epsilon)
+                } else {
+                    for t in 0..<rows { ck_rmsnorm(out + t * width, x + t * width, w.baseAddress, Int64(width), epsilon) }
+                }
             }
         case .layer(let weight, let bias):
             weight.values.withUnsafeBufferPointer { w in

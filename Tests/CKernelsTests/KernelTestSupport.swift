@@ -64,6 +64,29 @@ func prepareActivation(_ x: [Float], weightType: Int32) -> [UInt8] {
     return out
 }
 
+/// The largest |y - exact| / sum |w x| over the outputs y (n_tok x rows) of a matmul, with the
+/// exact products in double from the weights and the activations as the kernels see them
+/// (F16: rounded to f16; quantized types: their Q8 blocks), so only the accumulation counts.
+func worstRelativeError(_ y: [Float], weights: [UInt8], type: WeightType, rows: Int, cols: Int, x: [Float], nTok: Int) -> Double {
+    let rowBytes = ck_row_size(type.ck, Int64(cols))
+    let w = (0..<rows).map { r in dequantize(Array(weights[r * rowBytes..<(r + 1) * rowBytes]), type: type.ck, count: cols) }
+    var worst = 0.0
+    for t in 0..<nTok {
+        let a = dequantize(prepareActivation(Array(x[t * cols..<(t + 1) * cols]), weightType: type.ck),
+                           type: ck_activation_type(type.ck), count: cols)
+        for r in 0..<rows {
+            var exact = 0.0, magnitude = 0.0
+            for k in 0..<cols {
+                let p = Double(w[r][k]) * Double(a[k])
+                exact += p
+                magnitude += abs(p)
+            }
+            if magnitude > 0 { worst = max(worst, abs(Double(y[t * rows + r]) - exact) / magnitude) }
+        }
+    }
+    return worst
+}
+
 func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
     zip(a, b).map { abs($0 - $1) }.max() ?? 0
 }

@@ -88,4 +88,47 @@ final class OpsTests: XCTestCase {
         XCTAssertEqual(twelve[8], pow(2, -0.5), accuracy: 1e-6) // interleaved from 2^(-4/8)
         XCTAssertEqual(twelve[9], pow(2, -1.5), accuracy: 1e-6)
     }
+
+    func testBatchedOpsAcrossThePoolEqualTheSingleRowOnes() {
+        // rmsnorm, RoPE, SwiGLU and the residual add over a batch, split across two threads,
+        // give each row exactly what the single-row functions give it (a length that is not a
+        // multiple of 8 included).
+        var rng = TestRandom(seed: 24)
+        let pool = ck_pool_create(2)
+        defer { ck_pool_destroy(pool) }
+        let rows = 37, n = 576, heads = 9, kvHeads = 3, headDim = 64
+        let x = rng.floats(rows * n, scale: 3), weight = rng.floats(n)
+        var batched = [Float](repeating: .nan, count: rows * n), single = batched
+        ck_rmsnorm_rows(pool, &batched, x, weight, Int64(rows), Int64(n), 1e-5)
+        for r in 0..<rows {
+            single.withUnsafeMutableBufferPointer { out in
+                x.withUnsafeBufferPointer { ck_rmsnorm(out.baseAddress! + r * n, $0.baseAddress! + r * n, weight, Int64(n), 1e-5) }
+            }
+        }
+        XCTAssertEqual(batched.map(\.bitPattern), single.map(\.bitPattern), "rmsnorm")
+
+        for style in [Int32(CK_ROPE_NORMAL), Int32(CK_ROPE_NEOX)] {
+            var q = rng.floats(rows * heads * headDim), k = rng.floats(rows * kvHeads * headDim)
+            var q1 = q, k1 = k
+            ck_rope_rows(pool, &q, &k, Int64(rows), 11, Int64(heads), Int64(kvHeads), Int64(headDim), 64, 10_000, style)
+            for t in 0..<rows {
+                q1.withUnsafeMutableBufferPointer { ck_rope($0.baseAddress! + t * heads * headDim, Int64(heads), Int64(headDim), 64, Int64(11 + t), 10_000, style) }
+                k1.withUnsafeMutableBufferPointer { ck_rope($0.baseAddress! + t * kvHeads * headDim, Int64(kvHeads), Int64(headDim), 64, Int64(11 + t), 10_000, style) }
+            }
+            XCTAssertEqual(q.map(\.bitPattern), q1.map(\.bitPattern), "rope q style \(style)")
+            XCTAssertEqual(k.map(\.bitPattern), k1.map(\.bitPattern), "rope k style \(style)")
+        }
+
+        let count = 9 * 4096 + 5
+        let up = rng.floats(count, scale: 4), other = rng.floats(count)
+        var gate = rng.floats(count, scale: 4)
+        var gate1 = gate
+        ck_silu_mul_pool(pool, &gate, up, Int64(count))
+        ck_silu_mul(&gate1, up, Int64(count))
+        XCTAssertEqual(gate.map(\.bitPattern), gate1.map(\.bitPattern), "silu_mul")
+        var sum = gate, sum1 = gate
+        ck_add_pool(pool, &sum, other, Int64(count))
+        ck_add(&sum1, other, Int64(count))
+        XCTAssertEqual(sum.map(\.bitPattern), sum1.map(\.bitPattern), "add")
+    }
 }

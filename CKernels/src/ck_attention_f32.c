@@ -1,11 +1,11 @@
 // Causal multi-head attention over an F32 KV cache, all in f32: q, keys and values are used as
 // they are (no rounding to F16), as Hugging Face transformers computes attention for float32
 // models. Scores are q.k dots scaled, plus the ALiBi bias; softmax as ck_softmax; the output is
-// the probability-weighted sum of values. The AVX2 path vectorises the dots (ck_vec_dot's f32
-// kernel) and the weighted sum across the head; the scalar path is the plain reference.
+// the probability-weighted sum of values. The AVX2 path (head sizes that are multiples of 8)
+// computes four keys' dots per pass and the weighted sum with one FMA chain per 8 dims; the
+// scalar path is the plain reference.
 #include "ck_internal.h"
 
-#include <math.h>
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -35,19 +35,51 @@ static void weighted_values_ref(const float *p, const float *v, int64_t stride, 
 
 #if defined(__x86_64__)
 #define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
-/// weighted_values_ref with each 8-dim slice of the output in a register (same order of
-/// positions per dim, fused multiply-adds).
-CK_AVX2 static void weighted_values_avx2(const float *p, const float *v, int64_t stride, int64_t len, int64_t hd, float *out) {
-    int64_t d = 0;
-    for (; d + 8 <= hd; d += 8) {
-        __m256 acc = _mm256_setzero_ps();
-        for (int64_t j = 0; j < len; j++) acc = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v + j * stride + d), acc);
-        _mm256_storeu_ps(out + d, acc);
+
+CK_AVX2 static inline float hsum8_f32(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
+
+/// Raw q.k dots for positions [0, len) (head_dim a multiple of 8): four keys per pass, so four
+/// independent FMA chains share each load of q.
+CK_AVX2 static void raw_scores_avx2(const float *q, const float *k, int64_t stride, int64_t len, int64_t hd, float *raw) {
+    int64_t j = 0;
+    for (; j + 4 <= len; j += 4) {
+        const float *k0 = k + j * stride, *k1 = k0 + stride, *k2 = k1 + stride, *k3 = k2 + stride;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t d = 0; d < hd; d += 8) {
+            const __m256 x = _mm256_loadu_ps(q + d);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(k0 + d), x, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(k1 + d), x, a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(k2 + d), x, a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(k3 + d), x, a3);
+        }
+        raw[j] = hsum8_f32(a0);
+        raw[j + 1] = hsum8_f32(a1);
+        raw[j + 2] = hsum8_f32(a2);
+        raw[j + 3] = hsum8_f32(a3);
     }
-    for (; d < hd; d++) {
-        float acc = 0;
-        for (int64_t j = 0; j < len; j++) acc = fmaf(p[j], v[j * stride + d], acc);
-        out[d] = acc;
+    for (; j < len; j++) {
+        __m256 a = _mm256_setzero_ps();
+        for (int64_t d = 0; d < hd; d += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(k + j * stride + d), _mm256_loadu_ps(q + d), a);
+        raw[j] = hsum8_f32(a);
+    }
+}
+
+/// weighted_values_ref vectorised across the head (head_dim a multiple of 8): positions in
+/// order, every 8-dim slice of the output its own FMA chain, so the chains overlap.
+CK_AVX2 static void weighted_values_avx2(const float *p, const float *v, int64_t stride, int64_t len, int64_t hd, float *out) {
+    memset(out, 0, sizeof(float) * (size_t)hd);
+    for (int64_t j = 0; j < len; j++) {
+        const __m256 pj = _mm256_set1_ps(p[j]);
+        const float *row = v + j * stride;
+        for (int64_t d = 0; d < hd; d += 8) {
+            _mm256_storeu_ps(out + d, _mm256_fmadd_ps(pj, _mm256_loadu_ps(row + d), _mm256_loadu_ps(out + d)));
+        }
     }
 }
 #endif
@@ -63,18 +95,21 @@ static void attention_f32_tasks(void *raw, int64_t begin, int64_t end, int threa
         const int64_t len = job->pos0 + t + 1;
         const float *q = job->q + (t * job->n_head + h) * hd;
         const float slope = job->alibi ? job->alibi[h] : 0.0f;
-        for (int64_t j = 0; j < len; j++) {
-            scores[j] = job->dot(hd, job->k + j * job->kv_stride + kvh * hd, q) * job->scale + slope * (float)(j - (len - 1));
-        }
-        ck_softmax(scores, len);
+        const float *k = job->k + kvh * hd, *v = job->v + kvh * hd;
         float *out = job->out + (t * job->n_head + h) * hd;
-        const float *v = job->v + kvh * hd;
 #if defined(__x86_64__)
         if (job->simd) {
+            raw_scores_avx2(q, k, job->kv_stride, len, hd, scores);
+            for (int64_t j = 0; j < len; j++) scores[j] = scores[j] * job->scale + slope * (float)(j - (len - 1));
+            ck_softmax(scores, len);
             weighted_values_avx2(scores, v, job->kv_stride, len, hd, out);
             continue;
         }
 #endif
+        for (int64_t j = 0; j < len; j++) {
+            scores[j] = job->dot(hd, k + j * job->kv_stride, q) * job->scale + slope * (float)(j - (len - 1));
+        }
+        ck_softmax(scores, len);
         weighted_values_ref(scores, v, job->kv_stride, len, hd, out);
     }
 }
@@ -90,7 +125,8 @@ void ck_attention_f32(ck_pool *pool, float *out, const float *q, int64_t n_tok, 
     float *scores = ck__pool_scratch(pool, 1, sizeof(float) * (size_t)(per_thread * threads));
     if (scores) {
         attention_f32_job job = { out, q, n_tok, pos0, k, v, kv_stride, n_head, n_head_kv, head_dim, scale,
-                                  alibi_slopes, ck__dot_for(CK_F32), scores, per_thread, ck__use_simd() };
+                                  alibi_slopes, ck__dot_for(CK_F32), scores, per_thread,
+                                  ck__use_simd() && head_dim % 8 == 0 };
         ck_pool_run(pool, n_tok * n_head, 1, attention_f32_tasks, &job);
     }
     ck__pool_unlock_op(pool);

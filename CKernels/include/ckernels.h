@@ -124,6 +124,21 @@ enum { CK_MATMUL_MAX_PARTS = 4 };
 void ck_matmul_parts(ck_pool *pool, int type, int n_parts, const void *const *W, const int64_t *rows, int64_t cols,
                      const float *X, int64_t n_tok, float *const *Y);
 
+// MARK: - Weight memory
+
+/// Memory for weights streamed on every token, 64-byte aligned: on Linux carved out of large
+/// regions advised as transparent huge pages (fewer TLB misses; the prefetchers are not stopped
+/// at every 4 KB boundary). Free with ck_weights_free. NULL when out of memory.
+void *ck_weights_alloc(size_t bytes);
+void ck_weights_free(void *p, size_t bytes);
+/// ck_weights_alloc(bytes) holding a copy of src[0, bytes).
+void *ck_weights_copy(const void *src, size_t bytes);
+/// Once a copy has replaced [src, src + bytes): if the range lies in a private, read-only
+/// mapping of a file (checked in /proc/self/maps), drops this process's pages of it so resident
+/// memory does not count the weights twice (a later read faults them in again). Any other
+/// memory is left alone. Linux only; a no-op elsewhere.
+void ck_release_mapped_pages(const void *src, size_t bytes);
+
 // MARK: - Repacked quantized weights
 
 /// Quantized weights (Q4_0, Q4_1, Q8_0) repacked at load into groups of four interleaved rows

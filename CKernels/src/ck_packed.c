@@ -52,7 +52,8 @@ ck_packed *ck_pack_weights(int type, int n_parts, const void *const *parts, cons
     p->scale_bytes = round_up(type == CK_Q4_1 ? 2 * per_scale : per_scale, 32);
     const size_t quant_bytes = (size_t)p->nb * CK_GROUP * (type == CK_Q8_0 ? 32 : 16);
     p->group_bytes = round_up(p->scale_bytes + quant_bytes, 64);
-    if (posix_memalign((void **)&p->data, 64, p->group_bytes * (size_t)p->groups) != 0) {
+    p->data = ck_weights_alloc(p->group_bytes * (size_t)p->groups);
+    if (!p->data) {
         free(p);
         return NULL;
     }
@@ -100,7 +101,7 @@ ck_packed *ck_pack_weights(int type, int n_parts, const void *const *parts, cons
 
 void ck_packed_free(ck_packed *p) {
     if (!p) return;
-    free(p->data);
+    ck_weights_free(p->data, p->group_bytes * (size_t)p->groups);
     free(p);
 }
 

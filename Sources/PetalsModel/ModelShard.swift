@@ -71,10 +71,10 @@ public final class ModelShard: @unchecked Sendable {
         if blocks.lowerBound == 0 {
             embeddings = TokenEmbeddings(
                 table: try WeightMatrix(requireTensor(model, "token_embd.weight"), rows: hp.vocabularySize,
-                                        cols: hp.embedding, pack: false, widen: false),
+                                        cols: hp.embedding, pack: false, inProducts: false),
                 positions: hp.positions == .learned
                     ? try WeightMatrix(requireTensor(model, "position_embd.weight"), rows: hp.contextLength,
-                                       cols: hp.embedding, pack: false, widen: false)
+                                       cols: hp.embedding, pack: false, inProducts: false)
                     : nil,
                 norm: hp.architecture == .bloom
                     ? try Norm(model: model, "token_embd_norm", width: hp.embedding, architecture: hp.architecture)

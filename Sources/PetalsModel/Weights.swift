@@ -18,10 +18,16 @@ public struct WeightMatrix: @unchecked Sendable {
     let packed: PackedWeights?
     /// BF16 weights widened to F32 at load (exact; the kernels have no fast BF16 dot), or nil.
     private let widened: FloatBuffer?
+    /// F16/F32 weights that take part in products, copied into huge-page memory, or nil.
+    private let copied: CopiedWeights?
 
-    /// - Parameter widen: BF16 matrices that take part in products are widened to F32; a table
-    ///   only read row by row (token embeddings) is left as stored.
-    init(_ view: TensorView, rows: Int, cols: Int, pack: Bool = true, widen: Bool = true) throws {
+    /// - Parameters:
+    ///   - pack: repack quantized rows for the four-row kernels (false when a FusedProjection
+    ///     packs this matrix together with others).
+    ///   - inProducts: the matrix takes part in products, so every token streams it: BF16 is
+    ///     widened to F32 and F16/F32 copied into huge-page memory. A table only read row by row
+    ///     (token and position embeddings) is left as stored.
+    init(_ view: TensorView, rows: Int, cols: Int, pack: Bool = true, inProducts: Bool = true) throws {
         guard view.dims.count == 2, view.dims[0] == cols, view.dims[1] == rows else {
             throw ModelError.tensorShape(name: view.name, expected: [cols, rows], found: view.dims)
         }
@@ -34,16 +40,21 @@ public struct WeightMatrix: @unchecked Sendable {
         name = view.name
         self.rows = rows
         self.cols = cols
-        if widen && view.type == .bf16 {
+        if inProducts && view.type == .bf16 {
             let buffer = FloatBuffer(count: rows * cols)
             ck_dequantize_row(Int32(TensorType.bf16.rawValue), view.data, buffer.pointer, Int64(rows * cols))
             widened = buffer
             type = Int32(TensorType.f32.rawValue)
             data = UnsafeRawPointer(buffer.pointer)
+            copied = nil
         } else {
             widened = nil
             type = Int32(view.type.rawValue)
-            data = view.data
+            // From huge pages the per-token stream is faster than from the file's 4 KB pages
+            // (quantized types get such memory when they are packed).
+            copied = inProducts && ck_packed_type_supported(type) == 0
+                ? CopiedWeights(view.data, bytes: ck_row_size(type, Int64(cols)) * rows) : nil
+            data = copied.map { UnsafeRawPointer($0.pointer) } ?? view.data
         }
         packed = pack ? PackedWeights(type: type, parts: [(data, rows)], cols: cols) : nil
     }
@@ -64,7 +75,25 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 }
 
-/// Quantized rows repacked at load into CKernels' four-row interleaved layout (owned copy).
+/// A copy of weights in huge-page memory (ck_weights_copy). The source pages of a read-only
+/// file mapping are given back (ck_release_mapped_pages), so resident memory does not double.
+final class CopiedWeights: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+    let bytes: Int
+
+    /// nil when out of memory (the caller keeps reading the source).
+    init?(_ source: UnsafeRawPointer, bytes: Int) {
+        guard let pointer = ck_weights_copy(source, bytes) else { return nil }
+        self.pointer = pointer
+        self.bytes = bytes
+        ck_release_mapped_pages(source, bytes)
+    }
+
+    deinit { ck_weights_free(pointer, bytes) }
+}
+
+/// Quantized rows repacked at load into CKernels' four-row interleaved layout (owned copy, in
+/// huge-page memory).
 final class PackedWeights: @unchecked Sendable {
     let raw: OpaquePointer
     let rows: Int
@@ -79,6 +108,9 @@ final class PackedWeights: @unchecked Sendable {
         }) else { return nil }
         self.raw = raw
         self.rows = Int(ck_packed_rows(raw))
+        // The kernels read only the packed copy: give back the source pages of a read-only file
+        // mapping (an embedding lookup of a tied table faults its row in again).
+        for (source, count) in parts { ck_release_mapped_pages(source, ck_row_size(type, Int64(cols)) * count) }
     }
 
     deinit { ck_packed_free(raw) }

@@ -7,7 +7,11 @@ cd "$(dirname "$0")/.."
 # The default model dequantized into a safetensors directory and an F32 GGUF (models/, not
 # committed), for the tests that run both model-format plugins on it: numpy + gguf only, ~1 min.
 ./scripts/reference/convert_default_model.sh
+# One build serves the Swift tests and the end-to-end suite: release (the e2e suite runs the
+# node as users do), with -enable-testing because some tests use @testable. A second
+# configuration would compile every dependency again (~11 min on a 2-core machine).
 # Plugins are dynamic-library products: build them (and everything else) before testing.
-swift build
-swift test
-Tests/e2e/run_e2e.sh
+BUILD_FLAGS=(-c release -Xswiftc -enable-testing)
+swift build "${BUILD_FLAGS[@]}" --build-tests
+swift test "${BUILD_FLAGS[@]}" --skip-build
+E2E_SWIFT_BUILD_FLAGS="${BUILD_FLAGS[*]}" Tests/e2e/run_e2e.sh

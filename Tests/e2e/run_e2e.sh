@@ -12,9 +12,12 @@ LOGS=$(cd "$LOGS" && pwd)
 PY=.venv/bin/python
 [ -x "$PY" ] || { echo "e2e: $PY missing; run scripts/setup.sh first" >&2; exit 2; }
 
-echo "e2e: building release"
-swift build -c release 2>&1 | tail -1
-BIN=$(pwd)/.build/release/plumise-petals
+# Release by default. scripts/test.sh passes the flags of the build it already made for the Swift
+# tests (release with -enable-testing), so this build finds nothing to do.
+read -r -a BUILD_FLAGS <<< "${E2E_SWIFT_BUILD_FLAGS:--c release}"
+echo "e2e: building (swift build ${BUILD_FLAGS[*]})"
+swift build "${BUILD_FLAGS[@]}" 2>&1 | tail -1
+BIN=$(swift build "${BUILD_FLAGS[@]}" --show-bin-path)/plumise-petals
 
 pids=()
 cleanup() {

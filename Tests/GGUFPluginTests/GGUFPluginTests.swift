@@ -105,6 +105,28 @@ final class GGUFPluginTests: XCTestCase {
         }
     }
 
+    func testScaledRotaryEmbeddingsAreRefusedWithTheirReason() throws {
+        let plain = GGUFWriter.tinyLlama()
+        // Settings that leave RoPE plain still open.
+        for extra in [("llama.rope.scaling.type", GGUFWriter.Value.string("none")), ("llama.rope.scaling.factor", .f32(1))] {
+            var writer = plain
+            writer.metadata.append(extra)
+            XCTAssertNoThrow(try provider.open(path: try write(writer.bytes(), "plain-\(extra.0).gguf"), blockStart: 0, blockEnd: nil))
+        }
+        let scaled: [(String, GGUFWriter, String)] = [
+            ("yarn", { var w = plain; w.metadata.append(("llama.rope.scaling.type", .string("yarn"))); return w }(), "rope scaling 'yarn'"),
+            ("factor", { var w = plain; w.metadata.append(("llama.rope.scaling.factor", .f32(4))); return w }(), "rope scaling factor 4"),
+            ("freqs", { var w = plain; w.tensors.append(("rope_freqs.weight", [8], 0, [UInt8](repeating: 0, count: 32))); return w }(),
+             "rope_freqs.weight"),
+        ]
+        for (name, writer, reason) in scaled {
+            let path = try write(writer.bytes(), "\(name).gguf")
+            XCTAssertThrowsError(try provider.open(path: path, blockStart: 1, blockEnd: 2), name) {
+                XCTAssertTrue("\($0)".contains(reason) && "\($0)".contains("only plain rotary embeddings"), "\($0)")
+            }
+        }
+    }
+
     func testProbeRecognisesOnlyGGUF() throws {
         XCTAssertEqual(provider.probe(path: try write(GGUFWriter.tinyLlama().bytes())), 100)
         XCTAssertEqual(provider.probe(path: try write(Array("{\"not\": \"gguf\"}".utf8), "x.json")), 0)

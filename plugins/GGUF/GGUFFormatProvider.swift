@@ -23,6 +23,7 @@ struct GGUFFormatProvider: ModelFormatProvider {
         guard blockStart >= 0, blockStart <= end, end <= model.blockCount else {
             throw PluginOpenError("block range [\(blockStart), \(end)) is outside the model's \(model.blockCount) blocks of \(path)")
         }
+        try model.refuseUnsupportedRotaryScaling(header: header)
         let (tensors, tied) = try model.selectTensors(blocks: blockStart..<end, file: file, header: header)
         let description = try model.describe(blocks: blockStart..<end, tiedEmbeddings: tied)
         return try ExportedModel(description: description, tensors: tensors, storage: file)
@@ -56,6 +57,23 @@ struct GGUFModel {
             throw GGUFError.malformed(path: path, reason: "\(architecture).\(key) is missing or not an integer")
         }
         return v
+    }
+
+    /// Rotary embeddings with scaling (llama.cpp's rope.scaling.* keys, or Llama 3.1-style
+    /// per-dimension frequency factors in rope_freqs.weight) change every position's angles; the
+    /// kernels implement plain RoPE only, so such a model would load and produce wrong text.
+    func refuseUnsupportedRotaryScaling(header: GGUFHeader) throws {
+        let type = arch("rope.scaling.type")?.string
+        if let type, type != "none" {
+            throw GGUFError.unsupported(path: path, reason: "rope scaling '\(type)' (\(architecture).rope.scaling.type); only plain rotary embeddings are implemented")
+        }
+        // llama.cpp applies a factor without a type as linear scaling.
+        if type == nil, let factor = arch("rope.scaling.factor")?.double, factor != 0, factor != 1 {
+            throw GGUFError.unsupported(path: path, reason: "rope scaling factor \(factor) (\(architecture).rope.scaling.factor); only plain rotary embeddings are implemented")
+        }
+        if header.tensors.contains(where: { $0.name == "rope_freqs.weight" }) {
+            throw GGUFError.unsupported(path: path, reason: "per-dimension rope frequency factors (rope_freqs.weight, Llama 3.1-style scaling); only plain rotary embeddings are implemented")
+        }
     }
 
     /// Which tensors a shard needs: blk.N.* for N in `blocks`, token embeddings for the first

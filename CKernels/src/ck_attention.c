@@ -92,7 +92,6 @@ static void attention_tasks_ref(void *raw, int64_t begin, int64_t end, int threa
 }
 
 #if defined(__x86_64__)
-#define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 /// out[d] = Σ_j p[j]·v[j][d], each d summed in llama.cpp's order. `lanes` is 32 for
 /// ggml_vec_dot_f16's four 8-lane accumulators, 8 for tinyBLAS's single one; partial sum
@@ -132,7 +131,7 @@ CK_AVX2 static void weighted_values(const attention_job *job, const uint16_t *p1
 #undef P
 }
 
-/// Eight 8-lane accumulators → their eight horizontal sums, each added exactly as hsum8_attn
+/// Eight 8-lane accumulators → their eight horizontal sums, each added exactly as ck__hsum8
 /// adds one vector ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), but four sums per instruction.
 CK_AVX2 static inline __m256 hsum8x8(const __m256 a[8]) {
     // Lanes l and l+4: pairs (a0, a1), (a2, a3), ... side by side.

@@ -34,16 +34,6 @@ static void weighted_values_ref(const float *p, const float *v, int64_t stride, 
 }
 
 #if defined(__x86_64__)
-#define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
-
-CK_AVX2 static inline float hsum8_f32(__m256 v) {
-    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-    lo = _mm_add_ps(lo, hi);
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-    return _mm_cvtss_f32(lo);
-}
-
 /// Raw q.k dots for positions [0, len) (head_dim a multiple of 8): four keys per pass, so four
 /// independent FMA chains share each load of q.
 CK_AVX2 static void raw_scores_avx2(const float *q, const float *k, int64_t stride, int64_t len, int64_t hd, float *raw) {
@@ -58,15 +48,15 @@ CK_AVX2 static void raw_scores_avx2(const float *q, const float *k, int64_t stri
             a2 = _mm256_fmadd_ps(_mm256_loadu_ps(k2 + d), x, a2);
             a3 = _mm256_fmadd_ps(_mm256_loadu_ps(k3 + d), x, a3);
         }
-        raw[j] = hsum8_f32(a0);
-        raw[j + 1] = hsum8_f32(a1);
-        raw[j + 2] = hsum8_f32(a2);
-        raw[j + 3] = hsum8_f32(a3);
+        raw[j] = ck__hsum8(a0);
+        raw[j + 1] = ck__hsum8(a1);
+        raw[j + 2] = ck__hsum8(a2);
+        raw[j + 3] = ck__hsum8(a3);
     }
     for (; j < len; j++) {
         __m256 a = _mm256_setzero_ps();
         for (int64_t d = 0; d < hd; d += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(k + j * stride + d), _mm256_loadu_ps(q + d), a);
-        raw[j] = hsum8_f32(a);
+        raw[j] = ck__hsum8(a);
     }
 }
 

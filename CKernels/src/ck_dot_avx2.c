@@ -6,22 +6,12 @@
 #include <immintrin.h>
 #include <math.h>
 
-#define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
-
 /// Exact half → float with the F16C instruction (the portable ck_fp16_to_fp32 is a function
 /// call with branches, and these kernels convert two or three scales per 32 weights).
 CK_AVX2 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 /// Float → half, round to nearest even (the same result as ck_fp32_to_fp16).
 CK_AVX2 static inline uint16_t f2h(float f) { return (uint16_t)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
-
-CK_AVX2 static inline float hsum8(__m256 v) {
-    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-    lo = _mm_add_ps(lo, hi);
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-    return _mm_cvtss_f32(lo);
-}
 
 CK_AVX2 static inline int hsum_i32_8(__m256i v) {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -38,17 +28,6 @@ CK_AVX2 static inline __m256i unpack_nibbles(const uint8_t *qs) {
     return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
 }
 
-/// Sum of u8 x s8 products in 8 int32 lanes, as floats.
-CK_AVX2 static inline __m256 dot_u8_s8(__m256i u, __m256i s) {
-    const __m256i pairs = _mm256_maddubs_epi16(u, s);
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
-}
-
-/// Sum of s8 x s8 products: move x's sign onto y so maddubs can treat x as unsigned.
-CK_AVX2 static inline __m256 dot_s8_s8(__m256i x, __m256i y) {
-    return dot_u8_s8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-}
-
 CK_AVX2 float ck__dot_q4_0_q8_0_avx2(int64_t n, const void *w, const void *a) {
     const ck_block_q4_0 *x = w;
     const ck_block_q8_0 *y = a;
@@ -57,9 +36,9 @@ CK_AVX2 float ck__dot_q4_0_q8_0_avx2(int64_t n, const void *w, const void *a) {
         const __m256 d = _mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d));
         const __m256i qx = _mm256_sub_epi8(unpack_nibbles(x[b].qs), _mm256_set1_epi8(8));
         const __m256i qy = _mm256_loadu_si256((const __m256i *)y[b].qs);
-        acc = _mm256_fmadd_ps(d, dot_s8_s8(qx, qy), acc);
+        acc = _mm256_fmadd_ps(d, ck__dot_s8_s8(qx, qy), acc);
     }
-    return hsum8(acc);
+    return ck__hsum8(acc);
 }
 
 CK_AVX2 float ck__dot_q4_1_q8_1_avx2(int64_t n, const void *w, const void *a) {
@@ -72,9 +51,9 @@ CK_AVX2 float ck__dot_q4_1_q8_1_avx2(int64_t n, const void *w, const void *a) {
         const __m256 d = _mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d));
         const __m256i qx = unpack_nibbles(x[b].qs);
         const __m256i qy = _mm256_loadu_si256((const __m256i *)y[b].qs);
-        acc = _mm256_fmadd_ps(d, dot_u8_s8(qx, qy), acc);
+        acc = _mm256_fmadd_ps(d, ck__dot_u8_s8(qx, qy), acc);
     }
-    return hsum8(acc) + mins;
+    return ck__hsum8(acc) + mins;
 }
 
 CK_AVX2 float ck__dot_q8_0_q8_0_avx2(int64_t n, const void *w, const void *a) {
@@ -85,9 +64,9 @@ CK_AVX2 float ck__dot_q8_0_q8_0_avx2(int64_t n, const void *w, const void *a) {
         const __m256 d = _mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d));
         const __m256i qx = _mm256_loadu_si256((const __m256i *)x[b].qs);
         const __m256i qy = _mm256_loadu_si256((const __m256i *)y[b].qs);
-        acc = _mm256_fmadd_ps(d, dot_s8_s8(qx, qy), acc);
+        acc = _mm256_fmadd_ps(d, ck__dot_s8_s8(qx, qy), acc);
     }
-    return hsum8(acc);
+    return ck__hsum8(acc);
 }
 
 /// Four weight rows (w_stride bytes apart) against one activation row: the activation block
@@ -105,10 +84,10 @@ CK_AVX2 void ck__dot4_q4_1_q8_1_avx2(int64_t n, const void *w, size_t w_stride, 
         for (int r = 0; r < 4; r++) {
             mins[r] += h2f(x[r][b].m) * ys;
             const __m256 d = _mm256_set1_ps(h2f(x[r][b].d) * yd);
-            acc[r] = _mm256_fmadd_ps(d, dot_u8_s8(unpack_nibbles(x[r][b].qs), qy), acc[r]);
+            acc[r] = _mm256_fmadd_ps(d, ck__dot_u8_s8(unpack_nibbles(x[r][b].qs), qy), acc[r]);
         }
     }
-    for (int r = 0; r < 4; r++) out[r] = hsum8(acc[r]) + mins[r];
+    for (int r = 0; r < 4; r++) out[r] = ck__hsum8(acc[r]) + mins[r];
 }
 
 CK_AVX2 void ck__dot4_q4_0_q8_0_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]) {
@@ -122,10 +101,10 @@ CK_AVX2 void ck__dot4_q4_0_q8_0_avx2(int64_t n, const void *w, size_t w_stride, 
         for (int r = 0; r < 4; r++) {
             const __m256 d = _mm256_set1_ps(h2f(x[r][b].d) * yd);
             const __m256i qx = _mm256_sub_epi8(unpack_nibbles(x[r][b].qs), _mm256_set1_epi8(8));
-            acc[r] = _mm256_fmadd_ps(d, dot_s8_s8(qx, qy), acc[r]);
+            acc[r] = _mm256_fmadd_ps(d, ck__dot_s8_s8(qx, qy), acc[r]);
         }
     }
-    for (int r = 0; r < 4; r++) out[r] = hsum8(acc[r]);
+    for (int r = 0; r < 4; r++) out[r] = ck__hsum8(acc[r]);
 }
 
 CK_AVX2 void ck__dot4_q8_0_q8_0_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]) {
@@ -138,10 +117,10 @@ CK_AVX2 void ck__dot4_q8_0_q8_0_avx2(int64_t n, const void *w, size_t w_stride, 
         const float yd = h2f(y[b].d);
         for (int r = 0; r < 4; r++) {
             const __m256 d = _mm256_set1_ps(h2f(x[r][b].d) * yd);
-            acc[r] = _mm256_fmadd_ps(d, dot_s8_s8(_mm256_loadu_si256((const __m256i *)x[r][b].qs), qy), acc[r]);
+            acc[r] = _mm256_fmadd_ps(d, ck__dot_s8_s8(_mm256_loadu_si256((const __m256i *)x[r][b].qs), qy), acc[r]);
         }
     }
-    for (int r = 0; r < 4; r++) out[r] = hsum8(acc[r]);
+    for (int r = 0; r < 4; r++) out[r] = ck__hsum8(acc[r]);
 }
 
 /// ggml_vec_dot_f16's order: four accumulators over 32-element steps, reduced pairwise
@@ -210,7 +189,7 @@ CK_AVX2 float ck__dot_f32_f32_avx2(int64_t n, const void *w, const void *a) {
         acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc0);
         acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), acc1);
     }
-    float sum = hsum8(_mm256_add_ps(acc0, acc1));
+    float sum = ck__hsum8(_mm256_add_ps(acc0, acc1));
     for (; i < n; i++) sum += x[i] * y[i];
     return sum;
 }

@@ -64,8 +64,32 @@ void ck__pool_unlock_op(ck_pool *pool);
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+/// The instruction sets of the SIMD paths (chosen at run time, see ck__use_simd).
+#define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+/// Sum of the 8 lanes: halves added, then pairs, then the last two.
+CK_AVX2 static inline float ck__hsum8(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
+
+/// Sum of u8 x s8 products of each group of four bytes, 8 int32 lanes as floats (ggml's
+/// mul_sum_us8_pairs_float).
+CK_AVX2 static inline __m256 ck__dot_u8_s8(__m256i u, __m256i s) {
+    const __m256i pairs = _mm256_maddubs_epi16(u, s);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+}
+
+/// Sum of s8 x s8 products: x's sign moved onto y so maddubs can treat x as unsigned.
+CK_AVX2 static inline __m256 ck__dot_s8_s8(__m256i x, __m256i y) {
+    return ck__dot_u8_s8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+}
+
 /// out[c] = lane c of in[0] ... in[7] (an 8 x 8 transpose of floats or 32-bit lanes).
-__attribute__((target("avx2,fma,f16c"))) static inline void ck__transpose8(const __m256 in[8], __m256 out[8]) {
+CK_AVX2 static inline void ck__transpose8(const __m256 in[8], __m256 out[8]) {
     const __m256 t0 = _mm256_unpacklo_ps(in[0], in[1]), t1 = _mm256_unpackhi_ps(in[0], in[1]);
     const __m256 t2 = _mm256_unpacklo_ps(in[2], in[3]), t3 = _mm256_unpackhi_ps(in[2], in[3]);
     const __m256 t4 = _mm256_unpacklo_ps(in[4], in[5]), t5 = _mm256_unpackhi_ps(in[4], in[5]);

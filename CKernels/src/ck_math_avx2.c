@@ -8,8 +8,6 @@
 #include <immintrin.h>
 #include <math.h>
 
-#define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
-
 /// e^x for 8 lanes: x = n·ln2 + b with n = round(x/ln2) (by the 1.5·2^23 shift trick),
 /// ln2 split in two parts for an exact reduction, then a degree-5 polynomial in b scaled by
 /// 2^n built directly in the exponent bits. Lanes with |n| > 126 take a slower scaling that
@@ -59,14 +57,6 @@ CK_AVX2 void ck__silu_mul_avx2(float *gate, const float *up, int64_t n) {
     for (; i < n; i++) gate[i] = (gate[i] / (1.0f + expf(-gate[i]))) * up[i];
 }
 
-/// Sum of 8 lanes in the order (l0+l4, l1+l5, l2+l6, l3+l7) → (a0+a2, a1+a3) → their sum.
-CK_AVX2 static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 CK_AVX2 void ck__softmax_avx2(float *x, int64_t n) {
     if (n <= 0) return;
     // max_ps(x, m) is x > m ? x : m, the scalar rule, eight lanes at a time (the maximum is
@@ -86,7 +76,7 @@ CK_AVX2 void ck__softmax_avx2(float *x, int64_t n) {
     for (; i + 8 <= n; i += 8) {
         const __m256 e = ck__exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
         _mm256_storeu_ps(x + i, e);
-        sum += (double)hsum8(e);
+        sum += (double)ck__hsum8(e);
     }
     for (; i < n; i++) {
         x[i] = expf(x[i] - max);

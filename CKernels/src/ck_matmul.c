@@ -120,7 +120,6 @@ typedef struct {
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-#define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 /// Activation panels [begin, end): 16 token rows stored K-major (f16-rounded for F16
 /// weights), eight tokens x eight columns transposed at a time; missing tokens of the last

@@ -210,26 +210,6 @@ static void group_ref(const ck_packed *p, int64_t g, const uint8_t *act, float o
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-#define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
-
-CK_AVX2 static inline float hsum8(__m256 v) {
-    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-    lo = _mm_add_ps(lo, hi);
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-    return _mm_cvtss_f32(lo);
-}
-
-/// Sum of u8 x s8 products of each group of four bytes, 8 int32 lanes as floats (ggml's
-/// mul_sum_us8_pairs_float).
-CK_AVX2 static inline __m256 dot_u8_s8(__m256i u, __m256i s) {
-    const __m256i pairs = _mm256_maddubs_epi16(u, s);
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
-}
-
-CK_AVX2 static inline __m256 dot_s8_s8(__m256i x, __m256i y) {
-    return dot_u8_s8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-}
 
 /// The four rows' d_x * d_y, each broadcast to 8 lanes.
 #define SCALES4(dx16, dy)                                                                   \
@@ -255,17 +235,17 @@ CK_AVX2 static void group_q4_1(const ck_packed *p, int64_t g, const uint8_t *act
         const __m256i a = _mm256_load_si256((const __m256i *)(qs + b * 64));
         const __m256i c = _mm256_load_si256((const __m256i *)(qs + b * 64 + 32));
         const __m256i a_hi = _mm256_srli_epi16(a, 4), c_hi = _mm256_srli_epi16(c, 4);
-        acc0 = _mm256_fmadd_ps(D0, dot_u8_s8(_mm256_and_si256(a, low), y), acc0);
-        acc1 = _mm256_fmadd_ps(D1, dot_u8_s8(_mm256_and_si256(a_hi, low), y), acc1);
-        acc2 = _mm256_fmadd_ps(D2, dot_u8_s8(_mm256_and_si256(c, low), y), acc2);
-        acc3 = _mm256_fmadd_ps(D3, dot_u8_s8(_mm256_and_si256(c_hi, low), y), acc3);
+        acc0 = _mm256_fmadd_ps(D0, ck__dot_u8_s8(_mm256_and_si256(a, low), y), acc0);
+        acc1 = _mm256_fmadd_ps(D1, ck__dot_u8_s8(_mm256_and_si256(a_hi, low), y), acc1);
+        acc2 = _mm256_fmadd_ps(D2, ck__dot_u8_s8(_mm256_and_si256(c, low), y), acc2);
+        acc3 = _mm256_fmadd_ps(D3, ck__dot_u8_s8(_mm256_and_si256(c_hi, low), y), acc3);
     }
     float m[4];
     _mm_storeu_ps(m, mins);
-    out[0] = hsum8(acc0) + m[0];
-    out[1] = hsum8(acc1) + m[1];
-    out[2] = hsum8(acc2) + m[2];
-    out[3] = hsum8(acc3) + m[3];
+    out[0] = ck__hsum8(acc0) + m[0];
+    out[1] = ck__hsum8(acc1) + m[1];
+    out[2] = ck__hsum8(acc2) + m[2];
+    out[3] = ck__hsum8(acc3) + m[3];
 }
 
 CK_AVX2 static void group_q4_0(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]) {
@@ -282,15 +262,15 @@ CK_AVX2 static void group_q4_0(const ck_packed *p, int64_t g, const uint8_t *act
         const __m256i a = _mm256_load_si256((const __m256i *)(qs + b * 64));
         const __m256i c = _mm256_load_si256((const __m256i *)(qs + b * 64 + 32));
         const __m256i a_hi = _mm256_srli_epi16(a, 4), c_hi = _mm256_srli_epi16(c, 4);
-        acc0 = _mm256_fmadd_ps(D0, dot_s8_s8(_mm256_sub_epi8(_mm256_and_si256(a, low), eight), y), acc0);
-        acc1 = _mm256_fmadd_ps(D1, dot_s8_s8(_mm256_sub_epi8(_mm256_and_si256(a_hi, low), eight), y), acc1);
-        acc2 = _mm256_fmadd_ps(D2, dot_s8_s8(_mm256_sub_epi8(_mm256_and_si256(c, low), eight), y), acc2);
-        acc3 = _mm256_fmadd_ps(D3, dot_s8_s8(_mm256_sub_epi8(_mm256_and_si256(c_hi, low), eight), y), acc3);
+        acc0 = _mm256_fmadd_ps(D0, ck__dot_s8_s8(_mm256_sub_epi8(_mm256_and_si256(a, low), eight), y), acc0);
+        acc1 = _mm256_fmadd_ps(D1, ck__dot_s8_s8(_mm256_sub_epi8(_mm256_and_si256(a_hi, low), eight), y), acc1);
+        acc2 = _mm256_fmadd_ps(D2, ck__dot_s8_s8(_mm256_sub_epi8(_mm256_and_si256(c, low), eight), y), acc2);
+        acc3 = _mm256_fmadd_ps(D3, ck__dot_s8_s8(_mm256_sub_epi8(_mm256_and_si256(c_hi, low), eight), y), acc3);
     }
-    out[0] = hsum8(acc0);
-    out[1] = hsum8(acc1);
-    out[2] = hsum8(acc2);
-    out[3] = hsum8(acc3);
+    out[0] = ck__hsum8(acc0);
+    out[1] = ck__hsum8(acc1);
+    out[2] = ck__hsum8(acc2);
+    out[3] = ck__hsum8(acc3);
 }
 
 CK_AVX2 static void group_q8_0(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]) {
@@ -304,15 +284,15 @@ CK_AVX2 static void group_q8_0(const ck_packed *p, int64_t g, const uint8_t *act
         const __m256i y = _mm256_load_si256((const __m256i *)(qy + b * 32));
         SCALES4(dx + b * CK_GROUP, _mm_broadcast_ss(dy + b));
         const __m256i *x = (const __m256i *)(qs + b * 128);
-        acc0 = _mm256_fmadd_ps(D0, dot_s8_s8(_mm256_load_si256(x + 0), y), acc0);
-        acc1 = _mm256_fmadd_ps(D1, dot_s8_s8(_mm256_load_si256(x + 1), y), acc1);
-        acc2 = _mm256_fmadd_ps(D2, dot_s8_s8(_mm256_load_si256(x + 2), y), acc2);
-        acc3 = _mm256_fmadd_ps(D3, dot_s8_s8(_mm256_load_si256(x + 3), y), acc3);
+        acc0 = _mm256_fmadd_ps(D0, ck__dot_s8_s8(_mm256_load_si256(x + 0), y), acc0);
+        acc1 = _mm256_fmadd_ps(D1, ck__dot_s8_s8(_mm256_load_si256(x + 1), y), acc1);
+        acc2 = _mm256_fmadd_ps(D2, ck__dot_s8_s8(_mm256_load_si256(x + 2), y), acc2);
+        acc3 = _mm256_fmadd_ps(D3, ck__dot_s8_s8(_mm256_load_si256(x + 3), y), acc3);
     }
-    out[0] = hsum8(acc0);
-    out[1] = hsum8(acc1);
-    out[2] = hsum8(acc2);
-    out[3] = hsum8(acc3);
+    out[0] = ck__hsum8(acc0);
+    out[1] = ck__hsum8(acc1);
+    out[2] = ck__hsum8(acc2);
+    out[3] = ck__hsum8(acc3);
 }
 
 /// Prefill: the group's d_x widened and broadcast once per group (scratch: nb x 4 vectors),
@@ -367,8 +347,8 @@ CK_AVX2 static inline void tile2_q4_1(const ck_packed *p, int64_t g, int r0, con
     float n0[4], n1[4];
     _mm_storeu_ps(n0, m0);
     _mm_storeu_ps(n1, m1);
-    out0[r0] = hsum8(a00) + n0[r0]; out1[r0] = hsum8(a01) + n1[r0];
-    out0[r0 + 1] = hsum8(a10) + n0[r0 + 1]; out1[r0 + 1] = hsum8(a11) + n1[r0 + 1];
+    out0[r0] = ck__hsum8(a00) + n0[r0]; out1[r0] = ck__hsum8(a01) + n1[r0];
+    out0[r0 + 1] = ck__hsum8(a10) + n0[r0 + 1]; out1[r0 + 1] = ck__hsum8(a11) + n1[r0 + 1];
 }
 
 CK_AVX2 static void tile_q4_1(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *act0, const uint8_t *act1,

@@ -16,7 +16,14 @@ struct GGUFFormatProvider: ModelFormatProvider {
     }
 
     func open(path: String, blockStart: Int, blockEnd: Int?) throws -> ExportedModel {
-        let file = try MappedFile(path: path)
+        let file: MappedFile
+        do {
+            file = try MappedFile(path: path)
+        } catch .empty {
+            throw GGUFError.malformed(path: path, reason: "the file is empty")
+        } catch .io(let reason) {
+            throw GGUFError.io(path: path, reason: reason)
+        }
         let header = try GGUFHeader(bytes: file.bytes, path: path)
         let model = try GGUFModel(header: header, path: path)
         let end = blockEnd ?? model.blockCount

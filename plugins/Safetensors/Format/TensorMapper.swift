@@ -24,7 +24,14 @@ enum TensorMapper {
                 guard let first = run.first else { return }
                 let start = first.entry.range.lowerBound
                 let end = run.map(\.entry.range.upperBound).max() ?? first.entry.range.upperBound
-                let region = try MappedRegion(path: path, offset: start, length: end - start)
+                let region: MappedFile
+                do {
+                    region = try MappedFile(path: path, offset: start, length: end - start)
+                } catch .io(let reason) {
+                    throw SafetensorsError.io(path: path, reason: reason)
+                } catch .empty {
+                    throw SafetensorsError.io(path: path, reason: "the file is empty")
+                }
                 storage.regions.append(region)
                 for tensor in run {
                     pointers[tensor.spec.canonical] = region.bytes.baseAddress! + (tensor.entry.range.lowerBound - start)

@@ -43,7 +43,7 @@ extension ModelShard {
     /// x += Wo · attention(rope(Wq·norm(x)), cache ∪ rope(Wk·norm(x)), cache ∪ Wv·norm(x))
     func llamaAttentionStep(_ w: LlamaBlockWeights, layer: Int, x: UnsafeMutablePointer<Float>,
                             nTok n: Int, pos0: Int, cache: KVCache) {
-        let e = hp.embedding, kv = hp.kvDim, s = scratch
+        let e = hp.embedding, s = scratch
         w.attentionNorm.apply(s.normed.pointer, x, rows: n, width: e, epsilon: hp.normEpsilon, pool: pool)
         if let qkv = w.qkv {
             qkv.apply(pool, s.normed.pointer, nTok: n, into: s.query.pointer, s.key.pointer, s.value.pointer)

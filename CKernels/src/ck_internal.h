@@ -57,7 +57,8 @@ int ck__use_simd(void);
 /// the pool's op lock (ck__pool_lock_op) while they use it.
 void *ck__pool_scratch(ck_pool *pool, int slot, size_t bytes);
 void ck__pool_lock_op(ck_pool *pool);
-/// ck_pool_run with chunks of exactly `chunk` items (for jobs of few, large items).
+/// ck_pool_run over chunks of exactly `chunk` items (for jobs of few, large items); a claim may
+/// hand `fn` a run of several whole chunks (see run_chunks in ck_pool.c).
 void ck__pool_run_chunked(ck_pool *pool, int64_t n, int64_t chunk, ck_range_fn fn, void *ctx);
 void ck__pool_unlock_op(ck_pool *pool);
 

@@ -46,20 +46,27 @@ struct ck_pool {
 typedef struct { ck_pool *pool; int index; } worker_arg;
 
 /// Takes and runs chunks of job `gen` until none is left (or another job has started).
+/// Claims are guided: a claim takes 1/(2·threads) of the chunks still open (at least one), so a
+/// job starts with long runs (few claims, long streams for the prefetchers) and ends with single
+/// chunks (the threads finish within one chunk of each other). A claimed run is handed to `fn`
+/// as one range of whole chunks, so every item sees the chunk alignment it would see alone.
 static void run_chunks(ck_pool *pool, uint_fast64_t gen, int thread_index) {
     const uint_fast64_t tag = (gen & 0xffffffffu) << 32;
+    const int64_t spread = 2 * (int64_t)pool->n_threads;
     for (;;) {
         uint_fast64_t state = atomic_load(&pool->claim);
-        int64_t c;
+        int64_t c, k;
         do {
             if ((state & ~(uint_fast64_t)0xffffffffu) != tag) return;
             c = (int64_t)(state & 0xffffffffu);
-            if (c >= atomic_load(&pool->n_chunks)) return;
-        } while (!atomic_compare_exchange_weak(&pool->claim, &state, state + 1));
+            const int64_t open = atomic_load(&pool->n_chunks) - c;
+            if (open <= 0) return;
+            k = open / spread > 1 ? open / spread : 1;
+        } while (!atomic_compare_exchange_weak(&pool->claim, &state, state + (uint_fast64_t)k));
         const int64_t begin = c * pool->chunk;
-        const int64_t end = begin + pool->chunk < pool->n ? begin + pool->chunk : pool->n;
+        const int64_t end = begin + k * pool->chunk < pool->n ? begin + k * pool->chunk : pool->n;
         pool->fn(pool->ctx, begin, end, thread_index);
-        atomic_fetch_add(&pool->done, 1);
+        atomic_fetch_add(&pool->done, k);
     }
 }
 
@@ -139,10 +146,11 @@ void ck_pool_destroy(ck_pool *pool) {
 int ck_pool_threads(const ck_pool *pool) { return pool ? pool->n_threads : 1; }
 
 void ck_pool_run(ck_pool *pool, int64_t n, int64_t grain, ck_range_fn fn, void *ctx) {
-    // Several chunks per thread balance uneven work; never below the caller's grain.
-    const int64_t parts = (int64_t)ck_pool_threads(pool) * 4;
-    const int64_t chunk = (n + parts - 1) / parts;
-    ck__pool_run_chunked(pool, n, chunk < grain ? grain : chunk, fn, ctx);
+    // Chunks of the caller's grain; the guided claims (run_chunks) merge them into long runs
+    // while much is open. At most 2^31 chunks: the claim word counts them in 32 bits.
+    int64_t chunk = grain < 1 ? 1 : grain;
+    while (n / chunk >= ((int64_t)1 << 31)) chunk *= 2;
+    ck__pool_run_chunked(pool, n, chunk, fn, ctx);
 }
 
 void ck__pool_run_chunked(ck_pool *pool, int64_t n, int64_t chunk, ck_range_fn fn, void *ctx) {

@@ -45,15 +45,17 @@ final class ThreadPoolTests: XCTestCase {
     }
 
     func testJobsFromTwoThreadsAreSerialisedNotLost() {
-        let pool = ck_pool_create(2)
-        defer { ck_pool_destroy(pool) }
+        // The pool is shared by design (ck_pool serialises callers); the box says so to the compiler.
+        struct SharedPool: @unchecked Sendable { let raw: OpaquePointer? }
+        let pool = SharedPool(raw: ck_pool_create(2))
+        defer { ck_pool_destroy(pool.raw) }
         let group = DispatchGroup()
         let failures = Counts(1)
         let lock = NSLock()
         for _ in 0..<2 {
             DispatchQueue.global().async(group: group) {
                 var mismatches: Int32 = 0
-                for _ in 0..<200 where self.runAndCount(pool, n: 333, grain: 5) != [Int32](repeating: 1, count: 333) {
+                for _ in 0..<200 where self.runAndCount(pool.raw, n: 333, grain: 5) != [Int32](repeating: 1, count: 333) {
                     mismatches += 1
                 }
                 lock.lock()
@@ -63,6 +65,40 @@ final class ThreadPoolTests: XCTestCase {
         }
         group.wait()
         XCTAssertEqual(failures.hits[0], 0)
+    }
+
+    private final class Ranges {
+        let lock = NSLock()
+        var ranges: [Range<Int>] = []
+    }
+
+    func testClaimsAreRunsOfWholeChunksLongFirstAndSingleChunksLast() {
+        let pool = ck_pool_create(2)
+        defer { ck_pool_destroy(pool) }
+        let n = 1000, grain = 8
+        let seen = Ranges()
+        ck_pool_run(pool, Int64(n), Int64(grain), { ctx, begin, end, _ in
+            let seen = Unmanaged<Ranges>.fromOpaque(ctx!).takeUnretainedValue()
+            seen.lock.lock()
+            seen.ranges.append(Int(begin)..<Int(end))
+            seen.lock.unlock()
+        }, Unmanaged.passUnretained(seen).toOpaque())
+
+        // A claim takes a quarter (1 / (2 x 2 threads)) of the chunks still open, at least one,
+        // whichever thread claims: the schedule depends only on n, the grain and the threads.
+        var expected: [Range<Int>] = []
+        var next = 0
+        let chunks = (n + grain - 1) / grain
+        while next < chunks {
+            let take = max(1, (chunks - next) / 4)
+            expected.append(next * grain..<min((next + take) * grain, n))
+            next += take
+        }
+        let ranges = seen.ranges.sorted { $0.lowerBound < $1.lowerBound }
+        XCTAssertEqual(ranges, expected)
+        XCTAssertEqual(ranges.first?.count, 31 * grain, "the first claim is a long run")
+        XCTAssertEqual(ranges.last?.count, n - (chunks - 1) * grain, "the last claim is the single, partial chunk")
+        XCTAssertLessThan(ranges.count, chunks / 3, "far fewer claims than chunks")
     }
 
     func testAPoolOfOneRunsOnTheCallingThread() {

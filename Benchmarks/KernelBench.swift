@@ -13,10 +13,11 @@ enum KernelBench {
     static let types: [(Int32, String)] = [(Int32(CK_Q4_0), "Q4_0"), (Int32(CK_Q4_1), "Q4_1"), (Int32(CK_Q8_0), "Q8_0"),
                                            (Int32(CK_F16), "F16"), (Int32(CK_F32), "F32")]
 
-    /// Weights of `type`, rows x cols, from a fixed pseudo-random pattern.
+    /// Weights of `type`, rows x cols, from a fixed pseudo-random pattern, in weight memory
+    /// (huge pages, as a loaded model's); free with `freeWeights`.
     static func makeWeights(type: Int32, rows: Int, cols: Int) -> UnsafeMutableRawPointer {
         let rowBytes = ck_row_size(type, Int64(cols))
-        let weights = UnsafeMutableRawPointer.allocate(byteCount: rowBytes * rows, alignment: 64)
+        guard let weights = ck_weights_alloc(rowBytes * rows) else { fatalError("out of memory for \(rows)x\(cols) weights") }
         var source = [Float](repeating: 0, count: cols)
         var rng = SeededGenerator(seed: UInt64(type) + 1)
         for r in 0..<rows {
@@ -36,12 +37,16 @@ enum KernelBench {
         return weights
     }
 
+    static func freeWeights(_ weights: UnsafeMutableRawPointer, type: Int32, rows: Int, cols: Int) {
+        ck_weights_free(weights, ck_row_size(type, Int64(cols)) * rows)
+    }
+
     static func run(pool: ComputePool, bandwidth: Double, log: (String) -> Void) -> [Result] {
         types.map { type, name in
             // GEMV: a matrix far larger than the caches, so every call streams it from memory.
             let rows = 8192, cols = 4096
             let weights = makeWeights(type: type, rows: rows, cols: cols)
-            defer { weights.deallocate() }
+            defer { freeWeights(weights, type: type, rows: rows, cols: cols) }
             let x = FloatBuffer(count: cols * 512), y = FloatBuffer(count: rows * 512)
             for i in 0..<x.count { x[i] = Float(i % 7) * 0.1 - 0.3 }
             let bytes = Double(ck_row_size(type, Int64(cols)) * rows)
@@ -55,7 +60,7 @@ enum KernelBench {
             for batch in [64, 512] {
                 let pr = 1536, pc = 576 // SmolLM2's feed-forward shape
                 let pw = makeWeights(type: type, rows: pr, cols: pc)
-                defer { pw.deallocate() }
+                defer { freeWeights(pw, type: type, rows: pr, cols: pc) }
                 let seconds = median((0..<3).map { _ in
                     timed { ck_matmul(pool.raw, type, pw, Int64(pr), Int64(pc), x.pointer, Int64(batch), y.pointer) }
                 })

@@ -4,8 +4,48 @@ import Foundation
 enum LlamaCppComparison {
     struct Result: Codable {
         var binary: String
+        /// Rounds of ours-then-theirs; each figure below is the median over them.
+        var rounds: Int
         var tokensPerSecond: [String: Double]
+        var oursTokensPerSecond: [String: Double]
+        /// The median of the rounds' ratios (each round's two runs back to back).
         var ratioOursOverTheirs: [String: Double]
+        var roundRatios: [String: [Double]]
+    }
+
+    /// Alternates our measurement and llama-bench `rounds` times, so that a shared machine's
+    /// drift (its memory bandwidth moves by a quarter over minutes) falls on both alike.
+    /// `ours(round)` returns our tokens/s per test ("pp64", "tg128"); round 0 may reuse a
+    /// measurement already made. Returns nil with a reason when llama-bench cannot run.
+    static func compare(rounds: Int, binary: String, model: String, threads: Int, promptLengths: [Int],
+                        decodeTokens: Int, repetitions: Int, ours: (Int) throws -> [String: Double],
+                        log: (String) -> Void) rethrows -> (result: Result?, note: String?) {
+        var oursByTest: [String: [Double]] = [:], theirsByTest: [String: [Double]] = [:], ratios: [String: [Double]] = [:]
+        for round in 0..<max(rounds, 1) {
+            let mine = try ours(round)
+            let (theirs, note) = run(binary: binary, model: model, threads: threads, promptLengths: promptLengths,
+                                     decodeTokens: decodeTokens, repetitions: repetitions)
+            guard let theirs else { return (nil, note) }
+            if rounds > 1 { log("round \(round + 1) of \(rounds):") }
+            for (test, value) in theirs.sorted(by: { $0.key < $1.key }) {
+                guard let our = mine[test] else { continue }
+                oursByTest[test, default: []].append(our)
+                theirsByTest[test, default: []].append(value)
+                ratios[test, default: []].append(our / value)
+                log(String(format: "  %-6@ ours %8.1f  llama.cpp %8.1f  ratio %.2fx", test as NSString, our, value, our / value))
+            }
+        }
+        let result = Result(binary: binary, rounds: max(rounds, 1), tokensPerSecond: theirsByTest.mapValues(median),
+                            oursTokensPerSecond: oursByTest.mapValues(median), ratioOursOverTheirs: ratios.mapValues(median),
+                            roundRatios: ratios)
+        if rounds > 1 {
+            log("median of \(rounds) rounds:")
+            for (test, ratio) in result.ratioOursOverTheirs.sorted(by: { $0.key < $1.key }) {
+                log(String(format: "  %-6@ ours %8.1f  llama.cpp %8.1f  ratio %.2fx", test as NSString,
+                           result.oursTokensPerSecond[test] ?? 0, result.tokensPerSecond[test] ?? 0, ratio))
+            }
+        }
+        return (result, nil)
     }
 
     /// llama-bench's average tokens/s per test ("pp64", "pp512", "tg128"), or nil with a reason.

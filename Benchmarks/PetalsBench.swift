@@ -35,6 +35,9 @@ struct PetalsBench: ParsableCommand {
     @Option(name: .customLong("compare-llama-cpp"), help: "Path of llama.cpp's llama-bench to run on the same file.")
     var llamaBench: String?
 
+    @Option(help: "With --compare-llama-cpp: alternate ours and llama.cpp this many times; figures are medians.")
+    var rounds = 1
+
     @Flag(help: "Also measure decode across 2 shard servers on loopback (child processes) against 1 server and this process.")
     var swarm = false
 
@@ -65,6 +68,7 @@ struct PetalsBench: ParsableCommand {
         guard !lengths.isEmpty, lengths.allSatisfy({ $0 > 0 }) else {
             throw ValidationError("--prompt-lengths must be positive integers, e.g. 64,512")
         }
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
         func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
         #if DEBUG
         log("warning: this is a debug build; measure with `swift build -c release`")
@@ -87,6 +91,7 @@ struct PetalsBench: ParsableCommand {
         log("\(modelName), \(blocks.map { "blocks \($0)" } ?? "whole model"), \(pool.threads) threads:")
         let ours: ModelBench.Result
         var swarmResult: SwarmBench.Result?
+        var wholeModel: LocalPipeline?
         if let blocks {
             let range = try BlockRange.parse(blocks)
             let shard = try ModelShard(model: host.openModel(path: model, blocks: range), pool: pool, maxBatch: 512)
@@ -94,6 +99,7 @@ struct PetalsBench: ParsableCommand {
                                            repetitions: repetitions, threads: pool.threads, log: log)
         } else {
             let pipeline = try LocalPipeline.load(host: host, path: model, ranges: nil, pool: pool, maxBatch: 512)
+            wholeModel = pipeline
             ours = try ModelBench.run(pipeline: pipeline, modelName: modelName, promptLengths: lengths,
                                       decodeTokens: decodeTokens, repetitions: repetitions, threads: pool.threads, log: log)
             if swarm {
@@ -109,23 +115,21 @@ struct PetalsBench: ParsableCommand {
         if let llamaBench {
             if blocks != nil {
                 notes.append("llama.cpp comparison needs the whole model; skipped for a block range")
-            } else {
-                let (theirs, note) = LlamaCppComparison.run(binary: llamaBench, model: model, threads: pool.threads,
-                                                            promptLengths: lengths, decodeTokens: decodeTokens,
-                                                            repetitions: repetitions)
+            } else if let pipeline = wholeModel {
+                log("vs llama.cpp (same file, \(pool.threads) threads):")
+                let (result, note) = try LlamaCppComparison.compare(
+                    rounds: rounds, binary: llamaBench, model: model, threads: pool.threads, promptLengths: lengths,
+                    decodeTokens: decodeTokens, repetitions: repetitions,
+                    ours: { round in
+                        let mine = round == 0 ? ours : try ModelBench.run(
+                            pipeline: pipeline, modelName: modelName, promptLengths: lengths, decodeTokens: decodeTokens,
+                            repetitions: repetitions, threads: pool.threads, log: log)
+                        var values = mine.prefillTokensPerSecond
+                        values["tg\(decodeTokens)"] = mine.decodeTokensPerSecond
+                        return values
+                    }, log: log)
                 if let note { notes.append(note); log(note) }
-                if let theirs {
-                    var ourValues = ours.prefillTokensPerSecond
-                    ourValues["tg\(decodeTokens)"] = ours.decodeTokensPerSecond
-                    var ratios: [String: Double] = [:]
-                    log("vs llama.cpp (same file, \(pool.threads) threads):")
-                    for (test, value) in theirs.sorted(by: { $0.key < $1.key }) {
-                        guard let mine = ourValues[test] else { continue }
-                        ratios[test] = mine / value
-                        log(String(format: "  %-6@ ours %8.1f  llama.cpp %8.1f  ratio %.2fx", test as NSString, mine, value, mine / value))
-                    }
-                    comparison = LlamaCppComparison.Result(binary: llamaBench, tokensPerSecond: theirs, ratioOursOverTheirs: ratios)
-                }
+                comparison = result
             }
         }
 

@@ -198,6 +198,9 @@ void ck_rmsnorm_rows(ck_pool *pool, float *out, const float *x, const float *wei
 /// ck_silu_mul and ck_add over n values.
 void ck_silu_mul_pool(ck_pool *pool, float *gate, const float *up, int64_t n);
 void ck_add_pool(ck_pool *pool, float *y, const float *x, int64_t n);
+/// The sum of x[0, n) across the pool: a streaming read at the memory's pace, the ceiling
+/// petals-bench sets the memory-bound kernels against.
+double ck_sum_pool(ck_pool *pool, const float *x, int64_t n);
 /// ck_rope of n_tok tokens at positions pos0, pos0 + 1, ... for q (n_tok rows of n_heads
 /// heads) and k (n_tok rows of n_kv_heads heads), the angles computed once per token.
 void ck_rope_rows(ck_pool *pool, float *q, float *k, int64_t n_tok, int64_t pos0, int64_t n_heads, int64_t n_kv_heads,

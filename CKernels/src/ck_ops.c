@@ -2,6 +2,7 @@
 #include "ck_internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 void ck_rmsnorm(float *out, const float *x, const float *weight, int64_t n, float eps) {
     double sum = 0.0;
@@ -202,4 +203,53 @@ void ck_alibi_slopes(int64_t n_heads, float *slopes) {
     for (int64_t h = 0; h < n_heads; h++) {
         slopes[h] = h < pow2 ? powf(m0, (float)(h + 1)) : powf(m1, (float)(2 * (h - pow2) + 1));
     }
+}
+
+// MARK: - Streaming read
+
+#if defined(__x86_64__)
+/// Four independent 8-lane add chains, so the loads, not the adds' latency, set the pace.
+CK_AVX2 static float sum_f32_avx2(const float *x, int64_t n) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + i));
+        a1 = _mm256_add_ps(a1, _mm256_loadu_ps(x + i + 8));
+        a2 = _mm256_add_ps(a2, _mm256_loadu_ps(x + i + 16));
+        a3 = _mm256_add_ps(a3, _mm256_loadu_ps(x + i + 24));
+    }
+    float sum = ck__hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) sum += x[i];
+    return sum;
+}
+#endif
+
+static float sum_f32(const float *x, int64_t n) {
+#if defined(__x86_64__)
+    if (ck__use_simd()) return sum_f32_avx2(x, n);
+#endif
+    float sum = 0;
+    for (int64_t i = 0; i < n; i++) sum += x[i];
+    return sum;
+}
+
+typedef struct {
+    const float *x;
+    double *partial; // one 64-byte line per thread, so the threads never share one
+} sum_job;
+
+static void sum_ranges(void *raw, int64_t begin, int64_t end, int thread_index) {
+    const sum_job *job = raw;
+    job->partial[(size_t)thread_index * 8] += sum_f32(job->x + begin, end - begin);
+}
+
+double ck_sum_pool(ck_pool *pool, const float *x, int64_t n) {
+    const int threads = ck_pool_threads(pool);
+    sum_job job = { x, calloc((size_t)threads * 8, sizeof(double)) };
+    if (!job.partial) return sum_f32(x, n);
+    ck_pool_run(pool, n, 1 << 16, sum_ranges, &job);
+    double sum = 0;
+    for (int t = 0; t < threads; t++) sum += job.partial[(size_t)t * 8];
+    free(job.partial);
+    return sum;
 }

@@ -131,4 +131,16 @@ final class OpsTests: XCTestCase {
         ck_add(&sum1, other, Int64(count))
         XCTAssertEqual(sum.map(\.bitPattern), sum1.map(\.bitPattern), "add")
     }
+
+    func testPooledSumReadsEveryValueOnce() {
+        let pool = ck_pool_create(2)
+        defer { ck_pool_destroy(pool) }
+        // Small integers sum exactly in f32 partials, so a value read twice or missed shows.
+        for n in [0, 1, 31, 33, 65_536, 200_003] {
+            let x = (0..<n).map { Float($0 % 7) }
+            let expected = x.reduce(0.0) { $0 + Double($1) }
+            XCTAssertEqual(ck_sum_pool(pool, x, Int64(n)), expected, "n \(n)")
+            XCTAssertEqual(ck_sum_pool(nil, x, Int64(n)), expected, "n \(n), no pool")
+        }
+    }
 }

@@ -85,7 +85,8 @@ struct PetalsBench: ParsableCommand {
             bandwidth = measured
             log(String(format: "memory read bandwidth (%d threads): %.1f GB/s", pool.threads, measured / 1e9))
             log("kernels:")
-            kernelResults = KernelBench.run(pool: pool, bandwidth: measured, log: log)
+            kernelResults = KernelBench.run(pool: pool, readBandwidth: { MemoryBandwidth.measure(pool: pool, repetitions: 3) },
+                                            log: log)
         }
 
         log("\(modelName), \(blocks.map { "blocks \($0)" } ?? "whole model"), \(pool.threads) threads:")

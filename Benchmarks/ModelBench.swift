@@ -29,6 +29,9 @@ enum ModelBench {
         var prefill: [String: Double] = [:]
         for length in promptLengths {
             let input = tokens(length, vocabulary: hp.vocabularySize)
+            // One untimed run first, as llama-bench warms up: the first batch of a size grows
+            // scratch buffers and faults in cache pages.
+            _ = try pipeline.openSession(capacity: capacity).step(input)
             let runs = try (0..<repetitions).map { _ -> Double in
                 let session = try pipeline.openSession(capacity: capacity)
                 return try timed { _ = try session.step(input) }
@@ -38,6 +41,8 @@ enum ModelBench {
         }
         var latencies: [Double] = []
         var rates: [Double] = []
+        let warmUp = try pipeline.openSession(capacity: capacity)
+        for token in tokens(min(decodeTokens, 8), vocabulary: hp.vocabularySize) { _ = try warmUp.step([token]) }
         for _ in 0..<repetitions {
             let session = try pipeline.openSession(capacity: capacity)
             var logits = try session.step([tokens(1, vocabulary: hp.vocabularySize)[0]])
@@ -71,6 +76,7 @@ enum ModelBench {
         }
         var prefill: [String: Double] = [:]
         for length in promptLengths {
+            try shard.forward(hidden(length), nTok: length, cache: shard.makeCache(capacity: capacity)) // warm-up
             let runs = try (0..<repetitions).map { _ -> Double in
                 let cache = shard.makeCache(capacity: capacity)
                 let input = hidden(length)
@@ -81,6 +87,8 @@ enum ModelBench {
         }
         var latencies: [Double] = []
         var rates: [Double] = []
+        let warmUp = shard.makeCache(capacity: capacity)
+        for _ in 0..<min(decodeTokens, 8) { try shard.forward(hidden(1), nTok: 1, cache: warmUp) }
         for _ in 0..<repetitions {
             let cache = shard.makeCache(capacity: capacity)
             var run: [Double] = []

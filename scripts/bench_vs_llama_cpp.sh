@@ -13,8 +13,8 @@ LLAMA_DIR=${2:-/opt/llama-ref}
 THREADS=${THREADS:-2}
 REPETITIONS=${REPETITIONS:-3}
 ROUNDS=${ROUNDS:-3}
-# A plain release build (no -enable-testing); SCRATCH=.build-bench keeps it apart from the tests'.
-SCRATCH=${SCRATCH:-.build}
+# A plain release build (no -enable-testing) in its own folder, apart from the tests' build.
+SCRATCH=${SCRATCH:-.build-bench}
 
 ./scripts/setup.sh
 [ -x "$LLAMA_DIR/build/bin/llama-bench" ] || ./scripts/reference/build_llama_cpp.sh "$LLAMA_DIR"

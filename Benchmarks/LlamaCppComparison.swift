@@ -20,8 +20,12 @@ enum LlamaCppComparison {
     static func compare(rounds: Int, binary: String, model: String, threads: Int, promptLengths: [Int],
                         decodeTokens: Int, repetitions: Int, ours: (Int) throws -> [String: Double],
                         log: (String) -> Void) rethrows -> (result: Result?, note: String?) {
+        let rounds = max(rounds, 1)
+        func logRow(_ test: String, _ our: Double, _ their: Double, _ ratio: Double) {
+            log(String(format: "  %-6@ ours %8.1f  llama.cpp %8.1f  ratio %.2fx", test as NSString, our, their, ratio))
+        }
         var oursByTest: [String: [Double]] = [:], theirsByTest: [String: [Double]] = [:], ratios: [String: [Double]] = [:]
-        for round in 0..<max(rounds, 1) {
+        for round in 0..<rounds {
             let mine = try ours(round)
             let (theirs, note) = run(binary: binary, model: model, threads: threads, promptLengths: promptLengths,
                                      decodeTokens: decodeTokens, repetitions: repetitions)
@@ -32,17 +36,16 @@ enum LlamaCppComparison {
                 oursByTest[test, default: []].append(our)
                 theirsByTest[test, default: []].append(value)
                 ratios[test, default: []].append(our / value)
-                log(String(format: "  %-6@ ours %8.1f  llama.cpp %8.1f  ratio %.2fx", test as NSString, our, value, our / value))
+                logRow(test, our, value, our / value)
             }
         }
-        let result = Result(binary: binary, rounds: max(rounds, 1), tokensPerSecond: theirsByTest.mapValues(median),
+        let result = Result(binary: binary, rounds: rounds, tokensPerSecond: theirsByTest.mapValues(median),
                             oursTokensPerSecond: oursByTest.mapValues(median), ratioOursOverTheirs: ratios.mapValues(median),
                             roundRatios: ratios)
         if rounds > 1 {
             log("median of \(rounds) rounds:")
             for (test, ratio) in result.ratioOursOverTheirs.sorted(by: { $0.key < $1.key }) {
-                log(String(format: "  %-6@ ours %8.1f  llama.cpp %8.1f  ratio %.2fx", test as NSString,
-                           result.oursTokensPerSecond[test] ?? 0, result.tokensPerSecond[test] ?? 0, ratio))
+                logRow(test, result.oursTokensPerSecond[test] ?? 0, result.tokensPerSecond[test] ?? 0, ratio)
             }
         }
         return (result, nil)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds llama.cpp, as vendored in the PyPI sdist of llama-cpp-python 0.3.36, into DIR
 # (default /opt/llama-ref): DIR/src is the source tree, DIR/build/bin holds llama-bench,
-# llama-tokenize, llama-quantize and libllama.so. Used to regenerate the reference fixtures
+# llama-tokenize, llama-quantize, llama-simple, llama-server and libllama.so. Used to regenerate the reference fixtures
 # and by `petals-bench --compare-llama-cpp DIR/build/bin/llama-bench`. Not part of CI.
 set -euo pipefail
 DIR=${1:-/opt/llama-ref}
@@ -15,6 +15,6 @@ if [ ! -d "$DIR/src" ]; then
 fi
 command -v cmake >/dev/null || { echo "cmake is required (apt-get install cmake)"; exit 1; }
 cmake -S "$DIR/src" -B "$DIR/build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DGGML_NATIVE=ON \
-    -DBUILD_SHARED_LIBS=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF
-cmake --build "$DIR/build" -j"$(nproc)" --target llama llama-tokenize llama-bench llama-quantize
+    -DBUILD_SHARED_LIBS=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=ON
+cmake --build "$DIR/build" -j"$(nproc)" --target llama llama-tokenize llama-bench llama-quantize llama-simple llama-server
 echo "llama.cpp built in $DIR/build/bin"

@@ -1,0 +1,87 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// Decoding request bodies and encoding JSON and server-sent-event responses.
+extension HTTPAPI {
+    func decode<T: Decodable>(_ type: T.Type, _ body: Data) throws -> T {
+        do {
+            return try JSONDecoder().decode(type, from: body)
+        } catch let error as DecodingError {
+            throw APIError(.badRequest, "invalid JSON body: \(Self.describe(error))")
+        } catch {
+            throw APIError(.badRequest, "invalid JSON body: \(error)")
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let keys = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }
+            return keys.isEmpty ? "" : " at " + keys.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "missing field '\(key.stringValue)'\(path(context))"
+        case .typeMismatch(let type, let context):
+            return "expected \(type)\(path(context))"
+        case .valueNotFound(let type, let context):
+            return "expected \(type)\(path(context)), found null"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "not valid JSON" : context.debugDescription + path(context)
+        @unknown default:
+            return "\(error)"
+        }
+    }
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    static func encode<T: Encodable>(_ value: T) -> String {
+        // Our response types always encode; the fallback keeps the stream well-formed anyway.
+        guard let data = try? encoder.encode(value) else { return #"{"error":"encoding failed"}"# }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"],
+                 body: .init(byteBuffer: ByteBuffer(string: Self.encode(value))))
+    }
+
+    /// A `text/event-stream` response: each string passed to `send` becomes one `data:` event,
+    /// then `data: [DONE]` ends the stream. An error during generation becomes a final
+    /// `data: {"error": …}` event before `[DONE]`.
+    func eventStream(_ produce: @escaping @Sendable (_ send: @escaping @Sendable (String) async -> Void) async throws -> Void)
+        -> Response
+    {
+        let api = self
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            body: ResponseBody { writer in
+                let (events, continuation) = AsyncStream<String>.makeStream()
+                let producer = Task {
+                    do {
+                        try await produce { continuation.yield($0) }
+                    } catch {
+                        let failure = api.apiError(from: error)
+                        api.logger.error("streamed generation failed: \(failure.message)")
+                        continuation.yield(Self.encode(ErrorResponse(error: failure.message)))
+                    }
+                    continuation.yield("[DONE]")
+                    continuation.finish()
+                }
+                do {
+                    for await event in events {
+                        try await writer.write(ByteBuffer(string: "data: \(event)\n\n"))
+                    }
+                } catch {
+                    producer.cancel()
+                    throw error
+                }
+                try await writer.finish(nil)
+            })
+    }
+}

@@ -13,7 +13,10 @@ struct GenerateRequest: Decodable {
         var top_k: Int?
         var repetition_penalty: Double?
         var do_sample: Bool?
-        var seed: UInt64?
+        /// -1 (as llama.cpp) means a random seed.
+        var seed: Int64?
+        /// Generation ends before the first of these strings (one string or a list).
+        var stop: StopList?
     }
     var inputs: String
     var parameters: Parameters?

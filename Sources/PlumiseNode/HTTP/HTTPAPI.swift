@@ -1,8 +1,10 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import PetalsModel
+import PetalsSwarm
 
 /// The node's HTTP API (Hummingbird 2):
 ///
@@ -15,7 +17,9 @@ import PetalsModel
 ///
 /// Every generation is recorded in the ``MetricsCollector`` and reported to `onInference`
 /// (the node turns it into a proof). Bad JSON or out-of-range parameters get 400 with
-/// `{"error": message}`; generation requests while the model loads get 503.
+/// `{"error": message}` (OpenAI's error object under /v1), wrong methods 405, unknown paths a
+/// JSON 404; generation requests while the model loads get 503. Errors found before a stream's
+/// first token are HTTP errors, not 200 streams.
 public struct HTTPAPI: Sendable {
     /// Limits and defaults of the API.
     public struct Configuration: Sendable {
@@ -27,13 +31,22 @@ public struct HTTPAPI: Sendable {
         public var maxConcurrentGenerations = 1
         /// Largest request body accepted, in bytes.
         public var maxBodyBytes = 1 << 20
+        /// Seconds a connection may stay without a complete request head (slow headers) or
+        /// idle between requests before it is closed.
+        public var idleTimeoutSeconds: Double = 30
+        /// HTTP connections open at once; further clients wait in the listen backlog (each
+        /// connection holds a file descriptor, see ``FileBudget``).
+        public var maxConnections = 256
 
         public init(maxNewTokensLimit: Int = 1024, defaultMaxNewTokens: Int = 128,
-                    maxConcurrentGenerations: Int = 1, maxBodyBytes: Int = 1 << 20) {
+                    maxConcurrentGenerations: Int = 1, maxBodyBytes: Int = 1 << 20,
+                    idleTimeoutSeconds: Double = 30, maxConnections: Int = 256) {
             self.maxNewTokensLimit = maxNewTokensLimit
             self.defaultMaxNewTokens = defaultMaxNewTokens
             self.maxConcurrentGenerations = maxConcurrentGenerations
             self.maxBodyBytes = maxBodyBytes
+            self.idleTimeoutSeconds = idleTimeoutSeconds
+            self.maxConnections = maxConnections
         }
     }
 
@@ -70,7 +83,9 @@ public struct HTTPAPI: Sendable {
     {
         Application(
             router: makeRouter(),
-            configuration: .init(address: .hostname(host, port: port), serverName: "plumise-petals"),
+            server: .api(idleTimeout: .milliseconds(Int64(configuration.idleTimeoutSeconds * 1000))),
+            configuration: .init(address: .hostname(host, port: port), serverName: "plumise-petals",
+                                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger)
     }
@@ -82,12 +97,17 @@ public struct HTTPAPI: Sendable {
         try await makeApplication(host: host, port: port, onServerRunning: onServerRunning).run()
     }
 
-    /// The routes of the API.
+    /// The routes of the API (HEAD answers wherever GET does).
     public func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
+        let native: [String: [HTTPRequest.Method]] = ["health": [.get, .head], "metrics": [.get, .head],
+                                                      "api/v1/generate": [.post]]
+        router.add(middleware: RouteFallbacks(routes: native.merging(Self.openAIRoutes) { a, _ in a }) { status, message, path in
+            self.errorResponse(APIError(status, message), style: path.hasPrefix("v1/") ? .openAI : .native)
+        })
         router.get("health") { _, _ in self.health() }
         router.get("metrics") { _, _ in self.prometheus() }
-        router.post("api/v1/generate") { request, _ in await self.handle(request, self.generate) }
+        router.post("api/v1/generate") { request, _ in await self.handle(request, style: .native, self.generate) }
         addOpenAIRoutes(to: router)
         return router
     }
@@ -107,8 +127,8 @@ public struct HTTPAPI: Sendable {
 
     // MARK: Generation
 
-    /// Reads the body, runs `endpoint`, and turns thrown ``APIError``s into error responses.
-    func handle(_ request: Request, _ endpoint: (Data) async throws -> Response) async -> Response {
+    /// Reads the body, runs `endpoint`, and turns thrown errors into error responses in `style`.
+    func handle(_ request: Request, style: ErrorStyle, _ endpoint: (Data) async throws -> Response) async -> Response {
         do {
             let body: ByteBuffer
             do {
@@ -118,36 +138,47 @@ public struct HTTPAPI: Sendable {
             }
             guard service.isReady else { throw APIError(.serviceUnavailable, "model \(service.modelName) is loading") }
             return try await endpoint(Data(body.readableBytesView))
-        } catch let error as APIError {
-            return errorResponse(error)
         } catch {
-            return errorResponse(apiError(from: error))
+            return errorResponse(apiError(from: error), style: style)
         }
     }
 
     /// Runs one generation within the concurrency limit, then records it.
-    func runGeneration(prompt: String, maxNewTokens: Int, sampling: SamplingParameters,
+    func runGeneration(_ request: GenerationRequest,
                        onText: @escaping @Sendable (String) async -> Void = { _ in }) async throws -> GenerationOutput {
         await limiter.acquire()
         defer { limiter.release() }
         let start = ContinuousClock.now
-        let output = try await service.generate(prompt: prompt, maxNewTokens: maxNewTokens, sampling: sampling,
-                                                onText: onText)
+        let output = try await service.generate(request, onText: onText)
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         metrics.record(tokens: output.tokens, latencySeconds: seconds)
-        if let onInference { await onInference(prompt, output.text, output.tokens) }
+        if let onInference { await onInference(output.promptText, output.text, output.tokens) }
         return output
     }
 
-    func errorResponse(_ error: APIError) -> Response {
+    /// The native API answers `{"error": message}` (what the Plumise gateway reads); the
+    /// OpenAI-compatible one answers OpenAI's `{"error": {message, type, param, code}}`.
+    enum ErrorStyle { case native, openAI }
+
+    func errorResponse(_ error: APIError, style: ErrorStyle) -> Response {
         // 503 while loading is expected, not a failure of the node.
         if error.status == .serviceUnavailable {
             logger.notice("request refused: \(error.message)")
         } else if error.status.code >= 500 {
             logger.error("request failed: \(error.message)")
         }
-        return json(ErrorResponse(error: error.message), status: error.status)
+        switch style {
+        case .native: return json(ErrorResponse(error: error.message), status: error.status)
+        case .openAI: return json(OpenAIErrorBody(error), status: error.status)
+        }
+    }
+
+    func errorEvent(_ error: APIError, style: ErrorStyle) -> String {
+        switch style {
+        case .native: return Self.encode(ErrorResponse(error: error.message))
+        case .openAI: return Self.encode(OpenAIErrorBody(error))
+        }
     }
 
     func apiError(from error: Error) -> APIError {
@@ -156,6 +187,13 @@ public struct HTTPAPI: Sendable {
         case GenerationServiceError.notReady: return APIError(.serviceUnavailable, "\(error)")
         case GenerationServiceError.invalidRequest(let why): return APIError(.badRequest, why)
         case let error as SamplingError: return APIError(.badRequest, error.description)
+        case let error as RouteError:
+            switch error {
+            case .sessionTooLong: return APIError(.badRequest, error.description, param: "max_tokens",
+                                                  code: "context_length_exceeded")
+            case .noRoute: return APIError(.serviceUnavailable, error.description)
+            }
+        case let error as RequestRefused: return APIError(.badRequest, error.description)
         case let error as ModelError:
             switch error {
             case .emptyPrompt, .contextFull, .chatTemplateUnsupported, .tokenOutOfRange:
@@ -168,12 +206,17 @@ public struct HTTPAPI: Sendable {
     }
 }
 
-/// An error answered with `status` and `{"error": message}`.
+/// An error answered with `status` and a message (plus OpenAI's `param` and `code` when known).
 struct APIError: Error {
     var status: HTTPResponse.Status
     var message: String
-    init(_ status: HTTPResponse.Status, _ message: String) {
+    var param: String?
+    var code: String?
+
+    init(_ status: HTTPResponse.Status, _ message: String, param: String? = nil, code: String? = nil) {
         self.status = status
         self.message = message
+        self.param = param
+        self.code = code
     }
 }

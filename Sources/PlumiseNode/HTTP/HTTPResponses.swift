@@ -7,6 +7,8 @@ extension HTTPAPI {
     func decode<T: Decodable>(_ type: T.Type, _ body: Data) throws -> T {
         do {
             return try JSONDecoder().decode(type, from: body)
+        } catch let error as APIError {
+            throw error // a field's own decoding named the problem
         } catch let error as DecodingError {
             throw APIError(.badRequest, "invalid JSON body: \(Self.describe(error))")
         } catch {
@@ -51,32 +53,47 @@ extension HTTPAPI {
     }
 
     /// A `text/event-stream` response: each string passed to `send` becomes one `data:` event,
-    /// then `data: [DONE]` ends the stream. An error during generation becomes a final
-    /// `data: {"error": …}` event before `[DONE]`.
-    func eventStream(_ produce: @escaping @Sendable (_ send: @escaping @Sendable (String) async -> Void) async throws -> Void)
-        -> Response
+    /// then `data: [DONE]` ends the stream. The response starts only with the first event: a
+    /// failure before it (a refused request, a route that cannot hold the session) is answered
+    /// as a plain HTTP error in `style`; a failure after it becomes a final error event before
+    /// `[DONE]`. When the client goes away, the producer is cancelled.
+    func eventStream(style: ErrorStyle,
+                     _ produce: @escaping @Sendable (_ send: @escaping @Sendable (String) async -> Void) async throws -> Void)
+        async -> Response
     {
+        let (events, continuation) = AsyncStream<StreamEvent>.makeStream()
+        let producer = Task {
+            do {
+                try await produce { continuation.yield(.data($0)) }
+            } catch {
+                continuation.yield(.failed(error))
+            }
+            continuation.finish()
+        }
+        let reader = StreamReader(events.makeAsyncIterator())
+        let first = await reader.next()
+        if case .failed(let error)? = first {
+            return errorResponse(apiError(from: error), style: style)
+        }
         let api = self
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: ResponseBody { writer in
-                let (events, continuation) = AsyncStream<String>.makeStream()
-                let producer = Task {
-                    do {
-                        try await produce { continuation.yield($0) }
-                    } catch {
-                        let failure = api.apiError(from: error)
-                        api.logger.error("streamed generation failed: \(failure.message)")
-                        continuation.yield(Self.encode(ErrorResponse(error: failure.message)))
-                    }
-                    continuation.yield("[DONE]")
-                    continuation.finish()
-                }
                 do {
-                    for await event in events {
-                        try await writer.write(ByteBuffer(string: "data: \(event)\n\n"))
+                    var event = first
+                    while let current = event {
+                        switch current {
+                        case .data(let text):
+                            try await writer.write(ByteBuffer(string: "data: \(text)\n\n"))
+                        case .failed(let error):
+                            let failure = api.apiError(from: error)
+                            api.logger.error("streamed generation failed: \(failure.message)")
+                            try await writer.write(ByteBuffer(string: "data: \(api.errorEvent(failure, style: style))\n\n"))
+                        }
+                        event = await reader.next()
                     }
+                    try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
                 } catch {
                     producer.cancel()
                     throw error
@@ -84,4 +101,18 @@ extension HTTPAPI {
                 try await writer.finish(nil)
             })
     }
+}
+
+enum StreamEvent: Sendable {
+    case data(String)
+    case failed(Error)
+}
+
+/// The one consumer of a stream's events, handed from the request to the response body.
+final class StreamReader: @unchecked Sendable {
+    private var iterator: AsyncStream<StreamEvent>.Iterator
+
+    init(_ iterator: AsyncStream<StreamEvent>.Iterator) { self.iterator = iterator }
+
+    func next() async -> StreamEvent? { await iterator.next() }
 }

@@ -32,7 +32,8 @@ public enum ModelError: Error, CustomStringConvertible, LocalizedError, Equatabl
         case .invalidBlockRange(let why):
             return "invalid block range: \(why)"
         case .contextFull(let needed, let capacity):
-            return "the sequence needs \(needed) positions but the context holds \(capacity); lower --max-new-tokens or raise --context"
+            return "the prompt and the tokens to generate need \(needed) positions but the model's context holds \(capacity); "
+                + "shorten the prompt or ask for fewer tokens (--max-new-tokens, max_tokens)"
         case .tokenOutOfRange(let id, let size):
             return "token id \(id) is outside the vocabulary of \(size) tokens"
         case .emptyPrompt:

@@ -9,15 +9,27 @@ public struct SamplingParameters: Equatable, Sendable {
     /// are divided by it, negative ones multiplied).
     public var repetitionPenalty: Float = 1
     public var repeatLastN: Int = 64
+    /// OpenAI's presence penalty: subtracted once from the logit of every token among the last
+    /// `repeatLastN` (-2...2).
+    public var presencePenalty: Float = 0
+    /// OpenAI's frequency penalty: subtracted from a token's logit once per time it appears
+    /// among the last `repeatLastN` (-2...2).
+    public var frequencyPenalty: Float = 0
+    /// Added to the logits of these token ids before sampling (OpenAI's logit_bias, -100...100).
+    public var logitBias: [Int: Float] = [:]
     public var seed: UInt64?
 
     public init(temperature: Float = 0, topK: Int = 40, topP: Float = 0.95, repetitionPenalty: Float = 1,
-                repeatLastN: Int = 64, seed: UInt64? = nil) {
+                repeatLastN: Int = 64, presencePenalty: Float = 0, frequencyPenalty: Float = 0,
+                logitBias: [Int: Float] = [:], seed: UInt64? = nil) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
         self.repetitionPenalty = repetitionPenalty
         self.repeatLastN = repeatLastN
+        self.presencePenalty = presencePenalty
+        self.frequencyPenalty = frequencyPenalty
+        self.logitBias = logitBias
         self.seed = seed
     }
 
@@ -33,6 +45,18 @@ public struct SamplingParameters: Equatable, Sendable {
             throw bad("repetition_penalty must be > 0, got \(repetitionPenalty)")
         }
         guard repeatLastN >= 0 else { throw bad("repeat_last_n must be >= 0, got \(repeatLastN)") }
+        guard presencePenalty.isFinite, (-2...2).contains(presencePenalty) else {
+            throw bad("presence_penalty must be in -2...2, got \(presencePenalty)")
+        }
+        guard frequencyPenalty.isFinite, (-2...2).contains(frequencyPenalty) else {
+            throw bad("frequency_penalty must be in -2...2, got \(frequencyPenalty)")
+        }
+        for (token, bias) in logitBias {
+            guard token >= 0 else { throw bad("logit_bias names token \(token), token ids are >= 0") }
+            guard bias.isFinite, (-100...100).contains(bias) else {
+                throw bad("logit_bias for token \(token) must be in -100...100, got \(bias)")
+            }
+        }
     }
 }
 
@@ -88,6 +112,8 @@ public struct Sampler: Sendable {
     public mutating func sample(_ logits: [Float], history: [Int]) -> Int {
         var logits = logits
         applyRepetitionPenalty(&logits, history: history)
+        applyPresenceAndFrequency(&logits, history: history)
+        for (token, bias) in parameters.logitBias where token < logits.count { logits[token] += bias }
         if parameters.isGreedy { return Self.argmax(logits) }
 
         // Candidates sorted by logit, cut to top-k, then softmax and the top-p nucleus.
@@ -118,6 +144,18 @@ public struct Sampler: Sendable {
         guard penalty != 1, parameters.repeatLastN > 0 else { return }
         for token in Set(history.suffix(parameters.repeatLastN)) where token >= 0 && token < logits.count {
             logits[token] = logits[token] > 0 ? logits[token] / penalty : logits[token] * penalty
+        }
+    }
+
+    /// OpenAI's penalties: logit -= presence (once) + frequency × count, over the recent tokens.
+    private func applyPresenceAndFrequency(_ logits: inout [Float], history: [Int]) {
+        guard parameters.presencePenalty != 0 || parameters.frequencyPenalty != 0, parameters.repeatLastN > 0 else { return }
+        var counts: [Int: Int] = [:]
+        for token in history.suffix(parameters.repeatLastN) where token >= 0 && token < logits.count {
+            counts[token, default: 0] += 1
+        }
+        for (token, count) in counts {
+            logits[token] -= parameters.presencePenalty + parameters.frequencyPenalty * Float(count)
         }
     }
 

@@ -4,6 +4,23 @@ import Foundation
 public enum StopReason: String, Codable, Sendable {
     case endOfGeneration = "eos"
     case length
+    /// One of the requested stop sequences appeared (it is cut from the text).
+    case stopSequence = "stop"
+}
+
+/// What a generation does besides sampling: where it stops and what it reports per token.
+public struct GenerationOptions: Sendable, Equatable {
+    /// Generation ends at the first of these strings, which is not part of the output.
+    public var stop: [String]
+    /// Report each token's log-probability and this many alternatives (nil: none).
+    public var logprobs: Int?
+    public var stopAtEndOfGeneration: Bool
+
+    public init(stop: [String] = [], logprobs: Int? = nil, stopAtEndOfGeneration: Bool = true) {
+        self.stop = stop
+        self.logprobs = logprobs
+        self.stopAtEndOfGeneration = stopAtEndOfGeneration
+    }
 }
 
 public struct GenerationResult: Sendable {
@@ -13,6 +30,8 @@ public struct GenerationResult: Sendable {
     public var stopReason: StopReason
     public var prefillSeconds: Double
     public var decodeSeconds: Double
+    /// One entry per generated token when logprobs were asked for.
+    public var logprobs: [TokenLogprob] = []
 
     public var decodeTokensPerSecond: Double {
         decodeSeconds > 0 ? Double(max(tokens.count - 1, 0)) / decodeSeconds : 0
@@ -41,42 +60,75 @@ public final class TextGenerator {
     public func generate(promptTokens: [Int], maxNewTokens: Int, sampling: SamplingParameters,
                          stopAtEndOfGeneration: Bool = true,
                          onText: (String) -> Void = { _ in }) throws -> GenerationResult {
+        try generate(promptTokens: promptTokens, maxNewTokens: maxNewTokens, sampling: sampling,
+                     options: GenerationOptions(stopAtEndOfGeneration: stopAtEndOfGeneration), onText: onText)
+    }
+
+    /// Generates as above, stopping at `options.stop` (cut from the text, and held back while
+    /// streaming until it can no longer begin a stop) and recording logprobs when asked.
+    public func generate(promptTokens: [Int], maxNewTokens: Int, sampling: SamplingParameters,
+                         options: GenerationOptions, onText: (String) -> Void = { _ in }) throws -> GenerationResult {
         guard !promptTokens.isEmpty else { throw ModelError.emptyPrompt }
         let hp = backend.hyperparameters
         let needed = promptTokens.count + maxNewTokens
         guard needed <= hp.contextLength else {
             throw ModelError.contextFull(needed: needed, capacity: hp.contextLength)
         }
+        // Before a session is opened: a bad id must not cost a route.
+        for id in promptTokens where id < 0 || id >= hp.vocabularySize {
+            throw ModelError.tokenOutOfRange(id, vocabularySize: hp.vocabularySize)
+        }
         var sampler = try Sampler(sampling)
         let session = try backend.openSession(capacity: needed)
         var decoder = IncrementalDecoder(tokenizer: tokenizer)
+        var stops = StopSequences(options.stop)
         var history = promptTokens
         var generated: [Int] = []
+        var logprobs: [TokenLogprob] = []
+        var released = ""
         var stop = StopReason.length
+        func emit(_ piece: String) {
+            let out = stops.isEmpty ? piece : stops.append(piece)
+            guard !out.isEmpty else { return }
+            released += out
+            onText(out)
+        }
 
         let prefillStart = DispatchTime.now()
         var logits = try session.step(promptTokens)
         let prefillEnd = DispatchTime.now()
         while generated.count < maxNewTokens {
             let next = sampler.sample(logits, history: history)
-            if stopAtEndOfGeneration && tokenizer.isEndOfGeneration(next) {
+            if options.stopAtEndOfGeneration && tokenizer.isEndOfGeneration(next) {
                 stop = .endOfGeneration
                 break
             }
+            if let top = options.logprobs { logprobs.append(TokenLogprob(token: next, logits: logits, top: top)) }
             generated.append(next)
             history.append(next)
-            let piece = decoder.append(next)
-            if !piece.isEmpty { onText(piece) }
+            emit(decoder.append(next))
+            if stops.stopped {
+                stop = .stopSequence
+                break
+            }
             if generated.count == maxNewTokens { break }
             logits = try session.step([next])
         }
-        let tail = decoder.flush()
-        if !tail.isEmpty { onText(tail) }
+        if !stops.stopped {
+            emit(decoder.flush())
+            let tail = stops.flush()
+            if !tail.isEmpty {
+                released += tail
+                onText(tail)
+            }
+        }
         let end = DispatchTime.now()
         return GenerationResult(
-            promptTokens: promptTokens, tokens: generated, text: tokenizer.decode(generated),
+            promptTokens: promptTokens, tokens: generated,
+            text: stops.isEmpty ? tokenizer.decode(generated) : released,
             stopReason: stop,
             prefillSeconds: Double(prefillEnd.uptimeNanoseconds - prefillStart.uptimeNanoseconds) / 1e9,
-            decodeSeconds: Double(end.uptimeNanoseconds - prefillEnd.uptimeNanoseconds) / 1e9)
+            decodeSeconds: Double(end.uptimeNanoseconds - prefillEnd.uptimeNanoseconds) / 1e9,
+            logprobs: logprobs)
     }
 }

@@ -47,7 +47,10 @@ public final class LoadedPlugin: @unchecked Sendable {
             else { throw PluginError.malformedDescriptor(file: file, reason: "incomplete model-format table") }
             kind = .modelFormat
         case UInt32(PP_KIND_TRANSPORT.rawValue):
-            guard declaredSize >= MemoryLayout<pp_transport_vtable>.size else {
+            // Tables of older plugins end at `close`; the functions after it are optional.
+            let required = MemoryLayout<pp_transport_vtable>.offset(of: \pp_transport_vtable.peer_host)
+                ?? MemoryLayout<pp_transport_vtable>.size
+            guard declaredSize >= required else {
                 throw PluginError.malformedDescriptor(file: file, reason: "incomplete transport table")
             }
             let table = d.vtable.assumingMemoryBound(to: pp_transport_vtable.self).pointee

@@ -21,9 +21,15 @@ public protocol TransportListenerHandle: AnyObject {
 /// One byte stream on the plugin side.
 public protocol TransportConnectionHandle: AnyObject {
     func send(_ bytes: UnsafeRawBufferPointer) throws
-    /// Fills `buffer` completely; false when no byte arrived within `timeoutMs` (> 0).
+    /// Fills `buffer` completely within `timeoutMs` (> 0) in total; false when no byte arrived.
     func receive(into buffer: UnsafeMutableRawBufferPointer, timeoutMs: Int32) throws -> Bool
     func close()
+    /// The remote peer's host, for per-address connection limits (nil: unknown).
+    var peerHost: String? { get }
+}
+
+extension TransportConnectionHandle {
+    public var peerHost: String? { nil }
 }
 
 /// What a transport plugin implements in Swift.
@@ -127,6 +133,11 @@ private let transportTable: pp_transport_vtable = {
         let box = Unmanaged<ConnectionBox>.fromOpaque(UnsafeRawPointer(handle))
         box.takeUnretainedValue().value.close()
         box.release()
+    }
+    table.peer_host = { handle, out, cap in
+        guard let handle, let host = connection(handle).peerHost else { return -1 }
+        writePluginError(host, out, cap)
+        return 0
     }
     return table
 }()

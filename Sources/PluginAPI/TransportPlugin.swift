@@ -104,6 +104,16 @@ public final class TransportConnection: @unchecked Sendable {
 
     public var isOpen: Bool { handle != nil }
 
+    /// The remote peer's host (an IP address for TCP), when the plugin can tell.
+    public var peerHost: String? {
+        // peer_host came after the first table: only tables that declare room for it have it.
+        let offset = MemoryLayout<pp_transport_vtable>.offset(of: \pp_transport_vtable.peer_host) ?? Int.max
+        guard let handle, Int(table.struct_size) > offset, let peerHost = table.peer_host else { return nil }
+        var out = [CChar](repeating: 0, count: 128)
+        guard peerHost(handle, &out, out.count) == 0 else { return nil }
+        return String(cString: out)
+    }
+
     public func send(_ bytes: [UInt8]) throws {
         guard let handle else { throw TransportError.closed }
         var err = [CChar](repeating: 0, count: Int(PP_ERROR_CAPACITY))
@@ -111,7 +121,8 @@ public final class TransportConnection: @unchecked Sendable {
         guard status == 0 else { throw TransportError.sendFailed(String(cString: err)) }
     }
 
-    /// Exactly `count` bytes, or nil when none arrived within `timeout` seconds (nil: wait forever).
+    /// Exactly `count` bytes within `timeout` seconds in total, or nil when none arrived in that
+    /// time (nil timeout: wait forever). Bytes that start but do not complete in time throw.
     public func receive(exactly count: Int, timeout: Double?) throws -> [UInt8]? {
         guard let handle else { throw TransportError.closed }
         var err = [CChar](repeating: 0, count: Int(PP_ERROR_CAPACITY))

@@ -94,7 +94,9 @@ struct GenerateCommand: ParsableCommand {
                                            directory: SwarmDirectory(peers: addresses, host: host, options: options), pool: pool)
             (backend, description) = (remote, remote.modelDescription)
         } else {
-            let pipeline = try LocalPipeline.load(host: host, path: model, ranges: ranges, pool: pool)
+            let pipeline = try ModelLoadProgress.around(model, report: { printError($0) }) {
+                try LocalPipeline.load(host: host, path: model, ranges: ranges, pool: pool)
+            }
             (backend, description) = (pipeline, pipeline.shards[0].modelDescription)
         }
         let tokenizer = try BPETokenizer(description.tokenizer)

@@ -94,6 +94,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("step-timeout"), help: "Seconds a request may take to arrive once started.")
     var stepTimeout = ServerLimits().stepTimeoutSeconds
 
+    @Option(name: .customLong("api-idle-timeout"),
+            help: "Seconds an HTTP connection may take to send its request head, or stay idle between requests.")
+    var apiIdleTimeout = HTTPAPI.Configuration().idleTimeoutSeconds
+
+    @Option(name: .customLong("max-connections"), help: "Shard connections open at once (also bounded by the open-file limit).")
+    var maxConnections = ServerLimits().maxConnections
+
+    @Option(name: .customLong("max-connections-per-address"), help: "Shard connections open at once from one address.")
+    var maxConnectionsPerAddress = ServerLimits().maxConnectionsPerHost
+
     @Option(help: "Compute threads (0: all CPUs).")
     var threads = 0
 
@@ -108,6 +118,12 @@ struct ServeCommand: AsyncParsableCommand {
 
     var model: String { modelOption ?? "models/SmolLM2-135M-Instruct.Q4_1.gguf" }
 
+    var serverLimits: ServerLimits {
+        ServerLimits(maxSessions: maxSessions, cacheTokenBudget: cacheTokens, maxSessionLength: maxLength,
+                     idleTimeoutSeconds: idleTimeout, stepTimeoutSeconds: stepTimeout, maxConnections: maxConnections,
+                     maxConnectionsPerHost: maxConnectionsPerAddress)
+    }
+
     func validate() throws {
         if shardOnly {
             guard (blocks == nil) != (numBlocks == nil) else {
@@ -118,10 +134,11 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let numBlocks { guard numBlocks > 0 else { throw ValidationError("--num-blocks must be at least 1") } }
         if let port { guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") } }
-        guard maxSessions > 0, cacheTokens > 0, maxLength > 0 else {
-            throw ValidationError("--max-sessions, --cache-tokens and --max-length must be positive")
+        guard maxSessions > 0, cacheTokens > 0, maxLength > 0, maxConnections > 0, maxConnectionsPerAddress > 0 else {
+            throw ValidationError("--max-sessions, --cache-tokens, --max-length, --max-connections and "
+                                  + "--max-connections-per-address must be positive")
         }
-        guard idleTimeout > 0, stepTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+        guard idleTimeout > 0, stepTimeout > 0, apiIdleTimeout > 0 else { throw ValidationError("timeouts must be positive") }
         guard rewardCheckInterval >= 1 else { throw ValidationError("--reward-check-interval must be at least 1 second") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         if tlsCert != nil, !["tcp", "tls"].contains(transport) {
@@ -141,9 +158,11 @@ struct ServeCommand: AsyncParsableCommand {
         let host = try plugins.loadHost()
         let range = try chooseBlocks(host: host)
         let pool = ComputePool(threads: threads)
-        let shard = try ModelShard(model: try host.openModel(path: model, blocks: range), pool: pool)
-        let limits = ServerLimits(maxSessions: maxSessions, cacheTokenBudget: cacheTokens, maxSessionLength: maxLength,
-                                  idleTimeoutSeconds: idleTimeout, stepTimeoutSeconds: stepTimeout)
+        let shard = try ModelLoadProgress.around(model, report: { printError($0) }) {
+            try ModelShard(model: try host.openModel(path: model, blocks: range), pool: pool)
+        }
+        var limits = serverLimits
+        limits.maxConnections = min(limits.maxConnections, FileBudget.split(limit: FileBudget.raiseLimit()).shard)
         var transportName = transport
         var address = listen ?? "\(self.host ?? "0.0.0.0"):\(port ?? 31330)"
         if let tlsCert, let tlsKey {
@@ -183,11 +202,11 @@ struct ServeCommand: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: config.modelName) else {
             throw ValidationError("model \(config.modelName) does not exist (run scripts/setup.sh to fetch the default model)")
         }
-        let limits = ServerLimits(maxSessions: maxSessions, cacheTokenBudget: cacheTokens, maxSessionLength: maxLength,
-                                  idleTimeoutSeconds: idleTimeout, stepTimeoutSeconds: stepTimeout)
+        let limits = serverLimits
         let runner = try NodeRunner(config: config, host: try plugins.loadHost(), blocks: try blocks.map(BlockRange.parse),
-                                    threads: threads, limits: limits, rewardCheckInterval: rewardCheckInterval,
-                                    announcedRamMb: announceRamMb) { address, apiPort in
+                                    threads: threads, limits: limits,
+                                    apiConfiguration: .init(idleTimeoutSeconds: apiIdleTimeout),
+                                    rewardCheckInterval: rewardCheckInterval, announcedRamMb: announceRamMb) { address, apiPort in
             print("ready \(address) api \(apiPort)")
             fflush(stdout)
         }

@@ -185,6 +185,21 @@ final class NodeProcessTests: XCTestCase {
         XCTAssertEqual(node.waitForExit(timeout: 30), 0, node.errorOutput)
     }
 
+    func testATakenAPIPortStopsTheNodeBeforeItTouchesTheChainAndNamesThePort() throws {
+        let chain = try startChain()
+        let taken = try RawListener()
+        let node = try CLIProcess(["serve", "--env-file", emptyEnvFile, "--model", TestModel.path, "--host", "127.0.0.1",
+                                   "--port", "0", "--api-port", "\(taken.port)", "--rpc-url", chain.url,
+                                   "--oracle-url", "http://127.0.0.1:1"],
+                                  environment: ["PLUMISE_PRIVATE_KEY": key])
+        let status = node.waitForExit(timeout: 60)
+        XCTAssertNotNil(status)
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(node.errorOutput.contains("127.0.0.1:\(taken.port)") && node.errorOutput.contains("--api-port"),
+                      node.errorOutput)
+        XCTAssertTrue(chain.recorded.isEmpty, "called the chain before binding its ports: \(chain.recorded.map(\.method))")
+    }
+
     func testServeWithoutAKeyOrWithABadSettingExplainsWhy() throws {
         let cases: [([String], [String: String], String)] = [
             ([], ["PLUMISE_PRIVATE_KEY": ""], "PLUMISE_PRIVATE_KEY is not set"),

@@ -21,6 +21,56 @@ public func waitReady(_ fd: Int32, events: Int16, timeoutMs: Int32) throws -> Bo
     }
 }
 
+/// The end of one call's time budget, so a peer trickling bytes cannot stretch a read past it.
+public struct Deadline {
+    private let end: UInt64?
+
+    /// `timeoutMs` <= 0: no deadline.
+    public init(_ timeoutMs: Int32) {
+        end = timeoutMs > 0 ? DispatchTime.now().uptimeNanoseconds + UInt64(timeoutMs) * 1_000_000 : nil
+    }
+
+    /// Milliseconds left to wait (0: no deadline, wait forever), nil once it has passed.
+    public var remainingMs: Int32? {
+        guard let end else { return 0 }
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard end > now else { return nil }
+        return Int32(clamping: max((end - now) / 1_000_000, 1))
+    }
+}
+
+/// The host at the other end of a connected socket: the IP address for TCP, "local" for Unix
+/// sockets, nil when the socket cannot tell.
+public func peerHost(of fd: Int32) -> String? {
+    var storage = sockaddr_storage()
+    var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+    let got = withUnsafeMutablePointer(to: &storage) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+    }
+    guard got == 0 else { return nil }
+    var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+    switch Int32(storage.ss_family) {
+    case AF_INET:
+        return withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { address in
+                var raw = address.pointee.sin_addr
+                return inet_ntop(AF_INET, &raw, &text, socklen_t(text.count)).map { _ in String(cString: text) }
+            }
+        }
+    case AF_INET6:
+        return withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { address in
+                var raw = address.pointee.sin6_addr
+                return inet_ntop(AF_INET6, &raw, &text, socklen_t(text.count)).map { _ in String(cString: text) }
+            }
+        }
+    case AF_UNIX:
+        return "local"
+    default:
+        return nil
+    }
+}
+
 /// A connected stream socket (TCP or Unix) moving bytes with blocking calls.
 public final class SocketStream: TransportConnectionHandle {
     private var fd: Int32
@@ -31,6 +81,8 @@ public final class SocketStream: TransportConnectionHandle {
     }
 
     deinit { close() }
+
+    public var peerHost: String? { lock.withLock { fd >= 0 ? PluginSockets.peerHost(of: fd) : nil } }
 
     public func send(_ bytes: UnsafeRawBufferPointer) throws {
         guard fd >= 0 else { throw TransportFailure("connection is closed") }
@@ -48,11 +100,12 @@ public final class SocketStream: TransportConnectionHandle {
 
     public func receive(into buffer: UnsafeMutableRawBufferPointer, timeoutMs: Int32) throws -> Bool {
         guard fd >= 0 else { throw TransportFailure("connection is closed") }
+        let deadline = Deadline(timeoutMs)
         var offset = 0
         while offset < buffer.count {
-            guard try waitReady(fd, events: Int16(POLLIN), timeoutMs: timeoutMs) else {
+            guard let wait = deadline.remainingMs, try waitReady(fd, events: Int16(POLLIN), timeoutMs: wait) else {
                 if offset == 0 { return false }
-                throw TransportFailure("peer stalled for \(timeoutMs) ms in the middle of a message")
+                throw TransportFailure("peer sent \(offset) of \(buffer.count) bytes within \(timeoutMs) ms")
             }
             let n = recv(fd, buffer.baseAddress! + offset, buffer.count - offset, 0)
             if n == 0 { throw TransportFailure("peer closed the connection") }

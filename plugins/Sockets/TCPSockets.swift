@@ -19,7 +19,7 @@ public enum TCPSockets {
         }
     }
 
-    /// A TCP socket connected to "host:port" within `timeoutMs`, with Nagle disabled.
+    /// A TCP socket connected to "host:port" within `timeoutMs`, configured (`configure`).
     public static func connect(_ address: String, timeoutMs: Int32) throws -> Int32 {
         let (host, port) = try split(address)
         return try withAddress(host: host, port: port, passive: false) { info in
@@ -31,15 +31,24 @@ public enum TCPSockets {
                 Glibc.close(fd)
                 throw error
             }
-            noDelay(fd)
+            configure(fd)
             return fd
         }
     }
 
-    /// Small request/response frames must not wait for Nagle's algorithm.
-    public static func noDelay(_ fd: Int32) {
-        var yes: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &yes, socklen_t(MemoryLayout<Int32>.size))
+    /// Every connected TCP socket, both ends: Nagle off (small request/response frames must not
+    /// wait for it) and keepalive probes, so a peer that vanished without closing (power loss,
+    /// a dropped NAT entry) is noticed in about two minutes instead of never.
+    public static func configure(_ fd: Int32) {
+        func set(_ level: Int32, _ option: Int32, _ value: Int32) {
+            var value = value
+            setsockopt(fd, level, option, &value, socklen_t(MemoryLayout<Int32>.size))
+        }
+        set(Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+        set(SOL_SOCKET, SO_KEEPALIVE, 1)
+        set(Int32(IPPROTO_TCP), TCP_KEEPIDLE, 60)
+        set(Int32(IPPROTO_TCP), TCP_KEEPINTVL, 10)
+        set(Int32(IPPROTO_TCP), TCP_KEEPCNT, 6)
     }
 
     /// "host:port" → (host, port); the port must be a number in 0...65535.

@@ -9,7 +9,7 @@ struct TCPTransport: TransportProvider {
 
     func listen(address: String) throws -> (TransportListenerHandle, bound: String) {
         let (fd, bound) = try TCPSockets.listen(address)
-        return (SocketListener(fd: fd, configure: TCPSockets.noDelay), bound)
+        return (SocketListener(fd: fd, configure: TCPSockets.configure), bound)
     }
 
     func connect(address: String, timeoutMs: Int32) throws -> TransportConnectionHandle {

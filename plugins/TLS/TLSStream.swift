@@ -75,6 +75,8 @@ final class TLSStream: TransportConnectionHandle {
         established = true
     }
 
+    var peerHost: String? { lock.withLock { fd >= 0 ? PluginSockets.peerHost(of: fd) : nil } }
+
     func send(_ bytes: UnsafeRawBufferPointer) throws {
         guard fd >= 0 else { throw TransportFailure("connection is closed") }
         try handshake(timeoutMs: 10_000)
@@ -93,13 +95,14 @@ final class TLSStream: TransportConnectionHandle {
     func receive(into buffer: UnsafeMutableRawBufferPointer, timeoutMs: Int32) throws -> Bool {
         guard fd >= 0 else { throw TransportFailure("connection is closed") }
         try handshake(timeoutMs: 10_000)
+        let deadline = Deadline(timeoutMs)
         var offset = 0
         while offset < buffer.count {
             // Decrypted bytes may already wait inside OpenSSL; only poll the socket when not.
             if SSL_pending(ssl) == 0 {
-                guard try waitReady(fd, events: Int16(POLLIN), timeoutMs: timeoutMs) else {
+                guard let wait = deadline.remainingMs, try waitReady(fd, events: Int16(POLLIN), timeoutMs: wait) else {
                     if offset == 0 { return false }
-                    throw TransportFailure("peer stalled for \(timeoutMs) ms in the middle of a message")
+                    throw TransportFailure("peer sent \(offset) of \(buffer.count) bytes within \(timeoutMs) ms")
                 }
             }
             let n = withoutSIGPIPE { SSL_read(ssl, buffer.baseAddress! + offset, Int32(min(buffer.count - offset, 1 << 30))) }

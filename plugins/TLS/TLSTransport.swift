@@ -24,7 +24,7 @@ struct TLSTransport: TransportProvider {
         let context = try TLSContext(server: true)
         try context.loadCertificate(cert, key: key)
         let (fd, bound) = try TCPSockets.listen(location)
-        return (TLSListener(sockets: SocketListener(fd: fd, configure: TCPSockets.noDelay), context: context), bound)
+        return (TLSListener(sockets: SocketListener(fd: fd, configure: TCPSockets.configure), context: context), bound)
     }
 
     func connect(address: String, timeoutMs: Int32) throws -> TransportConnectionHandle {

@@ -14,7 +14,7 @@ public final class PeerClient: @unchecked Sendable {
                 connectTimeout: Double = 5, requestTimeout: Double = 60) throws {
         let transport = try host.transport(named: address.transport)
         let connection = try transport.connect(address: address.location + locationSuffix, timeout: connectTimeout)
-        // Replies are bounded by the requests we send; the cap only guards against garbage.
+        // Each reply is held to what its request can need (replyLimit); this is the ceiling.
         framed = FramedConnection(connection, maxFrameBytes: 1 << 30)
         try framed.clientHandshake(timeout: connectTimeout)
         self.address = address
@@ -24,10 +24,33 @@ public final class PeerClient: @unchecked Sendable {
 
     public func close() { framed.connection.close() }
 
-    /// Sends `request` and waits for its reply; error replies become WireError.remote.
+    /// Room for an error reply or a server's info: a message, never megabytes.
+    static let smallReplyLimit = 64 << 10
+
+    /// The longest reply `request` can get: states of the same shape as those sent (plus
+    /// headers), or a small message.
+    static func replyLimit(for request: Request, dtype: WireDType) -> Int {
+        switch request {
+        case .forward(let states), .step(_, _, let states):
+            return max(smallReplyLimit, 16 + states.rows * states.cols * dtype.bytesPerValue)
+        case .info, .openSession, .closeSession:
+            return smallReplyLimit
+        }
+    }
+
+    /// Sends `request` and waits for its reply; error replies become WireError.remote. A reply
+    /// longer than the request can need is refused from its header (the peer is broken or
+    /// hostile: the caller bans it).
     public func call(_ request: Request) throws -> Response {
         try framed.send(frame: request.encode(dtype: dtype))
-        guard let payload = try framed.receiveFrame(idleTimeout: requestTimeout, bodyTimeout: requestTimeout) else {
+        let payload: [UInt8]?
+        do {
+            payload = try framed.receiveFrame(idleTimeout: requestTimeout, bodyTimeout: requestTimeout,
+                                              limit: Self.replyLimit(for: request, dtype: dtype))
+        } catch WireError.frameTooLarge(let length, let limit) {
+            throw PeerError.replyTooLarge(address: address, length: length, limit: limit)
+        }
+        guard let payload else {
             throw PeerError.timeout(address: address, seconds: requestTimeout)
         }
         let response = try Response.decode(payload)
@@ -66,10 +89,13 @@ public final class PeerClient: @unchecked Sendable {
 
 public enum PeerError: Error, CustomStringConvertible {
     case timeout(address: PeerAddress, seconds: Double)
+    case replyTooLarge(address: PeerAddress, length: Int, limit: Int)
 
     public var description: String {
         switch self {
         case .timeout(let address, let seconds): return "\(address) did not answer within \(seconds) s"
+        case .replyTooLarge(let address, let length, let limit):
+            return "\(address) announced a reply of \(length) bytes where the request can need at most \(limit)"
         }
     }
 }

@@ -111,11 +111,12 @@ final class RemoteSession: InferenceSession {
         return try backend.logits(states)
     }
 
-    /// Bans the failed server and puts a replayed route over the same blocks in its place.
+    /// Puts a replayed route over the same blocks in place of a failed hop, banning its server
+    /// when the server is at fault. A request the server rightly refused is the caller's error.
     private func replaceHop(at index: Int, after error: Error) throws {
         let failed = hops[index]
         failed.client.close()
-        backend.directory.ban(failed.client.address.description, reason: "\(error)")
+        try backend.directory.judge(failed.client.address.description, error: error)
         failovers += 1
         backend.log.warning("hop [\(failed.blocks.lowerBound), \(failed.blocks.upperBound)) failed: \(error); rerouting and replaying \(failed.inputs.count) steps")
         let replacement = try openRoute(span: failed.blocks, replaying: failed.inputs)
@@ -136,6 +137,8 @@ final class RemoteSession: InferenceSession {
             do {
                 plan = try RoutePlanner.plan(servers: servers, span: span, blockCount: blockCount,
                                              sessionLength: capacity, excluding: backend.directory.banned)
+            } catch RouteError.sessionTooLong(let requested, let longest) {
+                throw RouteError.sessionTooLong(requested: requested, longest: longest) // retrying cannot help
             } catch {
                 lastError = error
                 continue
@@ -155,7 +158,7 @@ final class RemoteSession: InferenceSession {
             } catch let failure as HopFailure {
                 lastError = failure.error
                 opened.forEach { $0.client.close() }
-                backend.directory.ban(failure.address, reason: "\(failure.error)")
+                try backend.directory.judge(failure.address, error: failure.error)
             }
         }
         throw lastError

@@ -8,14 +8,17 @@ public struct ServerCandidate: Equatable, Sendable {
     public var latencySeconds: Double
     /// Seconds the server needs per block per token (its announced throughput, inverted).
     public var secondsPerBlock: Double
+    /// Positions one session may hold on the server (its --max-length).
+    public var maxSessionLength: Int
 
     public init(address: String, blocks: Range<Int>, freeCacheTokens: Int, latencySeconds: Double,
-                secondsPerBlock: Double) {
+                secondsPerBlock: Double, maxSessionLength: Int = .max) {
         self.address = address
         self.blocks = blocks
         self.freeCacheTokens = freeCacheTokens
         self.latencySeconds = latencySeconds
         self.secondsPerBlock = secondsPerBlock
+        self.maxSessionLength = maxSessionLength
     }
 }
 
@@ -27,12 +30,18 @@ public struct RouteHop: Equatable, Sendable {
 
 public enum RouteError: Error, Equatable, CustomStringConvertible {
     case noRoute(missing: [Range<Int>], blockCount: Int)
+    /// Servers cover the blocks, but none of their routes holds a session this long: the
+    /// request is too long for this swarm, no server is at fault.
+    case sessionTooLong(requested: Int, longest: Int)
 
     public var description: String {
         switch self {
         case .noRoute(let missing, let count):
             let list = missing.map { "[\($0.lowerBound), \($0.upperBound))" }.joined(separator: ", ")
             return "no route over the model's \(count) blocks: no usable server for blocks \(list)"
+        case .sessionTooLong(let requested, let longest):
+            return "the prompt and the tokens to generate need \(requested) positions, but the servers of this "
+                + "model hold at most \(longest) per session (their --max-length): shorten the prompt or ask for fewer tokens"
         }
     }
 }
@@ -51,6 +60,7 @@ public enum RoutePlanner {
                             excluding banned: Set<String> = []) throws -> [RouteHop] {
         let usable = servers.filter {
             !banned.contains($0.address) && $0.freeCacheTokens >= sessionLength && !$0.blocks.isEmpty
+                && $0.maxSessionLength >= sessionLength
         }
         // Shortest path over block boundaries span.lowerBound...span.upperBound (a DAG: hops
         // only move forward). Index i stands for boundary span.lowerBound + i.
@@ -70,6 +80,10 @@ public enum RoutePlanner {
             }
         }
         guard cost[width].isFinite else {
+            if let longest = longestSession(servers: servers, span: span, blockCount: blockCount, below: sessionLength,
+                                            excluding: banned) {
+                throw RouteError.sessionTooLong(requested: sessionLength, longest: longest)
+            }
             let missing = uncovered(by: usable, blockCount: blockCount).compactMap { gap -> Range<Int>? in
                 let clipped = gap.clamped(to: span)
                 return clipped.isEmpty ? nil : clipped
@@ -83,6 +97,20 @@ public enum RoutePlanner {
             at = hop.blocks.lowerBound - base
         }
         return hops.reversed()
+    }
+
+    /// The longest session shorter than `below` that some route over `span` can hold, if any:
+    /// what the servers' session limits allow when those limits are why no route exists.
+    static func longestSession(servers: [ServerCandidate], span: Range<Int>, blockCount: Int, below: Int,
+                               excluding banned: Set<String>) -> Int? {
+        // Only servers with cache room for the whole request: when they are full, the length is
+        // not what stands in the way.
+        let roomy = servers.filter { $0.freeCacheTokens >= below }
+        let lengths = Set(roomy.map(\.maxSessionLength)).filter { $0 > 0 && $0 < below }.sorted(by: >)
+        return lengths.first { length in
+            (try? plan(servers: roomy, span: span, blockCount: blockCount, sessionLength: length,
+                       excluding: banned)) != nil
+        }
     }
 
     /// Blocks no usable server serves, merged into ranges.

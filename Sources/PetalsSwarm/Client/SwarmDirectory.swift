@@ -46,6 +46,20 @@ public final class SwarmDirectory: @unchecked Sendable {
         lock.withLock { bannedUntil[address] = now + options.banSeconds }
     }
 
+    /// Decides what a failure of `address` means: a request the server refused for what it
+    /// asked (a 4xx code other than a lost session) is rethrown as ``RequestRefused`` and the
+    /// server stays in routes; a lost session just moves on; everything else bans the server.
+    public func judge(_ address: String, error: Error) throws {
+        if case WireError.remote(let code, let message) = error, WireErrorCode.fault(of: code) == .request {
+            guard code == WireErrorCode.unknownSession.rawValue else {
+                throw RequestRefused(server: address, code: code, message: message)
+            }
+            logger.info("\(address) no longer holds our session (\(message)): reopening it")
+            return
+        }
+        ban(address, reason: "\(error)")
+    }
+
     public var banned: Set<String> {
         lock.withLock {
             let t = now
@@ -77,11 +91,22 @@ public final class SwarmDirectory: @unchecked Sendable {
                 let blocks = max(info.blocks.count, 1)
                 found.append(ServerCandidate(address: peer.description, blocks: info.blocks,
                                              freeCacheTokens: info.freeCacheTokens, latencySeconds: now - start,
-                                             secondsPerBlock: 1 / max(info.throughput, 1e-6) / Double(blocks)))
+                                             secondsPerBlock: 1 / max(info.throughput, 1e-6) / Double(blocks),
+                                             maxSessionLength: info.maxSessionLength))
             } catch {
                 ban(peer.description, reason: "\(error)")
             }
         }
         return found
     }
+}
+
+/// A server refused a request for what it asked (its size, shape or position): the request must
+/// change, no server is at fault.
+public struct RequestRefused: Error, Equatable, CustomStringConvertible {
+    public var server: String
+    public var code: UInt16
+    public var message: String
+
+    public var description: String { "the request was refused by \(server): \(message)" }
 }

@@ -20,6 +20,7 @@ public final class ShardServer: @unchecked Sendable {
     private var listener: TransportListener?
     private let stopping = ManagedFlag()
     private let workers = DispatchGroup()
+    private let connections: ConnectionAdmission
     private var throughput = 0.0
 
     /// Seconds the accept and receive loops wait before checking whether to stop.
@@ -32,8 +33,12 @@ public final class ShardServer: @unchecked Sendable {
         self.listenAddress = listenAddress
         self.limits = limits
         self.sessions = SessionRegistry(limits: limits)
+        self.connections = ConnectionAdmission(limits: limits)
         self.logger = logger
     }
+
+    /// Connections open now (each has its own thread).
+    public var openConnections: Int { connections.openCount }
 
     /// Largest frame a request can need: a step of maxTokensPerRequest f32 rows, plus headers.
     var maxFrameBytes: Int { 64 + limits.maxTokensPerRequest * shard.hp.embedding * 4 }
@@ -97,7 +102,18 @@ public final class ShardServer: @unchecked Sendable {
         while !stopping.isSet {
             do {
                 guard let connection = try listener.accept(timeout: Self.pollInterval) else { continue }
-                spawn("connection") { [self] in serve(connection) }
+                let peer = connection.peerHost ?? "unknown"
+                if let refusal = connections.admit(peer) {
+                    // Answered on this thread: a refused client costs no thread and keeps no fd.
+                    logger.notice("refused a connection from \(peer): \(refusal)")
+                    FramedConnection(connection, maxFrameBytes: 0).refuse(reason: refusal)
+                    connection.close()
+                    continue
+                }
+                spawn("connection") { [self] in
+                    defer { connections.release(peer) }
+                    serve(connection)
+                }
             } catch {
                 logger.error("accept failed: \(error)")
                 Thread.sleep(forTimeInterval: Self.pollInterval)
@@ -125,7 +141,12 @@ public final class ShardServer: @unchecked Sendable {
             let payload: [UInt8]
             do {
                 guard let frame = try framed.receiveFrame(idleTimeout: Self.pollInterval, bodyTimeout: limits.stepTimeoutSeconds) else {
-                    if owned.isEmpty, ProcessInfo.processInfo.systemUptime - lastActivity > limits.idleTimeoutSeconds { return }
+                    // Quiet for the idle timeout: hang up, whether or not it had sessions (they
+                    // idled out too, and the client reconnects and replays if it comes back).
+                    if ProcessInfo.processInfo.systemUptime - lastActivity > limits.idleTimeoutSeconds {
+                        logger.debug("connection idle for \(limits.idleTimeoutSeconds) s: closed")
+                        return
+                    }
                     continue
                 }
                 payload = frame
@@ -150,6 +171,7 @@ public final class ShardServer: @unchecked Sendable {
             // The next request is at least a network round trip away.
             shard.pool.park()
             guard reply(framed, response, dtype: dtype) else { return }
+            lastActivity = ProcessInfo.processInfo.systemUptime
         }
     }
 

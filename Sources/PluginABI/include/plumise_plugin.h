@@ -101,7 +101,8 @@ typedef struct pp_listener pp_listener;     ///< opaque, owned by the plugin
 
 /// Transport plugins: a reliable, ordered byte stream between two nodes. Framing and the
 /// request protocol live in the host; the transport only moves bytes. All calls block; a
-/// connection is used by one thread at a time.
+/// connection is used by one thread at a time. Functions after `close` were added later: the
+/// host calls them only when struct_size covers them.
 typedef struct pp_transport_vtable {
     uint32_t struct_size;
     /// Listens on `address` (format defined by the transport, e.g. "127.0.0.1:31330" for TCP,
@@ -116,13 +117,17 @@ typedef struct pp_transport_vtable {
     pp_connection *(*connect)(const char *address, int32_t timeout_ms, char *err, size_t err_cap);
     /// Writes all `len` bytes or fails. Returns 0 on success, -1 on failure.
     int32_t (*send_all)(pp_connection *conn, const void *bytes, size_t len, char *err, size_t err_cap);
-    /// Reads exactly `len` bytes. Returns 0 on success; PP_RECV_TIMEOUT when no byte arrived
-    /// within timeout_ms (nothing consumed: the call may be repeated); -1 on failure, including
-    /// the peer closing or stalling for timeout_ms in the middle of the bytes. timeout_ms <= 0
-    /// waits forever.
+    /// Reads exactly `len` bytes within timeout_ms in total (one deadline for the call, however
+    /// the bytes trickle in). Returns 0 on success; PP_RECV_TIMEOUT when no byte arrived within
+    /// timeout_ms (nothing consumed: the call may be repeated); -1 on failure, including the
+    /// peer closing or not completing the bytes by the deadline. timeout_ms <= 0 waits forever.
     int32_t (*recv_exact)(pp_connection *conn, void *bytes, size_t len, int32_t timeout_ms,
                           char *err, size_t err_cap);
     void (*close)(pp_connection *conn);
+    /// Writes the remote peer's host (an IP address for TCP, "local" for Unix sockets) into
+    /// out/out_cap, so servers can limit connections per address. Returns 0 on success.
+    /// Optional (may be NULL or beyond an older plugin's struct_size).
+    int32_t (*peer_host)(pp_connection *conn, char *out, size_t out_cap);
 } pp_transport_vtable;
 
 #define PP_RECV_TIMEOUT 1

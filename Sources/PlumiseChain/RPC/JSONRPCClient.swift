@@ -28,7 +28,7 @@ public struct HTTPJSONRPCTransport: JSONRPCTransport {
         do {
             response = try await HTTPClient.shared.execute(request, timeout: timeout)
         } catch {
-            throw RPCError.network(url: endpoint, reason: "\(error)")
+            throw RPCError.network(url: endpoint, reason: networkErrorText(error))
         }
         guard (200..<300).contains(Int(response.status.code)) else {
             throw RPCError.http(url: endpoint, status: Int(response.status.code))
@@ -36,7 +36,7 @@ public struct HTTPJSONRPCTransport: JSONRPCTransport {
         do {
             return Data(buffer: try await response.body.collect(upTo: 16 << 20))
         } catch {
-            throw RPCError.network(url: endpoint, reason: "reading the answer: \(error)")
+            throw RPCError.network(url: endpoint, reason: "reading the answer: \(networkErrorText(error))")
         }
     }
 }

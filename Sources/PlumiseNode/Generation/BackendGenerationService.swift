@@ -21,21 +21,35 @@ public final class BackendGenerationService: GenerationService, @unchecked Senda
         try template.render(messages)
     }
 
-    public func generate(prompt: String, maxNewTokens: Int, sampling: SamplingParameters,
+    public func tokenBytes(_ id: Int) -> [UInt8]? {
+        generator.tokenizer.tokenText(id) == nil ? nil : generator.tokenizer.tokenBytes(id)
+    }
+
+    public func generate(_ request: GenerationRequest,
                          onText: @escaping @Sendable (String) async -> Void) async throws -> GenerationOutput {
         let generator = self.generator
         return try await executor.run(onText: onText) { emit in
-            let tokens = generator.tokenize(prompt)
+            let tokens: [Int]
+            switch request.prompt {
+            case .text(let text): tokens = generator.tokenize(text)
+            case .tokens(let ids): tokens = ids
+            }
             guard !tokens.isEmpty else { throw GenerationServiceError.invalidRequest("the prompt is empty") }
             let limit = generator.backend.hyperparameters.contextLength
-            guard tokens.count + maxNewTokens <= limit else {
+            guard tokens.count + request.maxNewTokens <= limit else {
                 throw GenerationServiceError.invalidRequest(
-                    "prompt (\(tokens.count) tokens) + max_new_tokens (\(maxNewTokens)) exceeds the context of \(limit)")
+                    "prompt (\(tokens.count) tokens) + max_new_tokens (\(request.maxNewTokens)) exceeds the context of \(limit)")
             }
-            let result = try generator.generate(promptTokens: tokens, maxNewTokens: maxNewTokens, sampling: sampling,
-                                                onText: emit)
+            let result = try generator.generate(promptTokens: tokens, maxNewTokens: request.maxNewTokens,
+                                                sampling: request.sampling, options: request.options, onText: emit)
+            let promptText: String
+            switch request.prompt {
+            case .text(let text): promptText = text
+            case .tokens(let ids): promptText = generator.tokenizer.decode(ids)
+            }
             return GenerationOutput(text: result.text, tokens: result.tokens.count, promptTokens: tokens.count,
-                                    finishReason: result.stopReason == .endOfGeneration ? "stop" : "length")
+                                    finishReason: result.stopReason == .length ? "length" : "stop",
+                                    promptText: promptText, logprobs: result.logprobs)
         }
     }
 }

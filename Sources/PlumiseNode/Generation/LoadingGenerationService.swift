@@ -22,10 +22,12 @@ public final class LoadingGenerationService: GenerationService, @unchecked Senda
 
     public var isReady: Bool { lock.withLock { loaded != nil } }
 
-    public func generate(prompt: String, maxNewTokens: Int, sampling: SamplingParameters,
+    public func generate(_ request: GenerationRequest,
                          onText: @escaping @Sendable (String) async -> Void) async throws -> GenerationOutput {
-        try await service.generate(prompt: prompt, maxNewTokens: maxNewTokens, sampling: sampling, onText: onText)
+        try await service.generate(request, onText: onText)
     }
 
     public func chatPrompt(_ messages: [ChatMessage]) throws -> String { try service.chatPrompt(messages) }
+
+    public func tokenBytes(_ id: Int) -> [UInt8]? { (try? service)?.tokenBytes(id) }
 }

@@ -1,21 +1,52 @@
 import PetalsModel
 
+/// A prompt as text, or as token ids (OpenAI's token-id prompts; no BOS is added to those).
+public enum PromptInput: Sendable, Equatable {
+    case text(String)
+    case tokens([Int])
+}
+
+/// One generation as the API asks for it.
+public struct GenerationRequest: Sendable {
+    public var prompt: PromptInput
+    public var maxNewTokens: Int
+    public var sampling: SamplingParameters
+    /// Stop sequences and logprobs.
+    public var options: GenerationOptions
+
+    public init(prompt: PromptInput, maxNewTokens: Int, sampling: SamplingParameters,
+                options: GenerationOptions = GenerationOptions()) {
+        self.prompt = prompt
+        self.maxNewTokens = maxNewTokens
+        self.sampling = sampling
+        self.options = options
+    }
+}
+
 /// What one generation produced.
 public struct GenerationOutput: Sendable, Equatable {
-    /// The generated text (prompt excluded).
+    /// The generated text (prompt excluded, cut before a stop sequence).
     public var text: String
     /// Tokens generated.
     public var tokens: Int
     /// Tokens in the prompt.
     public var promptTokens: Int
-    /// Why generation stopped, in OpenAI's words: "stop" (end of generation) or "length".
+    /// Why generation stopped, in OpenAI's words: "stop" (end of generation or a stop
+    /// sequence) or "length".
     public var finishReason: String
+    /// The prompt as text (decoded when it came as token ids): what proofs hash.
+    public var promptText: String
+    /// Per generated token, when logprobs were asked for.
+    public var logprobs: [TokenLogprob]
 
-    public init(text: String, tokens: Int, promptTokens: Int, finishReason: String) {
+    public init(text: String, tokens: Int, promptTokens: Int, finishReason: String, promptText: String = "",
+                logprobs: [TokenLogprob] = []) {
         self.text = text
         self.tokens = tokens
         self.promptTokens = promptTokens
         self.finishReason = finishReason
+        self.promptText = promptText
+        self.logprobs = logprobs
     }
 }
 
@@ -29,12 +60,23 @@ public protocol GenerationService: Sendable {
     var modelName: String { get }
     /// False while the model is loading; the API answers 503 then.
     var isReady: Bool { get }
-    /// Generates up to `maxNewTokens` tokens after `prompt`, calling `onText` with each piece of
-    /// text as it forms.
-    func generate(prompt: String, maxNewTokens: Int, sampling: SamplingParameters,
+    /// Runs `request`, calling `onText` with each piece of text as it forms (stop sequences
+    /// already cut).
+    func generate(_ request: GenerationRequest,
                   onText: @escaping @Sendable (String) async -> Void) async throws -> GenerationOutput
     /// The prompt for a chat in the model's chat template (with the assistant turn opened).
     func chatPrompt(_ messages: [ChatMessage]) throws -> String
+    /// The bytes of token `id` (for logprobs), nil when there is no such token.
+    func tokenBytes(_ id: Int) -> [UInt8]?
+}
+
+extension GenerationService {
+    /// A plain text generation.
+    public func generate(prompt: String, maxNewTokens: Int, sampling: SamplingParameters,
+                         onText: @escaping @Sendable (String) async -> Void) async throws -> GenerationOutput {
+        try await generate(GenerationRequest(prompt: .text(prompt), maxNewTokens: maxNewTokens, sampling: sampling),
+                           onText: onText)
+    }
 }
 
 /// Errors a ``GenerationService`` may throw that the API maps to client errors.

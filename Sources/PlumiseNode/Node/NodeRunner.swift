@@ -24,6 +24,7 @@ public final class NodeRunner: @unchecked Sendable {
     private let limits: ServerLimits
     /// RAM (MB) announced in the oracle's pipeline registration: its layer split weighs it.
     private let announcedRamMb: Int
+    private let apiConfiguration: HTTPAPI.Configuration
     private let logger: Logger
     /// Called once the shard server and the HTTP API listen: (shard address, API port).
     private let onReady: @Sendable (String, Int) -> Void
@@ -33,7 +34,8 @@ public final class NodeRunner: @unchecked Sendable {
     private let rewardCheckSeconds: Double
 
     public init(config: NodeConfig, host: PluginHost, blocks: Range<Int>? = nil, threads: Int = 0,
-                limits: ServerLimits = ServerLimits(), rewardCheckInterval: Double = NodeRunner.rewardCheckInterval,
+                limits: ServerLimits = ServerLimits(), apiConfiguration: HTTPAPI.Configuration = .init(),
+                rewardCheckInterval: Double = NodeRunner.rewardCheckInterval,
                 announcedRamMb: Int? = nil, logger: Logger = Logger(label: "plumise.node"),
                 onReady: @escaping @Sendable (String, Int) -> Void = { _, _ in }) throws {
         self.config = config
@@ -44,6 +46,7 @@ public final class NodeRunner: @unchecked Sendable {
         self.threads = threads
         self.limits = limits
         self.announcedRamMb = announcedRamMb ?? Int(ProcessInfo.processInfo.physicalMemory >> 20)
+        self.apiConfiguration = apiConfiguration
         self.logger = logger
         self.onReady = onReady
     }
@@ -57,6 +60,16 @@ public final class NodeRunner: @unchecked Sendable {
         // kept and still shuts the node down gracefully once its services have started.
         let trapped = signals.isEmpty ? nil : await UnixSignalsSequence(trapping: signals)
         logger.info("agent \(wallet.address), chain \(config.rpcURL), oracle \(config.oracleURL)")
+        // Every port before the chain: a taken port must stop the node before it registers.
+        try PortCheck.ensureFree(host: config.petalsHost, port: config.petalsPort, what: "shard server",
+                                 setting: "PETALS_PORT / --port")
+        try PortCheck.ensureFree(host: config.petalsHost, port: config.apiPort, what: "HTTP API",
+                                 setting: "API_PORT / --api-port")
+        let budget = FileBudget.split(limit: FileBudget.raiseLimit())
+        var limits = self.limits
+        limits.maxConnections = min(limits.maxConnections, budget.shard)
+        limits.maxConnectionsPerHost = min(limits.maxConnectionsPerHost, limits.maxConnections)
+        logger.info("connections: shard server up to \(limits.maxConnections) (\(limits.maxConnectionsPerHost) per address), HTTP API up to \(budget.api)")
         await preflight()
 
         // The description alone is cheap and checks the model file before anything starts.
@@ -79,15 +92,18 @@ public final class NodeRunner: @unchecked Sendable {
         }
         let shardService = ShardServerService { [self] in
             let server = try loadShardServer(range: range, blockCount: blockCount, description: description,
-                                             modelID: modelID, generation: generation)
+                                             modelID: modelID, limits: limits, generation: generation)
             ready.shardAddress(announced(server.address))
             return server
         }
 
         // 2. The HTTP API. Proofs and the registration name the model by its id, not the file
         //    path, so every node serving the model agrees on its hash.
+        var apiConfiguration = self.apiConfiguration
+        apiConfiguration.maxConnections = min(apiConfiguration.maxConnections, budget.api)
         let identity = NodeIdentity(address: wallet.address.description, blocks: range, totalBlocks: blockCount)
-        let api = HTTPAPI(service: generation, metrics: metrics, identity: identity, onInference: { [self] prompt, output, tokens in
+        let api = HTTPAPI(service: generation, metrics: metrics, configuration: apiConfiguration, identity: identity,
+                          onInference: { [self] prompt, output, tokens in
             await recordProof(model: modelID, prompt: prompt, output: output, tokens: tokens)
         })
         let app = api.makeApplication(host: config.petalsHost, port: config.apiPort) { [self] port in
@@ -164,9 +180,11 @@ public final class NodeRunner: @unchecked Sendable {
     /// Loads this node's blocks, starts serving them, and hands generation to the API: over the
     /// local shard when it holds every block, else over a route through its peers.
     private func loadShardServer(range: Range<Int>, blockCount: Int, description: ModelDescription, modelID: String,
-                                 generation: LoadingGenerationService) throws -> ShardServer {
+                                 limits: ServerLimits, generation: LoadingGenerationService) throws -> ShardServer {
         let pool = ComputePool(threads: threads)
-        let shard = try ModelShard(model: try host.openModel(path: config.modelName, blocks: range), pool: pool)
+        let shard = try ModelLoadProgress.around(config.modelName, report: { [logger] in logger.info("\($0)") }) {
+            try ModelShard(model: try host.openModel(path: config.modelName, blocks: range), pool: pool)
+        }
         let server = ShardServer(shard: shard, transport: try host.transport(named: "tcp"),
                                  listenAddress: "\(config.petalsHost):\(config.petalsPort)", limits: limits)
         try server.start()

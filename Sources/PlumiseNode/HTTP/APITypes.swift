@@ -44,11 +44,6 @@ struct GenerateFinalEvent: Encodable {
     var done = true
 }
 
-struct HealthResponse: Encodable {
-    var status: String
-    var model: String
-}
-
 struct ErrorResponse: Encodable {
     var error: String
 }

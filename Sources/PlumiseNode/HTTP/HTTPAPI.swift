@@ -8,7 +8,8 @@ import PetalsSwarm
 
 /// The node's HTTP API (Hummingbird 2):
 ///
-/// - `GET /health` → `{"status": "ok" | "loading", "model": …}` (503 while loading)
+/// - `GET /health` → `{"status": "ok" | "loading", "model": …, "mode", "address", "uptime", "layers"}`
+///   (503 while loading; the last four when the node's ``NodeIdentity`` is given)
 /// - `POST /api/v1/generate` → `{generated_text, num_tokens, finish_reason}`, or server-sent
 ///   events with `"stream": true` (HTTPAPI+Generate.swift)
 /// - `POST /v1/chat/completions`, `POST /v1/completions`, `GET /v1/models` (OpenAI-compatible,
@@ -23,8 +24,10 @@ import PetalsSwarm
 public struct HTTPAPI: Sendable {
     /// Limits and defaults of the API.
     public struct Configuration: Sendable {
-        /// Largest `max_new_tokens` / `max_tokens` accepted.
-        public var maxNewTokensLimit = 1024
+        /// Largest `max_new_tokens` / `max_tokens` accepted (the Plumise gateway lets users ask
+        /// for up to 4096: plumise-inference-api inference-request.dto.ts); the prompt and the
+        /// new tokens must also fit the model's context.
+        public var maxNewTokensLimit = 4096
         /// `max_new_tokens` / `max_tokens` when the request has none.
         public var defaultMaxNewTokens = 128
         /// Generations running at once; further requests wait their turn.
@@ -38,7 +41,7 @@ public struct HTTPAPI: Sendable {
         /// connection holds a file descriptor, see ``FileBudget``).
         public var maxConnections = 256
 
-        public init(maxNewTokensLimit: Int = 1024, defaultMaxNewTokens: Int = 128,
+        public init(maxNewTokensLimit: Int = 4096, defaultMaxNewTokens: Int = 128,
                     maxConcurrentGenerations: Int = 1, maxBodyBytes: Int = 1 << 20,
                     idleTimeoutSeconds: Double = 30, maxConnections: Int = 256) {
             self.maxNewTokensLimit = maxNewTokensLimit
@@ -58,13 +61,17 @@ public struct HTTPAPI: Sendable {
     public let metrics: MetricsCollector
     public let configuration: Configuration
     public let logger: Logger
+    /// The node behind the API, shown by /health; nil for a bare API (tests, tools).
+    public let identity: NodeIdentity?
     private let onInference: InferenceHook?
     private let limiter: ConcurrencyLimiter
 
     public init(service: any GenerationService, metrics: MetricsCollector,
                 configuration: Configuration = Configuration(),
                 logger: Logger = Logger(label: "plumise.http"),
+                identity: NodeIdentity? = nil,
                 onInference: InferenceHook? = nil) {
+        self.identity = identity
         self.service = service
         self.metrics = metrics
         self.configuration = configuration
@@ -116,7 +123,7 @@ public struct HTTPAPI: Sendable {
 
     func health() -> Response {
         let ready = service.isReady
-        return json(HealthResponse(status: ready ? "ok" : "loading", model: service.modelName),
+        return json(HealthResponse(status: ready ? "ok" : "loading", model: service.modelName, identity: identity),
                     status: ready ? .ok : .serviceUnavailable)
     }
 

@@ -12,14 +12,10 @@ LOGS=$(cd "$LOGS" && pwd)
 PY=.venv/bin/python
 [ -x "$PY" ] || { echo "e2e: $PY missing; run scripts/setup.sh first" >&2; exit 2; }
 
+source scripts/lib/processes.sh
 # Release by default. scripts/test.sh passes the flags of the build it already made for the Swift
 # tests (release with -enable-testing), so this build finds nothing to do.
-read -r -a BUILD_FLAGS <<< "${E2E_SWIFT_BUILD_FLAGS:--c release}"
-echo "e2e: building (swift build ${BUILD_FLAGS[*]})"
-swift build "${BUILD_FLAGS[@]}" 2>&1 | tail -1
-BIN=$(swift build "${BUILD_FLAGS[@]}" --show-bin-path)/plumise-petals
-
-source scripts/lib/processes.sh
+build_binary "${E2E_SWIFT_BUILD_FLAGS:--c release}"
 
 CHAIN_PORT=$(free_port); ORACLE_PORT=$(free_port)
 "$BIN" devnet --chain-port "$CHAIN_PORT" --oracle-port "$ORACLE_PORT" --data-dir "$LOGS/devnet-data" \

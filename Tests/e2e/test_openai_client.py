@@ -33,7 +33,8 @@ def model(client):
 
 
 def chat(client, model, text="Name a color.", **kwargs):
-    kwargs.setdefault("max_tokens", 8)
+    if "max_completion_tokens" not in kwargs:
+        kwargs.setdefault("max_tokens", 8)
     kwargs.setdefault("temperature", 0)
     return client.chat.completions.create(model=model, messages=[{"role": "user", "content": text}], **kwargs)
 

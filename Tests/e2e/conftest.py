@@ -1,12 +1,23 @@
-"""Shared pieces of the end-to-end suite.
+"""Shared pieces of the end-to-end suite: fixtures and helpers over real processes.
 
-run_e2e.sh starts the devnet (chain + oracle) and two pipeline nodes as separate processes and
-passes their coordinates in E2E_* variables. Tests start further real `plumise-petals` processes
-when they need their own (to kill them, restart them, or watch what they send), and put small
-recording HTTP proxies on 127.0.0.1 between a node and the devnet when they must see the exact
-bytes that crossed the wire.
+The session fixture `services` (autouse) provides the devnet (dev chain + dev oracle) and the two
+pipeline nodes, A and B: it reuses them when E2E_* variables describe running ones, or when
+`Tests/e2e/services.sh up` runs them (logs/services); otherwise it starts them itself (services.py)
+into this session's log folder and stops them when the session ends (also on Ctrl-C or after
+--pdb; each process also watches pytest's pid). Nodes A and B start on first use.
+
+Tests start further real `plumise-petals` processes when they need their own (to kill them,
+restart them, or watch what they send), and put small recording HTTP proxies on 127.0.0.1 between
+a node and the devnet when they must see the exact bytes that crossed the wire.
+
+Fixtures for a new test file: `services` (session, autouse), `node_a` / `node_b` (session: the
+pipeline nodes, RunningNode), `oracle` (module: a RecordingProxy in front of the dev oracle),
+`started` (function: a list of Node to stop after the test). Helpers: env(), fresh_key(),
+dev_key(), Node, local_greedy(), rpc(), oracle_get(), wait_until(), requires_default_model.
 """
+import datetime
 import json
+import logging
 import os
 import re
 import signal
@@ -14,32 +25,93 @@ import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import requests
 from eth_account import Account
 from eth_utils import keccak
 
-BIN = os.environ.get("E2E_BIN", ".build/release/plumise-petals")
-MODEL = os.environ.get("E2E_MODEL", "models/SmolLM2-135M-Instruct.Q4_1.gguf")
-LOG_DIR = os.environ.get("E2E_LOG_DIR", "/tmp")
+import services as services_module
+
 CHAIN_ID = 41956
 REGISTER = "0x0000000000000000000000000000000000000021"
 HEARTBEAT = "0x0000000000000000000000000000000000000022"
+GAS_PRICE = 10 ** 9  # the dev chain's eth_gasPrice
+log = logging.getLogger("e2e")
+
+# The session's services when this session started them (nodes A and B start on first use).
+_own_services = None
+_LAZY = {"E2E_NODE_A_API", "E2E_NODE_B_API", "E2E_NODE_A_BLOCKS", "E2E_NODE_B_BLOCKS"}
 
 
 def env(name):
     value = os.environ.get(name)
+    if not value and name in _LAZY and _own_services is not None:
+        _own_services.up(services_module.NODES)
+        os.environ.update(_own_services.environment())
+        value = os.environ.get(name)
     if not value:
-        pytest.exit(f"{name} is not set: run the suite through Tests/e2e/run_e2e.sh", returncode=2)
+        pytest.exit(f"{name} is not set: set every E2E_* variable (Tests/e2e/services.sh env prints them) or none, "
+                    f"and pytest starts the services itself", returncode=2)
     return value
 
 
+def executable():
+    return env("E2E_BIN")
+
+
+def model_file():
+    return env("E2E_MODEL")
+
+
+def log_dir():
+    return env("E2E_LOG_DIR")
+
+
+def pipeline_blocks():
+    """The split of the pipeline nodes, "a:b" for A and for B (NUM_BLOCKS, default half), for
+    tests that start a pipeline of their own."""
+    first, second = services_module.split(services_module.block_count(model_file()))
+    return "%d:%d" % tuple(first), "%d:%d" % tuple(second)
+
+
+def is_default_model():
+    return services_module.is_default_model(model_file())
+
+
+# Tests whose assertions hold only for the default model's text (no end of text within the
+# tokens they ask for) carry this mark; `_skip_unless_default_model` skips them, saying so, when
+# the services run another model (MODEL_NAME).
+requires_default_model = pytest.mark.requires_default_model
+
+
 def dev_key(index):
-    """The index-th funded devnet key. Keys 0 and 1 belong to the pipeline nodes A and B."""
+    """The index-th funded devnet key. Keys 0 and 1 belong to the pipeline nodes A and B, the
+    last one is fresh_key()'s faucet. A node of a test takes fresh_key() instead: a dev key is
+    registered (and its report timestamps taken) by the first session on a devnet, so a test
+    using one passes only once on services that stay up."""
     keys = env("E2E_KEYS").split(",")
     assert index < len(keys), f"the devnet funds only {len(keys)} keys"
     return keys[index]
+
+
+_faucet_lock = threading.Lock()
+
+
+def fresh_key(plm=10):
+    """The key of a new account, never seen by the chain or the oracle, funded with `plm` PLM
+    by a plain transfer from the last dev key (enough for registration and many heartbeats)."""
+    account = Account.create()
+    faucet = Account.from_key(env("E2E_KEYS").split(",")[-1])
+    with _faucet_lock:
+        nonce = int(rpc("eth_getTransactionCount", faucet.address, "latest"), 16)
+        signed = faucet.sign_transaction({"nonce": nonce, "gasPrice": GAS_PRICE, "gas": 21000, "to": account.address,
+                                          "value": plm * 10 ** 18, "data": b"", "chainId": CHAIN_ID})
+        tx = rpc("eth_sendRawTransaction", "0x" + signed.raw_transaction.hex().removeprefix("0x"))
+    receipt = wait_until("the funding transfer's receipt", lambda: rpc("eth_getTransactionReceipt", tx), timeout=30)
+    assert int(receipt["status"], 16) == 1, receipt
+    return "0x" + account.key.hex().removeprefix("0x")
 
 
 def address_of(key):
@@ -186,10 +258,11 @@ class Node:
     def __init__(self, name, args, key=None, rpc_url=None, oracle_url=None, extra_env=None):
         self.name = name
         self.key = key
-        self.log_path = os.path.join(LOG_DIR, f"{name}-{int(time.time() * 1000)}.log")
-        command = [BIN, "serve", "--watch-pid", str(os.getpid()), "--model", MODEL, "--threads", "1",
+        self.served = []  # the answers of generate(), in order
+        self.log_path = os.path.join(log_dir(), f"{name}-{int(time.time() * 1000)}.log")
+        command = [executable(), "serve", "--watch-pid", str(os.getpid()), "--model", model_file(), "--threads", "1",
                    "--host", "127.0.0.1", "--port", "0"]
-        environment = dict(os.environ)
+        environment = {k: v for k, v in os.environ.items() if k not in services_module.NODE_SETTINGS}
         if "--shard-only" not in args:
             command += ["--env-file", "/dev/null", "--api-port", "0",
                         "--rpc-url", rpc_url or env("E2E_CHAIN_URL"),
@@ -201,6 +274,8 @@ class Node:
         self.process = subprocess.Popen(command + args, stdout=subprocess.PIPE, stderr=self.log, env=environment,
                                         text=True)
         self.address, self.api = self._wait_ready()
+        # What the node's metrics say before anyone used it.
+        self.metrics_at_start = self.metrics() if self.api else None
 
     def _wait_ready(self, timeout=120):
         lines = []
@@ -247,6 +322,7 @@ class Node:
         answer = requests.post(self.api + "/api/v1/generate", timeout=timeout, json={
             "inputs": prompt, "parameters": {"max_new_tokens": max_new_tokens, "do_sample": False}})
         assert answer.status_code == 200, answer.text
+        self.served.append(answer.json())
         return answer.json()
 
     def metrics(self):
@@ -257,7 +333,7 @@ class Node:
 
 def local_greedy(prompt, max_new_tokens):
     """Greedy continuation computed in one process, without any swarm (the reference)."""
-    out = subprocess.run([BIN, "generate", "--model", MODEL, "--prompt", prompt, "--max-new-tokens",
+    out = subprocess.run([executable(), "generate", "--model", model_file(), "--prompt", prompt, "--max-new-tokens",
                           str(max_new_tokens), "--quiet", "--threads", "2"],
                          capture_output=True, text=True, timeout=300, check=True)
     return out.stdout[:-1] if out.stdout.endswith("\n") else out.stdout
@@ -300,3 +376,120 @@ def started():
                 node.process.wait(20)
             except subprocess.TimeoutExpired:
                 node.process.kill()
+
+
+# ---------------------------------------------------------------- the session's services
+
+
+class RunningNode:
+    """A pipeline node of the services (A or B), known by its API URL, key and blocks."""
+
+    def __init__(self, api, key, blocks):
+        self.api = api
+        self.key = key
+        self.blocks = blocks  # "a:b"
+
+    @property
+    def agent(self):
+        return address_of(self.key)
+
+    def generate(self, prompt, max_new_tokens=8):
+        answer = requests.post(self.api + "/api/v1/generate", timeout=300, json={
+            "inputs": prompt, "parameters": {"max_new_tokens": max_new_tokens, "do_sample": False}})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    def metrics(self):
+        return Node.metrics(self)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def services(request):
+    """The devnet and nodes A and B for this session (see the module's docstring); yields the
+    Services object this session started, or None when it reuses running services."""
+    global _own_services
+    session_dir = Path(os.environ.get("E2E_LOG_DIR") or services_module.REPO / "logs" /
+                       datetime.datetime.now().strftime("e2e-%Y%m%d-%H%M%S")).resolve()
+    session_dir.mkdir(parents=True, exist_ok=True)
+    request.config.stash[_SESSION_DIR] = session_dir
+    source = _services_source()
+    if source == "given":
+        log.info("using the services of the E2E_* variables (chain %s)", os.environ["E2E_CHAIN_URL"])
+        try:
+            os.environ.setdefault("E2E_BIN", services_module.binary())
+            os.environ.setdefault("E2E_MODEL", services_module.model_path())
+        except services_module.ServiceError as error:
+            pytest.exit(f"e2e: {error}", returncode=2)
+        os.environ.setdefault("E2E_LOG_DIR", str(session_dir))
+        yield None
+        return
+    if source == "reused":
+        running = services_module.Services(services_module.SERVICES_DIR)
+        log.info("reusing the services of %s (Tests/e2e/services.sh status)", running.directory)
+        os.environ.update(running.environment(), E2E_LOG_DIR=str(session_dir))
+        yield None
+        return
+    own = services_module.Services(session_dir, watch_pid=os.getpid())
+    try:
+        own.up(["devnet"])
+    except services_module.ServiceError as error:
+        own.down()
+        pytest.exit(f"e2e: {error}", returncode=2)
+    _own_services = own
+    saved = dict(os.environ)
+    os.environ.update(own.environment())
+    try:
+        yield own
+    finally:
+        _own_services = None
+        own.down()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+_SESSION_DIR = pytest.StashKey()
+
+
+def _services_source():
+    """Where this session's services come from: "given" (E2E_* variables), "reused" (services.sh
+    runs them all, unless E2E_OWN_SERVICES=1) or "own" (the session starts them)."""
+    if os.environ.get("E2E_CHAIN_URL"):
+        return "given"
+    if os.environ.get("E2E_OWN_SERVICES") != "1" and services_module.Services(services_module.SERVICES_DIR).complete():
+        return "reused"
+    return "own"
+
+
+def pytest_report_header(config):
+    return {"given": "e2e services: the E2E_* variables' (nothing started)",
+            "reused": f"e2e services: reusing {services_module.SERVICES_DIR} (Tests/e2e/services.sh)",
+            "own": "e2e services: started for this session, stopped at its end"}[_services_source()]
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    session_dir = config.stash.get(_SESSION_DIR, None)
+    if session_dir is not None:
+        terminalreporter.write_line(f"e2e: logs in {session_dir}")
+
+
+@pytest.fixture(autouse=True)
+def _skip_unless_default_model(request):
+    if request.node.get_closest_marker("requires_default_model") and not is_default_model():
+        pytest.skip(f"checks text of the default model ({services_module.DEFAULT_MODEL}); "
+                    f"the services run {model_file()}")
+
+
+@pytest.fixture(scope="session")
+def node_a():
+    """Pipeline node A (blocks 0:NUM_BLOCKS, dev key 0), started on first use."""
+    return RunningNode(env("E2E_NODE_A_API"), dev_key(0), env("E2E_NODE_A_BLOCKS"))
+
+
+@pytest.fixture(scope="session")
+def node_b():
+    """Pipeline node B (the rest of the blocks, dev key 1), started on first use."""
+    return RunningNode(env("E2E_NODE_B_API"), dev_key(1), env("E2E_NODE_B_BLOCKS"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "requires_default_model: checks text only the default model gives")

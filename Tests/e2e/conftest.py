@@ -34,6 +34,12 @@ from eth_utils import keccak
 
 import services as services_module
 
+# Decided when pytest starts, the same for every test of the session: the executable, the model
+# (E2E_MODEL, else MODEL_NAME, else the default; absolute paths) and this session's log folder.
+BIN = services_module.default_binary()
+MODEL = services_module.default_model()
+LOG_DIR = str(Path(os.environ.get("E2E_LOG_DIR") or services_module.REPO / "logs" /
+                   datetime.datetime.now().strftime("e2e-%Y%m%d-%H%M%S")).resolve())
 CHAIN_ID = 41956
 REGISTER = "0x0000000000000000000000000000000000000021"
 HEARTBEAT = "0x0000000000000000000000000000000000000022"
@@ -57,27 +63,15 @@ def env(name):
     return value
 
 
-def executable():
-    return env("E2E_BIN")
-
-
-def model_file():
-    return env("E2E_MODEL")
-
-
-def log_dir():
-    return env("E2E_LOG_DIR")
-
-
 def pipeline_blocks():
     """The split of the pipeline nodes, "a:b" for A and for B (NUM_BLOCKS, default half), for
     tests that start a pipeline of their own."""
-    first, second = services_module.split(services_module.block_count(model_file()))
+    first, second = services_module.split(services_module.block_count(MODEL))
     return "%d:%d" % tuple(first), "%d:%d" % tuple(second)
 
 
 def is_default_model():
-    return services_module.is_default_model(model_file())
+    return services_module.is_default_model(MODEL)
 
 
 # Tests whose assertions hold only for the default model's text (no end of text within the
@@ -259,8 +253,8 @@ class Node:
         self.name = name
         self.key = key
         self.served = []  # the answers of generate(), in order
-        self.log_path = os.path.join(log_dir(), f"{name}-{int(time.time() * 1000)}.log")
-        command = [executable(), "serve", "--watch-pid", str(os.getpid()), "--model", model_file(), "--threads", "1",
+        self.log_path = os.path.join(LOG_DIR, f"{name}-{int(time.time() * 1000)}.log")
+        command = [BIN, "serve", "--watch-pid", str(os.getpid()), "--model", MODEL, "--threads", "1",
                    "--host", "127.0.0.1", "--port", "0"]
         environment = {k: v for k, v in os.environ.items() if k not in services_module.NODE_SETTINGS}
         if "--shard-only" not in args:
@@ -333,7 +327,7 @@ class Node:
 
 def local_greedy(prompt, max_new_tokens):
     """Greedy continuation computed in one process, without any swarm (the reference)."""
-    out = subprocess.run([executable(), "generate", "--model", model_file(), "--prompt", prompt, "--max-new-tokens",
+    out = subprocess.run([BIN, "generate", "--model", MODEL, "--prompt", prompt, "--max-new-tokens",
                           str(max_new_tokens), "--quiet", "--threads", "2"],
                          capture_output=True, text=True, timeout=300, check=True)
     return out.stdout[:-1] if out.stdout.endswith("\n") else out.stdout
@@ -406,40 +400,32 @@ class RunningNode:
 @pytest.fixture(scope="session", autouse=True)
 def services(request):
     """The devnet and nodes A and B for this session (see the module's docstring); yields the
-    Services object this session started, or None when it reuses running services."""
+    Services object this session started, or None when it uses running services."""
     global _own_services
-    session_dir = Path(os.environ.get("E2E_LOG_DIR") or services_module.REPO / "logs" /
-                       datetime.datetime.now().strftime("e2e-%Y%m%d-%H%M%S")).resolve()
-    session_dir.mkdir(parents=True, exist_ok=True)
-    request.config.stash[_SESSION_DIR] = session_dir
-    source = _services_source()
-    if source == "given":
-        log.info("using the services of the E2E_* variables (chain %s)", os.environ["E2E_CHAIN_URL"])
-        try:
-            os.environ.setdefault("E2E_BIN", services_module.binary())
-            os.environ.setdefault("E2E_MODEL", services_module.model_path())
-        except services_module.ServiceError as error:
-            pytest.exit(f"e2e: {error}", returncode=2)
-        os.environ.setdefault("E2E_LOG_DIR", str(session_dir))
-        yield None
-        return
-    if source == "reused":
-        running = services_module.Services(services_module.SERVICES_DIR)
-        log.info("reusing the services of %s (Tests/e2e/services.sh status)", running.directory)
-        os.environ.update(running.environment(), E2E_LOG_DIR=str(session_dir))
-        yield None
-        return
-    own = services_module.Services(session_dir, watch_pid=os.getpid())
     try:
-        own.up(["devnet"])
+        services_module.binary(BIN)
+        services_module.model_path(MODEL)
     except services_module.ServiceError as error:
-        own.down()
         pytest.exit(f"e2e: {error}", returncode=2)
+    Path(LOG_DIR).mkdir(parents=True, exist_ok=True)
+    request.config.stash[_LOGS_SHOWN] = True
+    source = _services_source()
+    if source != "own":
+        if source == "reused":
+            running = services_module.Services(services_module.SERVICES_DIR)
+            os.environ.update(running.environment())
+        log.info("e2e services: %s", _SOURCES[source])
+        yield None
+        return
+    own = services_module.Services(LOG_DIR, watch_pid=os.getpid(), executable=BIN, model=MODEL)
     _own_services = own
     saved = dict(os.environ)
-    os.environ.update(own.environment())
     try:
+        own.up(["devnet"])
+        os.environ.update(own.environment())
         yield own
+    except services_module.ServiceError as error:
+        pytest.exit(f"e2e: {error}", returncode=2)
     finally:
         _own_services = None
         own.down()
@@ -447,36 +433,38 @@ def services(request):
         os.environ.update(saved)
 
 
-_SESSION_DIR = pytest.StashKey()
+_LOGS_SHOWN = pytest.StashKey()
+_SOURCES = {"given": "the E2E_* variables' (nothing started)",
+            "reused": f"reusing {services_module.SERVICES_DIR} (Tests/e2e/services.sh)",
+            "own": "started for this session, stopped at its end"}
 
 
 def _services_source():
     """Where this session's services come from: "given" (E2E_* variables), "reused" (services.sh
-    runs them all, unless E2E_OWN_SERVICES=1) or "own" (the session starts them)."""
+    runs them all with this session's executable and model, unless E2E_OWN_SERVICES=1) or "own"
+    (the session starts them)."""
     if os.environ.get("E2E_CHAIN_URL"):
         return "given"
-    if os.environ.get("E2E_OWN_SERVICES") != "1" and services_module.Services(services_module.SERVICES_DIR).complete():
+    if (os.environ.get("E2E_OWN_SERVICES") != "1"
+            and services_module.Services(services_module.SERVICES_DIR).runs(BIN, MODEL)):
         return "reused"
     return "own"
 
 
 def pytest_report_header(config):
-    return {"given": "e2e services: the E2E_* variables' (nothing started)",
-            "reused": f"e2e services: reusing {services_module.SERVICES_DIR} (Tests/e2e/services.sh)",
-            "own": "e2e services: started for this session, stopped at its end"}[_services_source()]
+    return f"e2e services: {_SOURCES[_services_source()]}; model {MODEL}"
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    session_dir = config.stash.get(_SESSION_DIR, None)
-    if session_dir is not None:
-        terminalreporter.write_line(f"e2e: logs in {session_dir}")
+    if config.stash.get(_LOGS_SHOWN, False):
+        terminalreporter.write_line(f"e2e: logs in {LOG_DIR}")
 
 
 @pytest.fixture(autouse=True)
 def _skip_unless_default_model(request):
     if request.node.get_closest_marker("requires_default_model") and not is_default_model():
         pytest.skip(f"checks text of the default model ({services_module.DEFAULT_MODEL}); "
-                    f"the services run {model_file()}")
+                    f"the services run {MODEL}")
 
 
 @pytest.fixture(scope="session")

@@ -53,24 +53,37 @@ class ServiceError(Exception):
 # ---------------------------------------------------------------- settings
 
 
-def binary():
+def default_binary():
     """E2E_BIN, else the release build's executable (.build/release is a link SwiftPM makes to
-    .build/<triple>/release)."""
+    .build/<triple>/release), as an absolute path; it may not exist yet (see binary())."""
     built = [REPO / ".build" / "release" / "plumise-petals", *sorted(REPO.glob(".build/*/release/plumise-petals"))]
     path = Path(os.environ.get("E2E_BIN") or next((p for p in built if p.is_file()), built[0]))
-    if not path.is_file():
+    return str(path.resolve())
+
+
+def binary(path=None):
+    """The executable, or an error saying how to get it."""
+    path = path or default_binary()
+    if not Path(path).is_file():
         raise ServiceError(f"{path} does not exist: build first (swift build -c release), or set E2E_BIN")
-    return str(path.resolve())
+    return path
 
 
-def model_path():
-    """MODEL_NAME (relative to the repository root unless absolute), else the default model."""
-    name = os.environ.get("MODEL_NAME") or os.environ.get("E2E_MODEL") or DEFAULT_MODEL
-    path = Path(name) if Path(name).is_absolute() else REPO / name
-    if not path.exists():
-        hint = "run scripts/setup.sh to fetch it" if name == DEFAULT_MODEL else "MODEL_NAME is a path to a model file"
+def default_model():
+    """E2E_MODEL, else MODEL_NAME (relative to the repository root unless absolute), else the
+    default model, as an absolute path; it may not exist (see model_path())."""
+    name = os.environ.get("E2E_MODEL") or os.environ.get("MODEL_NAME") or DEFAULT_MODEL
+    return str((Path(name) if Path(name).is_absolute() else REPO / name).resolve())
+
+
+def model_path(path=None):
+    """The model, or an error saying how to get it."""
+    path = path or default_model()
+    if not Path(path).exists():
+        hint = ("run scripts/setup.sh to fetch it" if is_default_model(path)
+                else "MODEL_NAME is the path of a GGUF file or a safetensors directory")
         raise ServiceError(f"model {path} does not exist ({hint})")
-    return str(path.resolve())
+    return path
 
 
 def is_default_model(path):
@@ -199,9 +212,10 @@ class Services:
     watch_pid: the pid every process watches (pytest's own): they exit when it does. None for
     services.sh, whose processes outlive the command and are stopped by `down`."""
 
-    def __init__(self, directory, watch_pid=None):
+    def __init__(self, directory, watch_pid=None, executable=None, model=None):
         self.directory = Path(directory).resolve()
         self.watch_pid = watch_pid
+        self.executable, self.model = executable, model  # None: from the environment at start
         self.children = {}  # name -> Popen, for processes this object started
         self.state = self._load()
 
@@ -231,13 +245,16 @@ class Services:
         return bool(entry) and alive(entry["pid"])
 
     def complete(self):
-        """Whether the devnet and both nodes run (what a test session reuses)."""
+        """Whether the devnet and both nodes run."""
         return all(self.running(name) for name in ORDER)
+
+    def runs(self, executable, model):
+        """Whether all of them run, with this executable and model (what a test session reuses)."""
+        return self.complete() and self.state.get("bin") == executable and self.state.get("model") == model
 
     def environment(self):
         """The E2E_* variables of what runs (conftest.py reads these)."""
-        values = {"E2E_BIN": self.state.get("bin"), "E2E_MODEL": self.state.get("model"),
-                  "E2E_LOG_DIR": str(self.directory)}
+        values = {"E2E_BIN": self.state.get("bin"), "E2E_MODEL": self.state.get("model")}
         devnet = self.state.get("devnet")
         if devnet and self.running("devnet"):
             values.update(E2E_CHAIN_URL=devnet["chain"], E2E_ORACLE_URL=devnet["oracle"],
@@ -270,9 +287,9 @@ class Services:
 
     def _prepare(self):
         """A new devnet starts a new layout: model, executable, ports of everything."""
-        model = model_path()
+        model = model_path(self.model)
         first, second = split(block_count(model))
-        self.state = {"bin": binary(), "model": model, "blocks": {"node-a": first, "node-b": second},
+        self.state = {"bin": binary(self.executable), "model": model, "blocks": {"node-a": first, "node-b": second},
                       "ports": {name: free_port() for name in ("chain", "oracle", "node-a", "node-b")}}
 
     def _spawn(self, name, arguments, environment=None):

@@ -32,11 +32,11 @@ class TestChainRegistration:
     def test_a_node_registers_once_sends_heartbeats_and_does_not_register_again(self, chain):
         key = fresh_key()
         agent = Account.from_key(key).address
-        assert rpc("agent_isAgentAccount", agent) is False
+        assert rpc("agent_isAgentAccount", agent, "latest") is False
 
         node = Node("registering", [], key=key, rpc_url=chain.url)
         try:
-            wait_until("registration", lambda: rpc("agent_isAgentAccount", agent), timeout=30)
+            wait_until("registration", lambda: rpc("agent_isAgentAccount", agent, "latest"), timeout=30)
             model_name = requests.get(node.api + "/health", timeout=10).json()["model"]
 
             # The raw transaction, decoded without the node's code.
@@ -50,7 +50,7 @@ class TestChainRegistration:
             assert tx["data"][96:128] == keccak(text="text-generation")
             assert len(tx["data"]) == 128
 
-            meta = rpc("agent_getAgentMeta", agent)
+            meta = rpc("agent_getAgentMeta", agent, "latest")
             assert name in str(meta), meta
 
             # Heartbeats (every 3 s here) reach 0x22 and move lastHeartbeat forward.
@@ -75,12 +75,12 @@ class TestChainRegistration:
         under the name it sent."""
         key = fresh_key()
         agent = Account.from_key(key).address
-        assert rpc("agent_isAgentAccount", agent) is False
+        assert rpc("agent_isAgentAccount", agent, "latest") is False
         balance = int(rpc("eth_getBalance", agent, "latest"), 16)
 
         node = Node("register-success", [], key=key, rpc_url=chain.url)
         try:
-            wait_until("registration", lambda: rpc("agent_isAgentAccount", agent), timeout=30)
+            wait_until("registration", lambda: rpc("agent_isAgentAccount", agent, "latest"), timeout=30)
             raw = next(r for r in chain.raw_transactions() if decode(r)["to"] == REGISTER and decode(r)["sender"] == agent)
             receipt = rpc("eth_getTransactionReceipt", "0x" + keccak(raw).hex())
             assert receipt is not None and int(receipt["status"], 16) == 1, receipt
@@ -88,12 +88,12 @@ class TestChainRegistration:
             status = rpc("agent_getStatus", agent)
             assert status["registered"] is True and status["active"] is True, status
             name = decode(raw)["data"][:32].rstrip(b"\0").decode()
-            assert rpc("agent_getAgentMeta", agent)["name"] == name
+            assert rpc("agent_getAgentMeta", agent, "latest")["name"] == name
             assert int(rpc("eth_getBalance", agent, "latest"), 16) < balance  # it paid the gas
         finally:
             assert node.stop() == 0, node.logged()
 
 
 def heartbeat_of(agent):
-    meta = rpc("agent_getAgentMeta", agent)
+    meta = rpc("agent_getAgentMeta", agent, "latest")
     return int(str(meta["lastHeartbeat"]), 0)

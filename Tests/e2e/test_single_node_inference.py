@@ -4,8 +4,8 @@ import requests
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
-from conftest import (Node, canonical_message, fresh_key, hash_text, local_greedy, oracle_agent_metrics, oracle_get,
-                      proof_hash, requires_default_model, wait_until)
+from conftest import (MODEL_ID, PROOF_KEYS, Node, canonical_message, fresh_key, hash_text, local_greedy,
+                      oracle_agent_metrics, oracle_get, requires_default_model, wait_until)
 
 PROMPTS = ["The capital of France is", "Water boils at", "Once upon a time"]
 COUNTERS = ("plumise_requests_total", "plumise_tokens_processed_total", "plumise_request_latency_seconds_count",
@@ -106,9 +106,9 @@ class TestSingleNodeInference:
                         and p["outputHash"] == hash_text(output["generated_text"])]
             assert len(matching) == 1, (prompt, proofs)
             proof = matching[0]
-            assert proof["agentAddress"].lower() == node.agent.lower()
+            assert set(proof) == PROOF_KEYS, "the oracle forbids any other key"
+            assert proof["modelHash"] == hash_text(MODEL_ID)
             assert proof["tokenCount"] == output["num_tokens"]
-            assert proof["proofHash"] == proof_hash(proof)
 
         # The oracle stored the same totals and proofs.
         stored = oracle_agent_metrics(node.agent)

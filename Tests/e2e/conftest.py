@@ -16,7 +16,6 @@ pipeline nodes, RunningNode), `oracle` (module: a RecordingProxy in front of the
 dev_key(), Node, local_greedy(), rpc(), oracle_get(), wait_until(), requires_default_model.
 """
 import datetime
-import json
 import logging
 import os
 import re
@@ -24,7 +23,6 @@ import signal
 import subprocess
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -33,6 +31,8 @@ from eth_account import Account
 from eth_utils import keccak
 
 import services as services_module
+from model_files import block_count, model_id
+from recording_proxy import RecordingProxy  # noqa: F401 (test files import it from here)
 
 # Decided when pytest starts, the same for every test of the session: the executable, the model
 # (E2E_MODEL, else MODEL_NAME, else the default; absolute paths) and this session's log folder.
@@ -66,7 +66,7 @@ def env(name):
 def pipeline_blocks():
     """The split of the pipeline nodes, "a:b" for A and for B (NUM_BLOCKS, default half), for
     tests that start a pipeline of their own."""
-    first, second = services_module.split(services_module.block_count(MODEL))
+    first, second = services_module.split(block_count(MODEL))
     return "%d:%d" % tuple(first), "%d:%d" % tuple(second)
 
 
@@ -159,7 +159,7 @@ def canonical_message(report):
 # The model id the network knows the model by (plumise-oracle hashes and routes by it): for the
 # default model "HuggingFaceTB/SmolLM2-135M-Instruct" (GGUF general.organization + the file name
 # without its quantization), derived from the file as the node does (services.model_id), or E2E_MODEL_ID.
-MODEL_ID = os.environ.get("E2E_MODEL_ID") or (services_module.model_id(MODEL) if os.path.exists(MODEL) else "")
+MODEL_ID = os.environ.get("E2E_MODEL_ID") or (model_id(MODEL) if os.path.exists(MODEL) else "")
 
 # plumise-oracle src/modules/proof/dto/inference-proof.dto.ts: a proof has exactly these keys.
 PROOF_KEYS = {"modelHash", "inputHash", "outputHash", "tokenCount"}
@@ -167,83 +167,6 @@ PROOF_KEYS = {"modelHash", "inputHash", "outputHash", "tokenCount"}
 
 def hash_text(text):
     return "0x" + keccak(text.encode("utf-8")).hex()
-
-
-# ---------------------------------------------------------------- recording proxy
-
-
-class RecordingProxy:
-    """An HTTP proxy on 127.0.0.1 in front of `upstream`, recording every POST body with the
-    upstream's answer. down() closes its port (connection refused, as for a dead oracle) and
-    up() opens the same port again."""
-
-    def __init__(self, upstream):
-        self.upstream = upstream.rstrip("/")
-        self.exchanges = []  # (path, request json, status, response text)
-        self.lock = threading.Lock()
-        self.port = 0
-        self.server = None
-        self.up()
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def up(self):
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                try:
-                    answer = requests.post(proxy.upstream + self.path, data=body, timeout=30,
-                                           headers={"Content-Type": self.headers.get("Content-Type", "application/json")})
-                    status, text = answer.status_code, answer.text
-                except requests.RequestException as error:
-                    status, text = 502, json.dumps({"status": "error", "message": str(error)})
-                try:
-                    request = json.loads(body)
-                except ValueError:
-                    request = None
-                with proxy.lock:
-                    proxy.exchanges.append((self.path, request, status, text))
-                data = text.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def down(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def recorded(self, path=None):
-        with self.lock:
-            return [e for e in self.exchanges if path is None or e[0] == path]
-
-    def accepted_reports(self):
-        """Reports the oracle accepted (2xx and not {"status":"error"})."""
-        reports = []
-        for _, request, status, text in self.recorded("/api/v1/metrics/report"):
-            if 200 <= status < 300 and '"error"' not in text:
-                reports.append(request)
-        return reports
-
-    def raw_transactions(self):
-        """The raw transactions sent with eth_sendRawTransaction, as bytes."""
-        raws = []
-        for _, request, _, _ in self.recorded():
-            if isinstance(request, dict) and request.get("method") == "eth_sendRawTransaction":
-                raws.append(bytes.fromhex(request["params"][0][2:]))
-        return raws
 
 
 # ---------------------------------------------------------------- node processes

@@ -116,6 +116,28 @@ final class ConformanceTests: XCTestCase {
         XCTAssertEqual(metrics.snapshot().pendingProofs, 1)
     }
 
+    /// nodes.service.ts isAgentRegisteredOnChain answers false when the chain cannot be asked, so
+    /// the report is a 400 "Agent not registered on-chain" (not a 5xx the node would retry with
+    /// its proofs).
+    func testAnOracleThatCannotReachTheChainRefusesWithA400() async throws {
+        let store = try DevOracleStore(path: harness.directory + "/lonely-oracle.sqlite")
+        defer { try? store.close() }
+        let chain = OracleChain(chainURL: { "http://127.0.0.1:1" }, chainID: PlumiseAddresses.chainID)
+        let verifier = ReportVerifier(clock: { Int(Date().timeIntervalSince1970) }) { await chain.isAgent($0) }
+        let server = DevOracleServer(store: store, verifier: verifier, chain: chain)
+        let port = AsyncStream<Int>.makeStream()
+        let task = Task { try await server.makeApplication(port: 0) { port.continuation.yield($0) }.run() }
+        defer { task.cancel() }
+        var url = ""
+        for await p in port.stream { url = "http://127.0.0.1:\(p)"; break }
+        let answer = try await HTTP.post(url + "/api/v1/metrics/report", try OracleReport.signed(
+            by: alice.wallet, tokensProcessed: 1, avgLatencyMs: 1, uptimeSeconds: 1, requestCount: 1,
+            timestamp: Int(Date().timeIntervalSince1970), proofs: []))
+        XCTAssertEqual(answer.status, 400)
+        XCTAssertEqual(answer.body["message"], .string("Agent not registered on-chain"))
+        XCTAssertEqual(answer.body["error"], .string("Bad Request"))
+    }
+
     // MARK: 3. Zero-token generations
 
     /// inference-proof.dto.ts: tokenCount @Min(1).

@@ -47,8 +47,10 @@ final class HTTPAPITests: XCTestCase {
     /// "pipeline" → /api/v1/generate, anything else → OpenAI; plumise-agent api/server.py answers
     /// {status, model, mode, address, uptime, layers}.
     func testHealthTellsTheGatewayTheNodesModeAddressAndLayers() async throws {
+        let pipeline = try TestModel.pipeline()
         let service = try BackendGenerationService(modelName: "HuggingFaceTB/SmolLM2-135M-Instruct", tokenizer: try TestModel.tokenizer(),
-                                                   backend: try TestModel.pipeline(), chatTemplate: nil)
+                                                   backend: pipeline,
+                                                   chatTemplate: pipeline.shards[0].modelDescription.tokenizer.chatTemplate)
         let partial = NodeIdentity(address: "0xf9d08344ba72513760563ae1ae7491b54706db1a", blocks: 0..<15, totalBlocks: 30)
         let (partialTask, partialBase) = await startAPI(service, identity: partial)
         defer { partialTask.cancel() }

@@ -42,7 +42,9 @@ class Devnet:
 
         threading.Thread(target=read, daemon=True).start()
         assert ready.wait(60), "the devnet did not start:\n" + "".join(self.lines)
-        _, _, self.chain_url, _, self.oracle_url = self.lines[-1].split()
+        ready_line = next(l for l in self.lines if l.startswith("devnet ready "))
+        words = ready_line.split()  # devnet ready chain <url> oracle <url>
+        self.chain_url, self.oracle_url = words[3], words[5]
         self.keys = re.findall(r"0x[0-9a-fA-F]{64}", "".join(self.lines))
 
     def oracle(self, path):
@@ -99,39 +101,52 @@ def test_the_oracle_lists_the_node_with_its_endpoint_and_capabilities(network):
         timeout=60)
     assert listed["endpoint"] == node.api
     assert listed["capabilities"] == ["inference", MODEL_ID]
-    topology = wait_until("the node ready in the topology", lambda: [
+    # Listed as a standalone node (capabilities name the model) until its pipeline entry is ready.
+    topology = wait_until("the node's pipeline entry ready in the topology", lambda: [
         n for n in devnet.oracle("/api/v1/pipeline/topology?model=" + MODEL_ID)["nodes"]
-        if n["nodeAddress"].lower() == node.agent.lower() and n["ready"]], timeout=60)
+        if n["nodeAddress"].lower() == node.agent.lower() and n["ready"] and not n["grpcEndpoint"].startswith("standalone://")],
+        timeout=60)
     assert topology[0]["httpEndpoint"] == node.api
-    assert topology[0]["grpcEndpoint"].startswith("http://127.0.0.1:")
+    assert topology[0]["grpcEndpoint"] == "http://" + node.address.split("://")[-1]
     health = requests.get(node.api + "/health", timeout=10).json()
     assert health["mode"] == "single" and health["address"] == node.agent and health["model"] == MODEL_ID
+
+
+# How long the node serves in the report test (environment E2E_NETWORK_SECONDS): long enough for
+# many report rounds, epochs and sponsored claims.
+RUN_SECONDS = float(os.environ.get("E2E_NETWORK_SECONDS", "150"))
+PROMPTS = ["The capital of France is", "Water boils at", "Once upon a time", "The sky is"]
+# An answer already given in full: greedy decoding ends it at once (0 new tokens).
+FINISHED = "<|im_start|>user\nSay OK.<|im_end|>\n<|im_start|>assistant\nOK."
 
 
 def test_every_report_is_accepted_with_its_proofs_including_a_generation_of_no_tokens(network):
     devnet, _, oracle, node = network
     wait_until("registration", lambda: rpc("agent_isAgentAccount", node.agent, "latest", url=devnet.chain_url), timeout=60)
-    outputs = [node.generate(p, max_new_tokens=4) for p in ["The capital of France is", "Water boils at"]]
-    # A chat turn that is already complete: greedy decoding ends it at once (0 new tokens).
-    empty = requests.post(node.api + "/api/v1/generate", timeout=60, json={
-        "inputs": "<|im_start|>user\nSay OK.<|im_end|>\n<|im_start|>assistant\nOK.<|im_end|>",
-        "parameters": {"max_new_tokens": 4, "do_sample": False}}).json()
-    made = sum(1 for o in outputs + [empty] if o["num_tokens"] > 0)
+    made = 0
+    rounds = 0
+    deadline = time.monotonic() + RUN_SECONDS
+    while time.monotonic() < deadline or rounds < 2:
+        output = node.generate(PROMPTS[rounds % len(PROMPTS)], max_new_tokens=4)
+        made += output["num_tokens"] > 0
+        if rounds % 3 == 0:
+            empty = requests.post(node.api + "/api/v1/generate", timeout=60, json={
+                "inputs": FINISHED, "parameters": {"max_new_tokens": 4, "do_sample": False}}).json()
+            assert empty["num_tokens"] == 0, empty
+        rounds += 1
+        time.sleep(10)
     wait_until("the proofs reach the oracle", lambda: len(proofs_sent(oracle)) >= made, timeout=60)
-    # Two more report rounds after that, all accepted.
-    rounds = len(oracle.recorded("/api/v1/metrics/report"))
-    wait_until("two more reports", lambda: len(oracle.recorded("/api/v1/metrics/report")) >= rounds + 2, timeout=40)
     statuses = [status for _, _, status, _ in oracle.recorded("/api/v1/metrics/report")]
-    assert statuses and all(status == 201 for status in statuses), statuses
+    assert len(statuses) >= RUN_SECONDS // 10 - 2 and all(status == 201 for status in statuses), statuses
     proofs = proofs_sent(oracle)
     assert len(proofs) == made, "one proof per generation that made tokens, each sent once"
     for proof in proofs:
         assert set(proof) == PROOF_KEYS and proof["tokenCount"] >= 1
         assert proof["modelHash"] == hash_text(MODEL_ID)
-    stored = devnet.oracle(f"/api/v1/proofs/{node.agent}?limit=100")
+    stored = devnet.oracle(f"/api/v1/proofs/{node.agent}?limit=1000")
     assert stored["count"] == made
     for path in ("/api/nodes/register", "/api/v1/pipeline/register", "/api/v1/pipeline/ready"):
-        assert all(status == 201 for _, _, status, _ in oracle.recorded(path)), oracle.recorded(path)
+        assert oracle.recorded(path) and all(status == 201 for _, _, status, _ in oracle.recorded(path)), oracle.recorded(path)
 
 
 def proofs_sent(oracle):

@@ -176,6 +176,22 @@ final class HTTPAPITests: XCTestCase {
         XCTAssertEqual(generated, 200, answer)
     }
 
+    func testAModelWithoutAChatTemplateServesPromptsAndAnswersChatsWith400() async throws {
+        let service = try BackendGenerationService(modelName: "no-template", tokenizer: try TestModel.tokenizer(),
+                                                   backend: try TestModel.pipeline(), chatTemplate: nil)
+        let (task, plainBase) = await startAPI(service)
+        defer { task.cancel() }
+        let mainBase = base
+        base = plainBase
+        defer { base = mainBase }
+
+        let (generated, answer) = try await request(.POST, "/api/v1/generate", "{\"inputs\":\"Hi\",\"parameters\":{\"max_new_tokens\":2}}")
+        XCTAssertEqual(generated, 200, answer)
+        let (status, chat) = try await request(.POST, "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}")
+        XCTAssertEqual(status, 400, chat)
+        XCTAssertTrue(chat.contains("no chat template"), chat)
+    }
+
     func testBadRequestsGet400WithAMessage() async throws {
         for body in ["{not json", "{\"inputs\":\"x\",\"parameters\":{\"max_new_tokens\":0}}",
                      "{\"inputs\":\"x\",\"parameters\":{\"max_new_tokens\":100000}}",

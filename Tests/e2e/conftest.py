@@ -1,45 +1,111 @@
-"""Shared pieces of the end-to-end suite.
+"""Shared pieces of the end-to-end suite: fixtures and helpers over real processes.
 
-run_e2e.sh starts the devnet (chain + oracle) and two pipeline nodes as separate processes and
-passes their coordinates in E2E_* variables. Tests start further real `plumise-petals` processes
-when they need their own (to kill them, restart them, or watch what they send), and put small
-recording HTTP proxies on 127.0.0.1 between a node and the devnet when they must see the exact
-bytes that crossed the wire.
+The session fixture `services` (autouse) provides the devnet (dev chain + dev oracle) and the two
+pipeline nodes, A and B: it reuses them when E2E_* variables describe running ones, or when
+`Tests/e2e/services.sh up` runs them (logs/services); otherwise it starts them itself (services.py)
+into this session's log folder and stops them when the session ends (also on Ctrl-C or after
+--pdb; each process also watches pytest's pid). Nodes A and B start on first use.
+
+Tests start further real `plumise-petals` processes when they need their own (to kill them,
+restart them, or watch what they send), and put small recording HTTP proxies on 127.0.0.1 between
+a node and the devnet when they must see the exact bytes that crossed the wire.
+
+Fixtures for a new test file: `services` (session, autouse), `node_a` / `node_b` (session: the
+pipeline nodes, RunningNode), `oracle` (module: a RecordingProxy in front of the dev oracle),
+`started` (function: a list of Node to stop after the test). Helpers: env(), fresh_key(),
+dev_key(), Node, local_greedy(), rpc(), oracle_get(), wait_until(), requires_default_model.
 """
-import json
+import datetime
+import logging
 import os
 import re
 import signal
 import subprocess
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import requests
 from eth_account import Account
 from eth_utils import keccak
 
-BIN = os.environ.get("E2E_BIN", ".build/release/plumise-petals")
-MODEL = os.environ.get("E2E_MODEL", "models/SmolLM2-135M-Instruct.Q4_1.gguf")
-LOG_DIR = os.environ.get("E2E_LOG_DIR", "/tmp")
+import services as services_module
+from model_files import block_count, model_id
+from recording_proxy import RecordingProxy  # noqa: F401 (test files import it from here)
+
+# Decided when pytest starts, the same for every test of the session: the executable, the model
+# (E2E_MODEL, else MODEL_NAME, else the default; absolute paths) and this session's log folder.
+BIN = services_module.default_binary()
+MODEL = services_module.default_model()
+LOG_DIR = str(Path(os.environ.get("E2E_LOG_DIR") or services_module.REPO / "logs" /
+                   datetime.datetime.now().strftime("e2e-%Y%m%d-%H%M%S")).resolve())
 CHAIN_ID = 41956
 REGISTER = "0x0000000000000000000000000000000000000021"
 HEARTBEAT = "0x0000000000000000000000000000000000000022"
+GAS_PRICE = 10 ** 9  # the dev chain's eth_gasPrice
+log = logging.getLogger("e2e")
+
+# The session's services when this session started them (nodes A and B start on first use).
+_own_services = None
+_LAZY = {"E2E_NODE_A_API", "E2E_NODE_B_API", "E2E_NODE_A_BLOCKS", "E2E_NODE_B_BLOCKS"}
 
 
 def env(name):
     value = os.environ.get(name)
+    if not value and name in _LAZY and _own_services is not None:
+        _own_services.up(services_module.NODES)
+        os.environ.update(_own_services.environment())
+        value = os.environ.get(name)
     if not value:
-        pytest.exit(f"{name} is not set: run the suite through Tests/e2e/run_e2e.sh", returncode=2)
+        pytest.exit(f"{name} is not set: set every E2E_* variable (Tests/e2e/services.sh env prints them) or none, "
+                    f"and pytest starts the services itself", returncode=2)
     return value
 
 
+def pipeline_blocks():
+    """The split of the pipeline nodes, "a:b" for A and for B (NUM_BLOCKS, default half), for
+    tests that start a pipeline of their own."""
+    first, second = services_module.split(block_count(MODEL))
+    return "%d:%d" % tuple(first), "%d:%d" % tuple(second)
+
+
+def is_default_model():
+    return services_module.is_default_model(MODEL)
+
+
+# Tests whose assertions hold only for the default model's text (no end of text within the
+# tokens they ask for) carry this mark; `_skip_unless_default_model` skips them, saying so, when
+# the services run another model (MODEL_NAME).
+requires_default_model = pytest.mark.requires_default_model
+
+
 def dev_key(index):
-    """The index-th funded devnet key. Keys 0 and 1 belong to the pipeline nodes A and B."""
+    """The index-th funded devnet key. Keys 0 and 1 belong to the pipeline nodes A and B, the
+    last one is fresh_key()'s faucet. A node of a test takes fresh_key() instead: a dev key is
+    registered (and its report timestamps taken) by the first session on a devnet, so a test
+    using one passes only once on services that stay up."""
     keys = env("E2E_KEYS").split(",")
     assert index < len(keys), f"the devnet funds only {len(keys)} keys"
     return keys[index]
+
+
+_faucet_lock = threading.Lock()
+
+
+def fresh_key(plm=10):
+    """The key of a new account, never seen by the chain or the oracle, funded with `plm` PLM
+    by a plain transfer from the last dev key (enough for registration and many heartbeats)."""
+    account = Account.create()
+    faucet = Account.from_key(env("E2E_KEYS").split(",")[-1])
+    with _faucet_lock:
+        nonce = int(rpc("eth_getTransactionCount", faucet.address, "latest"), 16)
+        signed = faucet.sign_transaction({"nonce": nonce, "gasPrice": GAS_PRICE, "gas": 21000, "to": account.address,
+                                          "value": plm * 10 ** 18, "data": b"", "chainId": CHAIN_ID})
+        tx = rpc("eth_sendRawTransaction", "0x" + signed.raw_transaction.hex().removeprefix("0x"))
+    receipt = wait_until("the funding transfer's receipt", lambda: rpc("eth_getTransactionReceipt", tx), timeout=30)
+    assert int(receipt["status"], 16) == 1, receipt
+    return "0x" + account.key.hex().removeprefix("0x")
 
 
 def address_of(key):
@@ -90,9 +156,10 @@ def canonical_message(report):
             % (report["wallet"], report["tokensProcessed"], report["timestamp"]))
 
 
-# The model id the network knows the default model by (plumise-oracle hashes and routes by it):
-# GGUF general.organization + the file name without its quantization, or MODEL_ID.
-MODEL_ID = os.environ.get("E2E_MODEL_ID", "HuggingFaceTB/SmolLM2-135M-Instruct")
+# The model id the network knows the model by (plumise-oracle hashes and routes by it): for the
+# default model "HuggingFaceTB/SmolLM2-135M-Instruct" (GGUF general.organization + the file name
+# without its quantization), derived from the file as the node does (services.model_id), or E2E_MODEL_ID.
+MODEL_ID = os.environ.get("E2E_MODEL_ID") or (model_id(MODEL) if os.path.exists(MODEL) else "")
 
 # plumise-oracle src/modules/proof/dto/inference-proof.dto.ts: a proof has exactly these keys.
 PROOF_KEYS = {"modelHash", "inputHash", "outputHash", "tokenCount"}
@@ -100,83 +167,6 @@ PROOF_KEYS = {"modelHash", "inputHash", "outputHash", "tokenCount"}
 
 def hash_text(text):
     return "0x" + keccak(text.encode("utf-8")).hex()
-
-
-# ---------------------------------------------------------------- recording proxy
-
-
-class RecordingProxy:
-    """An HTTP proxy on 127.0.0.1 in front of `upstream`, recording every POST body with the
-    upstream's answer. down() closes its port (connection refused, as for a dead oracle) and
-    up() opens the same port again."""
-
-    def __init__(self, upstream):
-        self.upstream = upstream.rstrip("/")
-        self.exchanges = []  # (path, request json, status, response text)
-        self.lock = threading.Lock()
-        self.port = 0
-        self.server = None
-        self.up()
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def up(self):
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                try:
-                    answer = requests.post(proxy.upstream + self.path, data=body, timeout=30,
-                                           headers={"Content-Type": self.headers.get("Content-Type", "application/json")})
-                    status, text = answer.status_code, answer.text
-                except requests.RequestException as error:
-                    status, text = 502, json.dumps({"status": "error", "message": str(error)})
-                try:
-                    request = json.loads(body)
-                except ValueError:
-                    request = None
-                with proxy.lock:
-                    proxy.exchanges.append((self.path, request, status, text))
-                data = text.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def down(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def recorded(self, path=None):
-        with self.lock:
-            return [e for e in self.exchanges if path is None or e[0] == path]
-
-    def accepted_reports(self):
-        """Reports the oracle accepted (2xx and not {"status":"error"})."""
-        reports = []
-        for _, request, status, text in self.recorded("/api/v1/metrics/report"):
-            if 200 <= status < 300 and '"error"' not in text:
-                reports.append(request)
-        return reports
-
-    def raw_transactions(self):
-        """The raw transactions sent with eth_sendRawTransaction, as bytes."""
-        raws = []
-        for _, request, _, _ in self.recorded():
-            if isinstance(request, dict) and request.get("method") == "eth_sendRawTransaction":
-                raws.append(bytes.fromhex(request["params"][0][2:]))
-        return raws
 
 
 # ---------------------------------------------------------------- node processes
@@ -188,10 +178,11 @@ class Node:
     def __init__(self, name, args, key=None, rpc_url=None, oracle_url=None, extra_env=None):
         self.name = name
         self.key = key
+        self.served = []  # the answers of generate(), in order
         self.log_path = os.path.join(LOG_DIR, f"{name}-{int(time.time() * 1000)}.log")
         command = [BIN, "serve", "--watch-pid", str(os.getpid()), "--model", MODEL, "--threads", "1",
                    "--host", "127.0.0.1", "--port", "0"]
-        environment = dict(os.environ)
+        environment = {k: v for k, v in os.environ.items() if k not in services_module.NODE_SETTINGS}
         if "--shard-only" not in args:
             command += ["--env-file", "/dev/null", "--api-port", "0",
                         "--rpc-url", rpc_url or env("E2E_CHAIN_URL"),
@@ -203,6 +194,8 @@ class Node:
         self.process = subprocess.Popen(command + args, stdout=subprocess.PIPE, stderr=self.log, env=environment,
                                         text=True)
         self.address, self.api = self._wait_ready()
+        # What the node's metrics say before anyone used it.
+        self.metrics_at_start = self.metrics() if self.api else None
 
     def _wait_ready(self, timeout=120):
         lines = []
@@ -249,6 +242,7 @@ class Node:
         answer = requests.post(self.api + "/api/v1/generate", timeout=timeout, json={
             "inputs": prompt, "parameters": {"max_new_tokens": max_new_tokens, "do_sample": False}})
         assert answer.status_code == 200, answer.text
+        self.served.append(answer.json())
         return answer.json()
 
     def metrics(self):
@@ -302,3 +296,114 @@ def started():
                 node.process.wait(20)
             except subprocess.TimeoutExpired:
                 node.process.kill()
+
+
+# ---------------------------------------------------------------- the session's services
+
+
+class RunningNode:
+    """A pipeline node of the services (A or B), known by its API URL, key and blocks."""
+
+    def __init__(self, api, key, blocks):
+        self.api = api
+        self.key = key
+        self.blocks = blocks  # "a:b"
+
+    @property
+    def agent(self):
+        return address_of(self.key)
+
+    def generate(self, prompt, max_new_tokens=8):
+        answer = requests.post(self.api + "/api/v1/generate", timeout=300, json={
+            "inputs": prompt, "parameters": {"max_new_tokens": max_new_tokens, "do_sample": False}})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    def metrics(self):
+        return Node.metrics(self)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def services(request):
+    """The devnet and nodes A and B for this session (see the module's docstring); yields the
+    Services object this session started, or None when it uses running services."""
+    global _own_services
+    try:
+        services_module.binary(BIN)
+        services_module.model_path(MODEL)
+    except services_module.ServiceError as error:
+        pytest.exit(f"e2e: {error}", returncode=2)
+    Path(LOG_DIR).mkdir(parents=True, exist_ok=True)
+    request.config.stash[_LOGS_SHOWN] = True
+    source = _services_source()
+    if source != "own":
+        if source == "reused":
+            running = services_module.Services(services_module.SERVICES_DIR)
+            os.environ.update(running.environment())
+        log.info("e2e services: %s", _SOURCES[source])
+        yield None
+        return
+    own = services_module.Services(LOG_DIR, watch_pid=os.getpid(), executable=BIN, model=MODEL)
+    _own_services = own
+    saved = dict(os.environ)
+    try:
+        own.up(["devnet"])
+        os.environ.update(own.environment())
+        yield own
+    except services_module.ServiceError as error:
+        pytest.exit(f"e2e: {error}", returncode=2)
+    finally:
+        _own_services = None
+        own.down()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+_LOGS_SHOWN = pytest.StashKey()
+_SOURCES = {"given": "the E2E_* variables' (nothing started)",
+            "reused": f"reusing {services_module.SERVICES_DIR} (Tests/e2e/services.sh)",
+            "own": "started for this session, stopped at its end"}
+
+
+def _services_source():
+    """Where this session's services come from: "given" (E2E_* variables), "reused" (services.sh
+    runs them all with this session's executable and model, unless E2E_OWN_SERVICES=1) or "own"
+    (the session starts them)."""
+    if os.environ.get("E2E_CHAIN_URL"):
+        return "given"
+    if (os.environ.get("E2E_OWN_SERVICES") != "1"
+            and services_module.Services(services_module.SERVICES_DIR).runs(BIN, MODEL)):
+        return "reused"
+    return "own"
+
+
+def pytest_report_header(config):
+    return f"e2e services: {_SOURCES[_services_source()]}; model {MODEL}"
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if config.stash.get(_LOGS_SHOWN, False):
+        terminalreporter.write_line(f"e2e: logs in {LOG_DIR}")
+
+
+@pytest.fixture(autouse=True)
+def _skip_unless_default_model(request):
+    if request.node.get_closest_marker("requires_default_model") and not is_default_model():
+        pytest.skip(f"checks text of the default model ({services_module.DEFAULT_MODEL}); "
+                    f"the services run {MODEL}")
+
+
+@pytest.fixture(scope="session")
+def node_a():
+    """Pipeline node A (blocks 0:NUM_BLOCKS, dev key 0), started on first use."""
+    return RunningNode(env("E2E_NODE_A_API"), dev_key(0), env("E2E_NODE_A_BLOCKS"))
+
+
+@pytest.fixture(scope="session")
+def node_b():
+    """Pipeline node B (the rest of the blocks, dev key 1), started on first use."""
+    return RunningNode(env("E2E_NODE_B_API"), dev_key(1), env("E2E_NODE_B_BLOCKS"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "requires_default_model: checks text only the default model gives")

@@ -6,7 +6,7 @@ import rlp
 from eth_account import Account
 from eth_utils import keccak
 
-from conftest import CHAIN_ID, HEARTBEAT, REGISTER, Node, RecordingProxy, dev_key, env, rpc, wait_until
+from conftest import CHAIN_ID, HEARTBEAT, REGISTER, Node, RecordingProxy, env, fresh_key, rpc, wait_until
 
 
 def decode(raw):
@@ -28,45 +28,70 @@ def chain():
     proxy.down()
 
 
-def test_a_node_registers_once_sends_heartbeats_and_does_not_register_again(chain):
-    key = dev_key(3)
-    agent = Account.from_key(key).address
-    assert rpc("agent_isAgentAccount", agent, "latest") is False
+class TestChainRegistration:
+    def test_a_node_registers_once_sends_heartbeats_and_does_not_register_again(self, chain):
+        key = fresh_key()
+        agent = Account.from_key(key).address
+        assert rpc("agent_isAgentAccount", agent, "latest") is False
 
-    node = Node("registering", [], key=key, rpc_url=chain.url)
-    try:
-        wait_until("registration", lambda: rpc("agent_isAgentAccount", agent, "latest"), timeout=30)
-        model_name = requests.get(node.api + "/health", timeout=10).json()["model"]
+        node = Node("registering", [], key=key, rpc_url=chain.url)
+        try:
+            wait_until("registration", lambda: rpc("agent_isAgentAccount", agent, "latest"), timeout=30)
+            model_name = requests.get(node.api + "/health", timeout=10).json()["model"]
 
-        # The raw transaction, decoded without the node's code.
-        [tx] = transactions_to(chain, REGISTER, agent)
-        assert tx["chain_id"] == CHAIN_ID
-        assert tx["gas"] == 300000
-        name = tx["data"][:32].rstrip(b"\0").decode()
-        assert name.endswith("-" + agent[-8:].lower()), name
-        assert tx["data"][32:64] == keccak(text=model_name)
-        assert int.from_bytes(tx["data"][64:96], "big") == 1
-        assert tx["data"][96:128] == keccak(text="text-generation")
-        assert len(tx["data"]) == 128
+            # The raw transaction, decoded without the node's code.
+            [tx] = transactions_to(chain, REGISTER, agent)
+            assert tx["chain_id"] == CHAIN_ID
+            assert tx["gas"] == 300000
+            name = tx["data"][:32].rstrip(b"\0").decode()
+            assert name.endswith("-" + agent[-8:].lower()), name
+            assert tx["data"][32:64] == keccak(text=model_name)
+            assert int.from_bytes(tx["data"][64:96], "big") == 1
+            assert tx["data"][96:128] == keccak(text="text-generation")
+            assert len(tx["data"]) == 128
 
-        meta = rpc("agent_getAgentMeta", agent, "latest")
-        assert name in str(meta), meta
+            meta = rpc("agent_getAgentMeta", agent, "latest")
+            assert name in str(meta), meta
 
-        # Heartbeats (every 3 s here) reach 0x22 and move lastHeartbeat forward.
-        first = wait_until("a heartbeat", lambda: transactions_to(chain, HEARTBEAT, agent), timeout=30)
-        assert first[0]["chain_id"] == CHAIN_ID and first[0]["data"] == b""
-        beat = heartbeat_of(agent)
-        wait_until("a later heartbeat", lambda: heartbeat_of(agent) > beat, timeout=30)
-    finally:
-        assert node.stop() == 0, node.logged()
+            # Heartbeats (every 3 s here) reach 0x22 and move lastHeartbeat forward.
+            first = wait_until("a heartbeat", lambda: transactions_to(chain, HEARTBEAT, agent), timeout=30)
+            assert first[0]["chain_id"] == CHAIN_ID and first[0]["data"] == b""
+            beat = heartbeat_of(agent)
+            wait_until("a later heartbeat", lambda: heartbeat_of(agent) > beat, timeout=30)
+        finally:
+            assert node.stop() == 0, node.logged()
 
-    # A second start with the same key finds the agent registered and sends no 0x21 again.
-    again = Node("registering-again", [], key=key, rpc_url=chain.url)
-    try:
-        wait_until("the registration check", lambda: "already registered" in again.logged(), timeout=30)
-        assert len(transactions_to(chain, REGISTER, agent)) == 1
-    finally:
-        assert again.stop() == 0, again.logged()
+        # A second start with the same key finds the agent registered and sends no 0x21 again.
+        again = Node("registering-again", [], key=key, rpc_url=chain.url)
+        try:
+            wait_until("the registration check", lambda: "already registered" in again.logged(), timeout=30)
+            assert len(transactions_to(chain, REGISTER, agent)) == 1
+        finally:
+            assert again.stop() == 0, again.logged()
+
+    def test_register_success(self, chain):
+        """A node with a new funded key registers itself: its 0x21 transaction is mined with
+        status 1 at the chain id, and the chain then knows it as a registered, active agent
+        under the name it sent."""
+        key = fresh_key()
+        agent = Account.from_key(key).address
+        assert rpc("agent_isAgentAccount", agent, "latest") is False
+        balance = int(rpc("eth_getBalance", agent, "latest"), 16)
+
+        node = Node("register-success", [], key=key, rpc_url=chain.url)
+        try:
+            wait_until("registration", lambda: rpc("agent_isAgentAccount", agent, "latest"), timeout=30)
+            raw = next(r for r in chain.raw_transactions() if decode(r)["to"] == REGISTER and decode(r)["sender"] == agent)
+            receipt = rpc("eth_getTransactionReceipt", "0x" + keccak(raw).hex())
+            assert receipt is not None and int(receipt["status"], 16) == 1, receipt
+            assert receipt["to"].lower() == REGISTER and receipt["from"].lower() == agent.lower()
+            status = rpc("agent_getStatus", agent)
+            assert status["registered"] is True and status["active"] is True, status
+            name = decode(raw)["data"][:32].rstrip(b"\0").decode()
+            assert rpc("agent_getAgentMeta", agent, "latest")["name"] == name
+            assert int(rpc("eth_getBalance", agent, "latest"), 16) < balance  # it paid the gas
+        finally:
+            assert node.stop() == 0, node.logged()
 
 
 def heartbeat_of(agent):

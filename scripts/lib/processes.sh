@@ -1,4 +1,4 @@
-# Process helpers shared by Tests/e2e/run_e2e.sh and scripts/soak.sh (source this file after
+# Process helpers for scripts/soak.sh (source this file after
 # setting LOGS and PY). Every process started with `track` is stopped on exit: SIGTERM, then
 # SIGKILL after 10 s.
 pids=()

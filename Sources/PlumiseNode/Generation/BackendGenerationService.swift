@@ -6,7 +6,9 @@ import PetalsModel
 public final class BackendGenerationService: GenerationService, @unchecked Sendable {
     public let modelName: String
     private let generator: TextGenerator
-    private let template: ChatTemplate
+    /// The model's chat template, or why chats cannot be rendered: a model without a supported
+    /// template still serves plain prompts (/api/v1/generate, /v1/completions).
+    private let template: Result<ChatTemplate, any Error>
     private let executor = BlockingExecutor()
 
     public var isReady: Bool { true }
@@ -14,11 +16,11 @@ public final class BackendGenerationService: GenerationService, @unchecked Senda
     public init(modelName: String, tokenizer: BPETokenizer, backend: InferenceBackend, chatTemplate: String?) throws {
         self.modelName = modelName
         generator = TextGenerator(tokenizer: tokenizer, backend: backend)
-        template = try ChatTemplate(template: chatTemplate)
+        template = Result { try ChatTemplate(template: chatTemplate) }
     }
 
     public func chatPrompt(_ messages: [ChatMessage]) throws -> String {
-        try template.render(messages)
+        try template.get().render(messages)
     }
 
     public func tokenBytes(_ id: Int) -> [UInt8]? {

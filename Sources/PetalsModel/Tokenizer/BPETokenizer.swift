@@ -122,10 +122,16 @@ public final class BPETokenizer: @unchecked Sendable {
     ///   their ids; when false they are tokenized as plain text. User-defined tokens are always
     ///   recognised (llama.cpp's `parse_special`).
     public func encode(_ text: String, parseSpecial: Bool = true) -> [Int] {
-        let bytes = Array(text.utf8)
+        encode(PromptText(text), parseSpecial: parseSpecial)
+    }
+
+    /// Token ids of `prompt`: as `encode(_:parseSpecial:)`, except that special-token texts
+    /// inside `prompt.literalRanges` (chat message contents) are always tokenized as text.
+    public func encode(_ prompt: PromptText, parseSpecial: Bool = true) -> [Int] {
+        let bytes = Array(prompt.text.utf8)
         var output: [Int] = []
         output.reserveCapacity(bytes.count / 3 + 4)
-        for fragment in specials.partition(bytes, parseSpecial: parseSpecial) {
+        for fragment in specials.partition(bytes, parseSpecial: parseSpecial, literal: prompt.literalRanges) {
             switch fragment {
             case .token(let id): output.append(id)
             case .text(let range): encodePlain(bytes[range], into: &output)

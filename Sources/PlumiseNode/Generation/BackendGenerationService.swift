@@ -14,14 +14,15 @@ public final class BackendGenerationService: GenerationService, @unchecked Senda
     public init(modelName: String, tokenizer: BPETokenizer, backend: InferenceBackend, chatTemplate: String?) throws {
         self.modelName = modelName
         generator = TextGenerator(tokenizer: tokenizer, backend: backend)
-        template = try ChatTemplate(template: chatTemplate)
+        template = try ChatTemplate(template: chatTemplate, architecture: backend.hyperparameters.architecture.rawValue,
+                                    tokenizer: tokenizer)
     }
 
-    public func chatPrompt(_ messages: [ChatMessage]) throws -> String {
+    public func chatPrompt(_ messages: [ChatMessage]) throws -> PromptText {
         try template.render(messages)
     }
 
-    public func generate(prompt: String, maxNewTokens: Int, sampling: SamplingParameters,
+    public func generate(prompt: PromptText, maxNewTokens: Int, sampling: SamplingParameters,
                          onText: @escaping @Sendable (String) async -> Void) async throws -> GenerationOutput {
         let generator = self.generator
         return try await executor.run(onText: onText) { emit in

@@ -22,10 +22,10 @@ public final class LoadingGenerationService: GenerationService, @unchecked Senda
 
     public var isReady: Bool { lock.withLock { loaded != nil } }
 
-    public func generate(prompt: String, maxNewTokens: Int, sampling: SamplingParameters,
+    public func generate(prompt: PromptText, maxNewTokens: Int, sampling: SamplingParameters,
                          onText: @escaping @Sendable (String) async -> Void) async throws -> GenerationOutput {
         try await service.generate(prompt: prompt, maxNewTokens: maxNewTokens, sampling: sampling, onText: onText)
     }
 
-    public func chatPrompt(_ messages: [ChatMessage]) throws -> String { try service.chatPrompt(messages) }
+    public func chatPrompt(_ messages: [ChatMessage]) throws -> PromptText { try service.chatPrompt(messages) }
 }

@@ -30,11 +30,12 @@ public protocol GenerationService: Sendable {
     /// False while the model is loading; the API answers 503 then.
     var isReady: Bool { get }
     /// Generates up to `maxNewTokens` tokens after `prompt`, calling `onText` with each piece of
-    /// text as it forms.
-    func generate(prompt: String, maxNewTokens: Int, sampling: SamplingParameters,
+    /// text as it forms. Special-token texts in `prompt.literalRanges` are tokenized as text.
+    func generate(prompt: PromptText, maxNewTokens: Int, sampling: SamplingParameters,
                   onText: @escaping @Sendable (String) async -> Void) async throws -> GenerationOutput
-    /// The prompt for a chat in the model's chat template (with the assistant turn opened).
-    func chatPrompt(_ messages: [ChatMessage]) throws -> String
+    /// The prompt for a chat in the model's own chat template (with the assistant turn opened),
+    /// message contents marked as literal text.
+    func chatPrompt(_ messages: [ChatMessage]) throws -> PromptText
 }
 
 /// Errors a ``GenerationService`` may throw that the API maps to client errors.

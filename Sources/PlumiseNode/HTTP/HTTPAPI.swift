@@ -144,7 +144,7 @@ public struct HTTPAPI: Sendable {
         } else if p?.do_sample == true && p?.temperature == nil {
             sampling.temperature = 1
         }
-        let prompt = request.inputs
+        let prompt = PromptText(request.inputs)
         let chosen = sampling
 
         guard request.stream == true else {
@@ -168,7 +168,7 @@ public struct HTTPAPI: Sendable {
         let maxNewTokens = try checkedMaxTokens(request.max_tokens, name: "max_tokens")
         let sampling = try openAISampling(temperature: request.temperature, topP: request.top_p, topK: request.top_k,
                                           repetitionPenalty: request.repetition_penalty, seed: request.seed)
-        let prompt: String
+        let prompt: PromptText
         do {
             prompt = try service.chatPrompt(request.messages)
         } catch {
@@ -203,7 +203,7 @@ public struct HTTPAPI: Sendable {
         let maxNewTokens = try checkedMaxTokens(request.max_tokens, name: "max_tokens")
         let sampling = try openAISampling(temperature: request.temperature, topP: request.top_p, topK: request.top_k,
                                           repetitionPenalty: request.repetition_penalty, seed: request.seed)
-        let prompt = request.prompt
+        let prompt = PromptText(request.prompt)
         let id = "cmpl-" + Self.randomID()
         let created = Int(Date().timeIntervalSince1970)
         let model = service.modelName
@@ -229,7 +229,7 @@ public struct HTTPAPI: Sendable {
     // MARK: Generation, metrics and the proof hook
 
     /// Runs one generation within the concurrency limit, then records it.
-    func runGeneration(prompt: String, maxNewTokens: Int, sampling: SamplingParameters,
+    func runGeneration(prompt: PromptText, maxNewTokens: Int, sampling: SamplingParameters,
                        onText: @escaping @Sendable (String) async -> Void = { _ in }) async throws -> GenerationOutput {
         await limiter.acquire()
         defer { limiter.release() }
@@ -239,7 +239,7 @@ public struct HTTPAPI: Sendable {
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         metrics.record(tokens: output.tokens, latencySeconds: seconds)
-        if let onInference { await onInference(prompt, output.text, output.tokens) }
+        if let onInference { await onInference(prompt.text, output.text, output.tokens) }
         return output
     }
 

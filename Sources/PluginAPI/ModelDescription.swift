@@ -66,7 +66,7 @@ public struct ModelDescription: Codable, Equatable, Sendable {
 
 /// The tokenizer of a model, as stored in GGUF metadata or derived from tokenizer.json.
 public struct TokenizerDescription: Codable, Equatable, Sendable {
-    /// Tokenizer family; "gpt2" is byte-level BPE.
+    /// Tokenizer family: "gpt2" is byte-level BPE, "llama" SentencePiece (scores, byte fallback).
     public var model: String
     /// Pre-tokenizer name in llama.cpp's vocabulary: "smollm", "gpt2", "llama3", "bloom", ...
     public var pre: String
@@ -83,10 +83,18 @@ public struct TokenizerDescription: Codable, Equatable, Sendable {
     /// Optional in the JSON; nil means the pre-tokenizer's default (llama.cpp's choice per
     /// `pre`). Hugging Face tokenizers decode without it unless their config asks for it.
     public var cleanSpaces: Bool?
+    /// SentencePiece token scores (`tokenizer.ggml.scores`), by id. Optional in the JSON.
+    public var scores: [Float]?
+    /// SentencePiece: whether a space is prefixed to text at the start of the input and after
+    /// special tokens (`tokenizer.ggml.add_space_prefix`; nil means llama.cpp's default, true).
+    public var addSpacePrefix: Bool?
+    /// The token that stands for bytes without one (`tokenizer.ggml.unknown_token_id`).
+    public var unknownTokenID: Int?
 
     public init(model: String, pre: String, tokens: [String], tokenTypes: [Int32], merges: [String],
                 bosTokenID: Int?, eosTokenID: Int?, addBOSToken: Bool, chatTemplate: String?,
-                cleanSpaces: Bool? = nil) {
+                cleanSpaces: Bool? = nil, scores: [Float]? = nil, addSpacePrefix: Bool? = nil,
+                unknownTokenID: Int? = nil) {
         self.model = model
         self.pre = pre
         self.tokens = tokens
@@ -97,11 +105,15 @@ public struct TokenizerDescription: Codable, Equatable, Sendable {
         self.addBOSToken = addBOSToken
         self.chatTemplate = chatTemplate
         self.cleanSpaces = cleanSpaces
+        self.scores = scores
+        self.addSpacePrefix = addSpacePrefix
+        self.unknownTokenID = unknownTokenID
     }
 
     enum CodingKeys: String, CodingKey {
         case model, pre, tokens, merges
         case tokenTypes = "token_types", bosTokenID = "bos_token_id", eosTokenID = "eos_token_id"
         case addBOSToken = "add_bos_token", chatTemplate = "chat_template", cleanSpaces = "clean_spaces"
+        case scores, addSpacePrefix = "add_space_prefix", unknownTokenID = "unknown_token_id"
     }
 }

@@ -141,7 +141,10 @@ struct GGUFModel {
             eosTokenID: metadata["tokenizer.ggml.eos_token_id"]?.int,
             // llama.cpp's default: SentencePiece vocabularies add BOS, byte-level BPE ones do not.
             addBOSToken: metadata["tokenizer.ggml.add_bos_token"]?.bool ?? (tokenizerModel == "llama"),
-            chatTemplate: metadata["tokenizer.chat_template"]?.string)
+            chatTemplate: metadata["tokenizer.chat_template"]?.string,
+            scores: metadata["tokenizer.ggml.scores"]?.floatArray,
+            addSpacePrefix: metadata["tokenizer.ggml.add_space_prefix"]?.bool,
+            unknownTokenID: metadata["tokenizer.ggml.unknown_token_id"]?.int)
         let ropeStyle: String
         switch architecture {
         case "llama": ropeStyle = "normal"

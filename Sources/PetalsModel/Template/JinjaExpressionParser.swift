@@ -58,42 +58,18 @@ extension JinjaParser {
         }
     }
 
-    private mutating func parseSum() throws -> JinjaExpression {
-        var left = try parseConcat()
-        while case .op(let op)? = current?.kind, op == "+" || op == "-" {
-            let opLine = line
-            i += 1
-            left = .binary(op, left, try parseConcat(), line: opLine)
-        }
-        return left
-    }
+    /// The arithmetic levels, loosest first; each is left-associative over the next.
+    private static let arithmeticLevels: [Set<String>] = [["+", "-"], ["~"], ["*", "/", "//", "%"], ["**"]]
 
-    private mutating func parseConcat() throws -> JinjaExpression {
-        var left = try parseProduct()
-        while isOp("~") {
-            let opLine = line
-            i += 1
-            left = .binary("~", left, try parseProduct(), line: opLine)
-        }
-        return left
-    }
+    private mutating func parseSum() throws -> JinjaExpression { try parseArithmetic(level: 0) }
 
-    private mutating func parseProduct() throws -> JinjaExpression {
-        var left = try parsePower()
-        while case .op(let op)? = current?.kind, ["*", "/", "//", "%"].contains(op) {
+    private mutating func parseArithmetic(level: Int) throws -> JinjaExpression {
+        guard level < Self.arithmeticLevels.count else { return try parseUnary() }
+        var left = try parseArithmetic(level: level + 1)
+        while case .op(let op)? = current?.kind, Self.arithmeticLevels[level].contains(op) {
             let opLine = line
             i += 1
-            left = .binary(op, left, try parsePower(), line: opLine)
-        }
-        return left
-    }
-
-    private mutating func parsePower() throws -> JinjaExpression {
-        var left = try parseUnary()
-        while isOp("**") {
-            let opLine = line
-            i += 1
-            left = .binary("**", left, try parseUnary(), line: opLine)
+            left = .binary(op, left, try parseArithmetic(level: level + 1), line: opLine)
         }
         return left
     }

@@ -6,7 +6,10 @@ import PetalsModel
 public final class BackendGenerationService: GenerationService, @unchecked Sendable {
     public let modelName: String
     private let generator: TextGenerator
-    private let template: ChatTemplate
+    /// The model's chat template, or why it cannot be used: plain prompts are served either way,
+    /// chats are refused with the reason (no template, or the construct it uses that the Jinja
+    /// subset does not implement).
+    private let template: Result<ChatTemplate, Error>
     private let executor = BlockingExecutor()
 
     public var isReady: Bool { true }
@@ -14,12 +17,14 @@ public final class BackendGenerationService: GenerationService, @unchecked Senda
     public init(modelName: String, tokenizer: BPETokenizer, backend: InferenceBackend, chatTemplate: String?) throws {
         self.modelName = modelName
         generator = TextGenerator(tokenizer: tokenizer, backend: backend)
-        template = try ChatTemplate(template: chatTemplate, architecture: backend.hyperparameters.architecture.rawValue,
-                                    tokenizer: tokenizer)
+        template = Result {
+            try ChatTemplate(template: chatTemplate, architecture: backend.hyperparameters.architecture.rawValue,
+                             tokenizer: tokenizer)
+        }
     }
 
     public func chatPrompt(_ messages: [ChatMessage]) throws -> PromptText {
-        try template.render(messages)
+        try template.get().render(messages)
     }
 
     public func generate(prompt: PromptText, maxNewTokens: Int, sampling: SamplingParameters,

@@ -24,13 +24,23 @@ public struct ModelDescription: Codable, Equatable, Sendable {
     /// The model's network id (see ``ModelIdentity``), e.g. "HuggingFaceTB/SmolLM2-135M-Instruct".
     /// Optional in the JSON; nil means the plugin could not tell (the host falls back to `name`).
     public var modelID: String?
+    /// Values per attention head (GGUF `attention.key_length`, HF `head_dim`) when it is not
+    /// embedding_length / head_count (Qwen3, Gemma 3). Optional in the JSON.
+    public var headDim: Int?
+    /// Sliding-window attention (Gemma 3): the window, every how many blocks one is global
+    /// (llama.cpp's pattern: block b slides unless b % pattern == pattern - 1), and the rotary
+    /// base of the sliding blocks. Optional in the JSON.
+    public var slidingWindow: Int?
+    public var slidingWindowPattern: Int?
+    public var ropeFreqBaseSliding: Float?
     public var tokenizer: TokenizerDescription
 
     public init(architecture: String, name: String, blockCount: Int, blockStart: Int, blockEnd: Int,
                 contextLength: Int, embeddingLength: Int, feedForwardLength: Int, headCount: Int,
                 headCountKV: Int, ropeFreqBase: Float, ropeDimensionCount: Int, ropeStyle: String,
                 normEpsilon: Float, vocabSize: Int, tiedEmbeddings: Bool, activation: String? = nil,
-                modelID: String? = nil, tokenizer: TokenizerDescription) {
+                modelID: String? = nil, headDim: Int? = nil, slidingWindow: Int? = nil,
+                slidingWindowPattern: Int? = nil, ropeFreqBaseSliding: Float? = nil, tokenizer: TokenizerDescription) {
         self.architecture = architecture
         self.name = name
         self.blockCount = blockCount
@@ -49,6 +59,10 @@ public struct ModelDescription: Codable, Equatable, Sendable {
         self.tiedEmbeddings = tiedEmbeddings
         self.activation = activation
         self.modelID = modelID
+        self.headDim = headDim
+        self.slidingWindow = slidingWindow
+        self.slidingWindowPattern = slidingWindowPattern
+        self.ropeFreqBaseSliding = ropeFreqBaseSliding
         self.tokenizer = tokenizer
     }
 
@@ -60,7 +74,9 @@ public struct ModelDescription: Codable, Equatable, Sendable {
         case headCountKV = "head_count_kv", ropeFreqBase = "rope_freq_base"
         case ropeDimensionCount = "rope_dimension_count", ropeStyle = "rope_style"
         case normEpsilon = "norm_epsilon", vocabSize = "vocab_size"
-        case tiedEmbeddings = "tied_embeddings", activation, modelID = "model_id", tokenizer
+        case tiedEmbeddings = "tied_embeddings", activation, modelID = "model_id", tokenizer, headDim = "head_dim"
+        case slidingWindow = "sliding_window", slidingWindowPattern = "sliding_window_pattern"
+        case ropeFreqBaseSliding = "rope_freq_base_swa"
     }
 }
 

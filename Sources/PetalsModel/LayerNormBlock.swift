@@ -3,7 +3,7 @@ import PluginAPI
 
 /// The weights of one BLOOM or GPT-2 block: LayerNorms with biases, a fused QKV projection
 /// (rows of every head's q, then k, then v), and biased linear layers.
-struct LayerNormBlockWeights: @unchecked Sendable {
+struct LayerNormBlockWeights: TransformerBlock, @unchecked Sendable {
     let attentionNorm: Norm
     let qkv: BiasedMatrix
     let attentionOutput: BiasedMatrix
@@ -19,6 +19,11 @@ struct LayerNormBlockWeights: @unchecked Sendable {
         feedForwardNorm = try Norm(model: model, name("ffn_norm"), width: e, architecture: hp.architecture)
         up = try BiasedMatrix(model: model, name("ffn_up"), rows: f, cols: e)
         down = try BiasedMatrix(model: model, name("ffn_down"), rows: e, cols: f)
+    }
+
+    func forward(_ shard: ModelShard, layer: Int, x: UnsafeMutablePointer<Float>, nTok: Int, pos0: Int, cache: KVCache) {
+        shard.layerNormAttentionStep(self, layer: layer, x: x, nTok: nTok, pos0: pos0, cache: cache)
+        shard.layerNormFeedForwardStep(self, x: x, nTok: nTok)
     }
 }
 

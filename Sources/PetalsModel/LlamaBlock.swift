@@ -1,12 +1,19 @@
 import CKernels
 import PluginAPI
 
-/// The weights of one llama block.
-struct LlamaBlockWeights: @unchecked Sendable {
+/// The weights of one llama-family block: llama and Mistral, and the two Qwen variants, whose
+/// extra tensors are optional parts of the same steps (as in llama.cpp's build_qkv):
+/// Qwen2 adds biases to the Q, K and V projections, Qwen3 a per-head RMSNorm of q and k (and
+/// a head size that need not be embedding / heads).
+struct LlamaBlockWeights: TransformerBlock, @unchecked Sendable {
     let attentionNorm: Norm
     let query: WeightMatrix
     let key: WeightMatrix
     let value: WeightMatrix
+    /// Qwen2: b_q, b_k, b_v.
+    let queryKeyValueBias: (query: WeightVector, key: WeightVector, value: WeightVector)?
+    /// Qwen3: RMSNorm weights over each head of q and of k.
+    let queryKeyNorm: (query: Norm, key: Norm)?
     let attentionOutput: WeightMatrix
     let feedForwardNorm: Norm
     let gate: WeightMatrix
@@ -19,28 +26,47 @@ struct LlamaBlockWeights: @unchecked Sendable {
 
     init(model: PluginModel, block: Int, hp: ModelHyperparameters) throws {
         func t(_ suffix: String) throws -> TensorView { try requireTensor(model, "blk.\(block).\(suffix)") }
-        attentionNorm = try Norm(model: model, "blk.\(block).attn_norm", width: hp.embedding, architecture: .llama)
-        let q = try WeightMatrix(t("attn_q.weight"), rows: hp.embedding, cols: hp.embedding, pack: false)
-        let k = try WeightMatrix(t("attn_k.weight"), rows: hp.kvDim, cols: hp.embedding, pack: false)
-        let v = try WeightMatrix(t("attn_v.weight"), rows: hp.kvDim, cols: hp.embedding, pack: false)
+        let e = hp.embedding, qd = hp.queryDim, kv = hp.kvDim
+        attentionNorm = try Norm(model: model, "blk.\(block).attn_norm", width: e, architecture: .llama)
+        let q = try WeightMatrix(t("attn_q.weight"), rows: qd, cols: e, pack: false)
+        let k = try WeightMatrix(t("attn_k.weight"), rows: kv, cols: e, pack: false)
+        let v = try WeightMatrix(t("attn_v.weight"), rows: kv, cols: e, pack: false)
         qkv = FusedProjection([q, k, v])
         // Unfused fallback: pack each on its own (a no-op when the fused packing succeeded).
-        query = qkv == nil ? try WeightMatrix(t("attn_q.weight"), rows: hp.embedding, cols: hp.embedding) : q
-        key = qkv == nil ? try WeightMatrix(t("attn_k.weight"), rows: hp.kvDim, cols: hp.embedding) : k
-        value = qkv == nil ? try WeightMatrix(t("attn_v.weight"), rows: hp.kvDim, cols: hp.embedding) : v
-        attentionOutput = try WeightMatrix(t("attn_output.weight"), rows: hp.embedding, cols: hp.embedding)
-        feedForwardNorm = try Norm(model: model, "blk.\(block).ffn_norm", width: hp.embedding, architecture: .llama)
-        let g = try WeightMatrix(t("ffn_gate.weight"), rows: hp.feedForward, cols: hp.embedding, pack: false)
-        let u = try WeightMatrix(t("ffn_up.weight"), rows: hp.feedForward, cols: hp.embedding, pack: false)
+        query = qkv == nil ? try WeightMatrix(t("attn_q.weight"), rows: qd, cols: e) : q
+        key = qkv == nil ? try WeightMatrix(t("attn_k.weight"), rows: kv, cols: e) : k
+        value = qkv == nil ? try WeightMatrix(t("attn_v.weight"), rows: kv, cols: e) : v
+        if model.tensors["blk.\(block).attn_q.bias"] != nil {
+            queryKeyValueBias = (try WeightVector(t("attn_q.bias"), count: qd), try WeightVector(t("attn_k.bias"), count: kv),
+                                 try WeightVector(t("attn_v.bias"), count: kv))
+        } else {
+            queryKeyValueBias = nil
+        }
+        if model.tensors["blk.\(block).attn_q_norm.weight"] != nil {
+            queryKeyNorm = (try Norm(model: model, "blk.\(block).attn_q_norm", width: hp.headDim, architecture: .llama),
+                            try Norm(model: model, "blk.\(block).attn_k_norm", width: hp.headDim, architecture: .llama))
+        } else {
+            queryKeyNorm = nil
+        }
+        attentionOutput = try WeightMatrix(t("attn_output.weight"), rows: e, cols: qd)
+        feedForwardNorm = try Norm(model: model, "blk.\(block).ffn_norm", width: e, architecture: .llama)
+        let g = try WeightMatrix(t("ffn_gate.weight"), rows: hp.feedForward, cols: e, pack: false)
+        let u = try WeightMatrix(t("ffn_up.weight"), rows: hp.feedForward, cols: e, pack: false)
         gateUp = FusedProjection([g, u])
-        gate = gateUp == nil ? try WeightMatrix(t("ffn_gate.weight"), rows: hp.feedForward, cols: hp.embedding) : g
-        up = gateUp == nil ? try WeightMatrix(t("ffn_up.weight"), rows: hp.feedForward, cols: hp.embedding) : u
-        down = try WeightMatrix(t("ffn_down.weight"), rows: hp.embedding, cols: hp.feedForward)
+        gate = gateUp == nil ? try WeightMatrix(t("ffn_gate.weight"), rows: hp.feedForward, cols: e) : g
+        up = gateUp == nil ? try WeightMatrix(t("ffn_up.weight"), rows: hp.feedForward, cols: e) : u
+        down = try WeightMatrix(t("ffn_down.weight"), rows: e, cols: hp.feedForward)
+    }
+
+    func forward(_ shard: ModelShard, layer: Int, x: UnsafeMutablePointer<Float>, nTok: Int, pos0: Int, cache: KVCache) {
+        shard.llamaAttentionStep(self, layer: layer, x: x, nTok: nTok, pos0: pos0, cache: cache)
+        shard.llamaFeedForwardStep(self, x: x, nTok: nTok)
     }
 }
 
 extension ModelShard {
-    /// x += Wo · attention(rope(Wq·norm(x)), cache ∪ rope(Wk·norm(x)), cache ∪ Wv·norm(x))
+    /// x += Wo · attention(rope(norm_q(Wq·norm(x) + b_q)), cache ∪ rope(norm_k(Wk·norm(x) + b_k)),
+    /// cache ∪ Wv·norm(x) + b_v), with the biases (Qwen2) and per-head norms (Qwen3) when present.
     func llamaAttentionStep(_ w: LlamaBlockWeights, layer: Int, x: UnsafeMutablePointer<Float>,
                             nTok n: Int, pos0: Int, cache: KVCache) {
         let e = hp.embedding, s = scratch
@@ -51,6 +77,17 @@ extension ModelShard {
             w.query.apply(pool, s.normed.pointer, nTok: n, into: s.query.pointer)
             w.key.apply(pool, s.normed.pointer, nTok: n, into: s.key.pointer)
             w.value.apply(pool, s.normed.pointer, nTok: n, into: s.value.pointer)
+        }
+        if let bias = w.queryKeyValueBias {
+            bias.query.add(to: s.query.pointer, rows: n)
+            bias.key.add(to: s.key.pointer, rows: n)
+            bias.value.add(to: s.value.pointer, rows: n)
+        }
+        if let norms = w.queryKeyNorm {
+            norms.query.apply(s.query.pointer, s.query.pointer, rows: n * hp.heads, width: hp.headDim,
+                              epsilon: hp.normEpsilon, pool: pool)
+            norms.key.apply(s.key.pointer, s.key.pointer, rows: n * hp.kvHeads, width: hp.headDim,
+                            epsilon: hp.normEpsilon, pool: pool)
         }
         if case .rotary(let dims, let base, let style) = hp.positions {
             ck_rope_rows(pool.raw, s.query.pointer, s.key.pointer, Int64(n), Int64(pos0), Int64(hp.heads),

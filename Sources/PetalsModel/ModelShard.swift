@@ -4,9 +4,9 @@ import PluginAPI
 
 /// The forward pass over one contiguous range of blocks, read top to bottom:
 /// embeddings (first shard) → blocks [start, end) → final norm and logits (last shard).
-/// Llama, BLOOM and GPT-2 blocks run through the same steps; each architecture's block is in
-/// its own file (LlamaBlock.swift, LayerNormBlock.swift). A shard owns its scratch buffers, so
-/// calls into one shard are serialised.
+/// Every architecture's block is a `TransformerBlock` in its own file (LlamaBlock.swift for
+/// llama, Mistral, Qwen2 and Qwen3; LayerNormBlock.swift for BLOOM and GPT-2). A shard owns its
+/// scratch buffers, so calls into one shard are serialised.
 public final class ModelShard: @unchecked Sendable {
     public let hp: ModelHyperparameters
     public let blocks: Range<Int>
@@ -15,7 +15,7 @@ public final class ModelShard: @unchecked Sendable {
     public let pool: ComputePool
 
     private let model: PluginModel // keeps the mapped weights alive
-    private let layers: [BlockWeights]
+    private let layers: [any TransformerBlock]
     private let embeddings: TokenEmbeddings?
     private let head: OutputHead?
     /// ALiBi slopes, one per head (BLOOM), else nil (owned; handed to the attention kernels).
@@ -24,12 +24,6 @@ public final class ModelShard: @unchecked Sendable {
     public let cachePrecision: KVCache.Precision
     let scratch: Scratch
     private let lock = NSLock()
-
-    /// The weights of one block, by architecture.
-    enum BlockWeights {
-        case llama(LlamaBlockWeights)
-        case layerNorm(LayerNormBlockWeights)
-    }
 
     /// Token embeddings (first shard only): the table, learned positions (GPT-2), and a
     /// LayerNorm applied to the sum (BLOOM).
@@ -61,12 +55,7 @@ public final class ModelShard: @unchecked Sendable {
         self.pool = pool
         self.maxBatch = max(1, maxBatch)
         let hp = self.hp
-        layers = try blocks.map { block in
-            switch hp.architecture {
-            case .llama: return .llama(try LlamaBlockWeights(model: model, block: block, hp: hp))
-            case .bloom, .gpt2: return .layerNorm(try LayerNormBlockWeights(model: model, block: block, hp: hp))
-            }
-        }
+        layers = try blocks.map { try hp.architecture.makeBlock(model: model, block: $0, hp: hp) }
 
         if blocks.lowerBound == 0 {
             embeddings = TokenEmbeddings(
@@ -135,6 +124,9 @@ public final class ModelShard: @unchecked Sendable {
             }
         }
         embeddings.norm?.apply(hidden.pointer, hidden.pointer, rows: tokens.count, width: e, epsilon: hp.normEpsilon)
+        if let scale = hp.embeddingScale {  // Gemma 3
+            for i in 0..<(tokens.count * e) { hidden.pointer[i] *= scale }
+        }
         return hidden
     }
 
@@ -156,14 +148,7 @@ public final class ModelShard: @unchecked Sendable {
             let n = min(maxBatch, nTok - done)
             let x = hidden.pointer + done * hp.embedding
             for (index, layer) in layers.enumerated() {
-                switch layer {
-                case .llama(let w):
-                    llamaAttentionStep(w, layer: index, x: x, nTok: n, pos0: cache.count, cache: cache)
-                    llamaFeedForwardStep(w, x: x, nTok: n)
-                case .layerNorm(let w):
-                    layerNormAttentionStep(w, layer: index, x: x, nTok: n, pos0: cache.count, cache: cache)
-                    layerNormFeedForwardStep(w, x: x, nTok: n)
-                }
+                layer.forward(self, layer: index, x: x, nTok: n, pos0: cache.count, cache: cache)
             }
             cache.advance(by: n)
             done += n
@@ -172,23 +157,42 @@ public final class ModelShard: @unchecked Sendable {
 
     /// scratch.attention = attention(scratch.query over the cache), after appending
     /// scratch.key and scratch.value at positions pos0 ..< pos0 + n (causal, GQA aware, with
-    /// ALiBi for BLOOM), in the cache's precision.
-    func attendStep(layer: Int, nTok n: Int, pos0: Int, cache: KVCache) {
-        let kv = hp.kvDim, row = pos0 * kv, s = scratch
+    /// ALiBi for BLOOM), in the cache's precision. With a `window`, the query at position p sees
+    /// positions p - window + 1 ... p only (Gemma 3's sliding blocks).
+    func attendStep(layer: Int, nTok n: Int, pos0: Int, cache: KVCache, window: Int? = nil) {
+        if let window, pos0 + n > window {
+            // One query at a time, over its own window of the cache.
+            for t in 0..<n {
+                let position = pos0 + t, first = max(0, position - window + 1)
+                attend(layer: layer, queryRow: t, rows: 1, keysFrom: first, pos0: position - first, appendAt: position,
+                       cache: cache)
+            }
+            return
+        }
+        attend(layer: layer, queryRow: 0, rows: n, keysFrom: 0, pos0: pos0, appendAt: pos0, cache: cache)
+    }
+
+    /// Appends keys and values of scratch rows queryRow ..< queryRow + rows at `appendAt`, then
+    /// attends those query rows over the cache's positions keysFrom ..< appendAt + rows.
+    private func attend(layer: Int, queryRow: Int, rows n: Int, keysFrom first: Int, pos0: Int, appendAt: Int,
+                        cache: KVCache) {
+        let kv = hp.kvDim, qd = hp.queryDim, row = appendAt * kv, s = scratch
         let (keys, values) = (cache.keys[layer], cache.values[layer])
-        let scale = 1 / Float(hp.headDim).squareRoot()
+        let scale = hp.attentionScale
+        let query = s.query.pointer + queryRow * qd, out = s.attention.pointer + queryRow * qd
+        let newKeys = s.key.pointer + queryRow * kv, newValues = s.value.pointer + queryRow * kv
         switch cache.precision {
         case .f16:
             let k = keys.assumingMemoryBound(to: UInt16.self), v = values.assumingMemoryBound(to: UInt16.self)
-            ck_fp32_to_fp16_row(s.key.pointer, k + row, Int64(n * kv))
-            ck_fp32_to_fp16_row(s.value.pointer, v + row, Int64(n * kv))
-            ck_attention(pool.raw, s.attention.pointer, s.query.pointer, Int64(n), Int64(pos0), k, v, Int64(kv),
+            ck_fp32_to_fp16_row(newKeys, k + row, Int64(n * kv))
+            ck_fp32_to_fp16_row(newValues, v + row, Int64(n * kv))
+            ck_attention(pool.raw, out, query, Int64(n), Int64(pos0), k + first * kv, v + first * kv, Int64(kv),
                          Int64(hp.heads), Int64(hp.kvHeads), Int64(hp.headDim), scale, alibiSlopes)
         case .f32:
             let k = keys.assumingMemoryBound(to: Float.self), v = values.assumingMemoryBound(to: Float.self)
-            (k + row).update(from: s.key.pointer, count: n * kv)
-            (v + row).update(from: s.value.pointer, count: n * kv)
-            ck_attention_f32(pool.raw, s.attention.pointer, s.query.pointer, Int64(n), Int64(pos0), k, v, Int64(kv),
+            (k + row).update(from: newKeys, count: n * kv)
+            (v + row).update(from: newValues, count: n * kv)
+            ck_attention_f32(pool.raw, out, query, Int64(n), Int64(pos0), k + first * kv, v + first * kv, Int64(kv),
                              Int64(hp.heads), Int64(hp.kvHeads), Int64(hp.headDim), scale, alibiSlopes)
         }
     }
@@ -226,12 +230,12 @@ final class Scratch: @unchecked Sendable {
     let qkv: FloatBuffer
 
     init(hp: ModelHyperparameters, maxBatch b: Int) {
-        let gated = hp.architecture == .llama
+        let gated = hp.architecture.usesRMSNorm
         normed = FloatBuffer(count: b * hp.embedding)
-        query = FloatBuffer(count: b * hp.embedding)
+        query = FloatBuffer(count: b * max(hp.embedding, hp.queryDim))
         key = FloatBuffer(count: b * hp.kvDim)
         value = FloatBuffer(count: b * hp.kvDim)
-        attention = FloatBuffer(count: b * hp.embedding)
+        attention = FloatBuffer(count: b * hp.queryDim)
         projected = FloatBuffer(count: b * hp.embedding)
         gate = FloatBuffer(count: b * hp.feedForward)
         up = FloatBuffer(count: gated ? b * hp.feedForward : 0)

@@ -48,12 +48,16 @@ public final class TextGenerator {
         self.backend = backend
     }
 
-    /// The prompt's token ids (with BOS when the model wants one).
-    public func tokenize(_ prompt: String) -> [Int] {
+    /// The prompt's token ids, with BOS first when the model wants one (once: a chat template
+    /// that writes `bos_token` itself, as Gemma's and Llama 3's do, does not get a second, as
+    /// with Hugging Face's apply_chat_template and llama.cpp's server).
+    public func tokenize(_ prompt: PromptText) -> [Int] {
         var ids = tokenizer.encode(prompt, parseSpecial: true)
-        if tokenizer.addsBOS, let bos = tokenizer.bosTokenID { ids.insert(bos, at: 0) }
+        if tokenizer.addsBOS, let bos = tokenizer.bosTokenID, ids.first != bos { ids.insert(bos, at: 0) }
         return ids
     }
+
+    public func tokenize(_ prompt: String) -> [Int] { tokenize(PromptText(prompt)) }
 
     /// Generates up to `maxNewTokens` tokens after `promptTokens`; `onText` receives each piece of
     /// text as soon as it forms complete UTF-8.

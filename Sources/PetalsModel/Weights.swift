@@ -178,6 +178,13 @@ public struct WeightVector: Sendable {
         values.withUnsafeMutableBufferPointer { ck_dequantize_row(Int32(view.type.rawValue), view.data, $0.baseAddress, Int64(count)) }
         self.values = values
     }
+
+    /// y[t] += values for each of `rows` rows of values.count floats.
+    func add(to y: UnsafeMutablePointer<Float>, rows: Int) {
+        values.withUnsafeBufferPointer { b in
+            for t in 0..<rows { ck_add(y + t * b.count, b.baseAddress, Int64(b.count)) }
+        }
+    }
 }
 
 /// A weight matrix with a bias: y = W x + b (BLOOM's and GPT-2's linear layers).
@@ -194,9 +201,7 @@ struct BiasedMatrix: @unchecked Sendable {
     /// Y[nTok x rows] = X[nTok x cols] · Wᵀ + b
     func apply(_ pool: ComputePool, _ x: UnsafePointer<Float>, nTok: Int, into y: UnsafeMutablePointer<Float>) {
         weight.apply(pool, x, nTok: nTok, into: y)
-        bias.values.withUnsafeBufferPointer { b in
-            for t in 0..<nTok { ck_add(y + t * weight.rows, b.baseAddress, Int64(weight.rows)) }
-        }
+        bias.add(to: y, rows: nTok)
     }
 }
 
@@ -209,9 +214,10 @@ enum Norm: Sendable {
     /// "<name>.weight" (and "<name>.bias" for LayerNorm) of the shard.
     init(model: PluginModel, _ name: String, width: Int, architecture: Architecture) throws {
         let weight = try WeightVector(requireTensor(model, "\(name).weight"), count: width)
-        switch architecture {
-        case .llama: self = .rms(weight)
-        case .bloom, .gpt2: self = .layer(weight: weight, bias: try WeightVector(requireTensor(model, "\(name).bias"), count: width))
+        if architecture.usesRMSNorm {
+            self = .rms(weight)
+        } else {
+            self = .layer(weight: weight, bias: try WeightVector(requireTensor(model, "\(name).bias"), count: width))
         }
     }
 

@@ -24,13 +24,23 @@ public struct ModelDescription: Codable, Equatable, Sendable {
     /// The model's network id (see ``ModelIdentity``), e.g. "HuggingFaceTB/SmolLM2-135M-Instruct".
     /// Optional in the JSON; nil means the plugin could not tell (the host falls back to `name`).
     public var modelID: String?
+    /// Values per attention head (GGUF `attention.key_length`, HF `head_dim`) when it is not
+    /// embedding_length / head_count (Qwen3, Gemma 3). Optional in the JSON.
+    public var headDim: Int?
+    /// Sliding-window attention (Gemma 3): the window, every how many blocks one is global
+    /// (llama.cpp's pattern: block b slides unless b % pattern == pattern - 1), and the rotary
+    /// base of the sliding blocks. Optional in the JSON.
+    public var slidingWindow: Int?
+    public var slidingWindowPattern: Int?
+    public var ropeFreqBaseSliding: Float?
     public var tokenizer: TokenizerDescription
 
     public init(architecture: String, name: String, blockCount: Int, blockStart: Int, blockEnd: Int,
                 contextLength: Int, embeddingLength: Int, feedForwardLength: Int, headCount: Int,
                 headCountKV: Int, ropeFreqBase: Float, ropeDimensionCount: Int, ropeStyle: String,
                 normEpsilon: Float, vocabSize: Int, tiedEmbeddings: Bool, activation: String? = nil,
-                modelID: String? = nil, tokenizer: TokenizerDescription) {
+                modelID: String? = nil, headDim: Int? = nil, slidingWindow: Int? = nil,
+                slidingWindowPattern: Int? = nil, ropeFreqBaseSliding: Float? = nil, tokenizer: TokenizerDescription) {
         self.architecture = architecture
         self.name = name
         self.blockCount = blockCount
@@ -49,6 +59,10 @@ public struct ModelDescription: Codable, Equatable, Sendable {
         self.tiedEmbeddings = tiedEmbeddings
         self.activation = activation
         self.modelID = modelID
+        self.headDim = headDim
+        self.slidingWindow = slidingWindow
+        self.slidingWindowPattern = slidingWindowPattern
+        self.ropeFreqBaseSliding = ropeFreqBaseSliding
         self.tokenizer = tokenizer
     }
 
@@ -60,13 +74,15 @@ public struct ModelDescription: Codable, Equatable, Sendable {
         case headCountKV = "head_count_kv", ropeFreqBase = "rope_freq_base"
         case ropeDimensionCount = "rope_dimension_count", ropeStyle = "rope_style"
         case normEpsilon = "norm_epsilon", vocabSize = "vocab_size"
-        case tiedEmbeddings = "tied_embeddings", activation, modelID = "model_id", tokenizer
+        case tiedEmbeddings = "tied_embeddings", activation, modelID = "model_id", tokenizer, headDim = "head_dim"
+        case slidingWindow = "sliding_window", slidingWindowPattern = "sliding_window_pattern"
+        case ropeFreqBaseSliding = "rope_freq_base_swa"
     }
 }
 
 /// The tokenizer of a model, as stored in GGUF metadata or derived from tokenizer.json.
 public struct TokenizerDescription: Codable, Equatable, Sendable {
-    /// Tokenizer family; "gpt2" is byte-level BPE.
+    /// Tokenizer family: "gpt2" is byte-level BPE, "llama" SentencePiece (scores, byte fallback).
     public var model: String
     /// Pre-tokenizer name in llama.cpp's vocabulary: "smollm", "gpt2", "llama3", "bloom", ...
     public var pre: String
@@ -83,10 +99,18 @@ public struct TokenizerDescription: Codable, Equatable, Sendable {
     /// Optional in the JSON; nil means the pre-tokenizer's default (llama.cpp's choice per
     /// `pre`). Hugging Face tokenizers decode without it unless their config asks for it.
     public var cleanSpaces: Bool?
+    /// SentencePiece token scores (`tokenizer.ggml.scores`), by id. Optional in the JSON.
+    public var scores: [Float]?
+    /// SentencePiece: whether a space is prefixed to text at the start of the input and after
+    /// special tokens (`tokenizer.ggml.add_space_prefix`; nil means llama.cpp's default, true).
+    public var addSpacePrefix: Bool?
+    /// The token that stands for bytes without one (`tokenizer.ggml.unknown_token_id`).
+    public var unknownTokenID: Int?
 
     public init(model: String, pre: String, tokens: [String], tokenTypes: [Int32], merges: [String],
                 bosTokenID: Int?, eosTokenID: Int?, addBOSToken: Bool, chatTemplate: String?,
-                cleanSpaces: Bool? = nil) {
+                cleanSpaces: Bool? = nil, scores: [Float]? = nil, addSpacePrefix: Bool? = nil,
+                unknownTokenID: Int? = nil) {
         self.model = model
         self.pre = pre
         self.tokens = tokens
@@ -97,11 +121,15 @@ public struct TokenizerDescription: Codable, Equatable, Sendable {
         self.addBOSToken = addBOSToken
         self.chatTemplate = chatTemplate
         self.cleanSpaces = cleanSpaces
+        self.scores = scores
+        self.addSpacePrefix = addSpacePrefix
+        self.unknownTokenID = unknownTokenID
     }
 
     enum CodingKeys: String, CodingKey {
         case model, pre, tokens, merges
         case tokenTypes = "token_types", bosTokenID = "bos_token_id", eosTokenID = "eos_token_id"
         case addBOSToken = "add_bos_token", chatTemplate = "chat_template", cleanSpaces = "clean_spaces"
+        case scores, addSpacePrefix = "add_space_prefix", unknownTokenID = "unknown_token_id"
     }
 }

@@ -102,12 +102,13 @@ struct GenerateCommand: ParsableCommand {
         let tokenizer = try BPETokenizer(description.tokenizer)
         let generator = TextGenerator(tokenizer: tokenizer, backend: backend)
 
-        var text = prompt
+        var text = PromptText(prompt)
         if chat {
             var messages: [ChatMessage] = []
             if let system { messages.append(ChatMessage(role: "system", content: system)) }
             messages.append(ChatMessage(role: "user", content: prompt))
-            text = try ChatTemplate(template: description.tokenizer.chatTemplate).render(messages)
+            text = try ChatTemplate(template: description.tokenizer.chatTemplate, architecture: description.architecture,
+                                    tokenizer: tokenizer).render(messages)
         }
         let promptTokens = generator.tokenize(text)
         let result = try generator.generate(promptTokens: promptTokens, maxNewTokens: maxNewTokens,

@@ -32,7 +32,7 @@ final class GGUFPluginTests: XCTestCase {
             XCTAssertEqual(header.version, version)
             XCTAssertEqual(header.alignment, writer.alignment)
             XCTAssertEqual(header.metadata["llama.block_count"], .uint(3))
-            XCTAssertEqual(header.metadata["some.float_array"], .array([.float(1), .float(2), .float(3)]))
+            XCTAssertEqual(header.metadata["some.float_array"], .floats([1, 2, 3]))  // f32 arrays stay unboxed
             XCTAssertEqual(header.metadata["some.flag"], .bool(true))
             XCTAssertEqual(header.metadata["tokenizer.ggml.tokens"]?.stringArray?.count, 32)
             XCTAssertEqual(header.tensors.count, writer.tensors.count)

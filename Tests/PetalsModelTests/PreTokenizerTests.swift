@@ -40,6 +40,15 @@ final class PreTokenizerTests: XCTestCase {
         XCTAssertEqual(try words("llama3", "Hi!\n\n(ok) I'M"), ["Hi", "!\n\n", "(ok", ")", " I", "'M"])
     }
 
+    /// Qwen2's regex is Llama 3's with `\p{N}` for `\p{N}{1,3}`: one digit per word
+    /// (llama.cpp LLAMA_VOCAB_PRE_TYPE_QWEN2).
+    func testQwen2SplitsEveryDigitAndOtherwiseFollowsLlama3() throws {
+        XCTAssertEqual(try words("qwen2", "Year 2026, I'M\n\n  ok"),
+                       ["Year", " ", "2", "0", "2", "6", ",", " I", "'M", "\n\n", " ", " ok"])
+        XCTAssertEqual(try words("llama3", "Year 2026, I'M\n\n  ok"),
+                       ["Year", " ", "202", "6", ",", " I", "'M", "\n\n", " ", " ok"])
+    }
+
     func testBloomSplitsAtPunctuationAndKeepsGapsWhole() throws {
         XCTAssertEqual(try words("bloom", "Hello, world. Hi  there"),
                        ["Hello", ",", " world", ".", " Hi", " ", " there"])
@@ -51,9 +60,9 @@ final class PreTokenizerTests: XCTestCase {
     }
 
     func testAnUnknownPreTokenizerNamesItselfAndTheSupportedOnes() {
-        XCTAssertThrowsError(try PreTokenizer(name: "qwen2")) { error in
+        XCTAssertThrowsError(try PreTokenizer(name: "tekken")) { error in
             let message = "\(error)"
-            XCTAssertTrue(message.contains("'qwen2'"), message)
+            XCTAssertTrue(message.contains("'tekken'"), message)
             XCTAssertTrue(message.contains("smollm"), message)
         }
     }

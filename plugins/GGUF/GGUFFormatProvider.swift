@@ -125,6 +125,25 @@ struct GGUFModel {
         return (selected, !hasOutput)
     }
 
+    /// `attention.key_length` when it differs from embedding / heads (Qwen3, Gemma 3); models
+    /// whose values have another size than their keys are refused.
+    func headDim(embedding: Int, heads: Int) throws -> Int? {
+        guard let keys = arch("attention.key_length")?.int else { return nil }
+        if let values = arch("attention.value_length")?.int, values != keys {
+            throw GGUFError.unsupported(path: path, reason: "attention.key_length \(keys) differs from attention.value_length \(values)")
+        }
+        return keys == embedding / heads && embedding % heads == 0 ? nil : keys
+    }
+
+    /// `attention.sliding_window_pattern` as a period; a per-block list is refused by name.
+    func slidingWindowPattern() throws -> Int? {
+        guard let value = arch("attention.sliding_window_pattern") else { return nil }
+        guard let period = value.int else {
+            throw GGUFError.unsupported(path: path, reason: "\(architecture).attention.sliding_window_pattern is a per-block list; only a period is implemented")
+        }
+        return period
+    }
+
     func describe(blocks: Range<Int>, tiedEmbeddings: Bool) throws -> ModelDescription {
         let embedding = try requireInt("embedding_length")
         let heads = try requireInt("attention.head_count")
@@ -141,7 +160,10 @@ struct GGUFModel {
             eosTokenID: metadata["tokenizer.ggml.eos_token_id"]?.int,
             // llama.cpp's default: SentencePiece vocabularies add BOS, byte-level BPE ones do not.
             addBOSToken: metadata["tokenizer.ggml.add_bos_token"]?.bool ?? (tokenizerModel == "llama"),
-            chatTemplate: metadata["tokenizer.chat_template"]?.string)
+            chatTemplate: metadata["tokenizer.chat_template"]?.string,
+            scores: metadata["tokenizer.ggml.scores"]?.floatArray,
+            addSpacePrefix: metadata["tokenizer.ggml.add_space_prefix"]?.bool,
+            unknownTokenID: metadata["tokenizer.ggml.unknown_token_id"]?.int)
         let ropeStyle: String
         switch architecture {
         case "llama": ropeStyle = "normal"
@@ -158,7 +180,7 @@ struct GGUFModel {
             headCount: heads,
             headCountKV: arch("attention.head_count_kv")?.int ?? heads,
             ropeFreqBase: Float(arch("rope.freq_base")?.double ?? 10000),
-            ropeDimensionCount: arch("rope.dimension_count")?.int ?? embedding / heads,
+            ropeDimensionCount: arch("rope.dimension_count")?.int ?? arch("attention.key_length")?.int ?? embedding / heads,
             ropeStyle: ropeStyle,
             normEpsilon: Float(arch("attention.layer_norm_rms_epsilon")?.double
                                ?? arch("attention.layer_norm_epsilon")?.double ?? 1e-5),
@@ -167,6 +189,10 @@ struct GGUFModel {
             modelID: ModelIdentity.derive(
                 repoURL: metadata["general.repo_url"]?.string ?? metadata["general.source.repo_url"]?.string,
                 organization: metadata["general.organization"]?.string, fileName: path),
+            headDim: try headDim(embedding: embedding, heads: heads),
+            slidingWindow: arch("attention.sliding_window")?.int,
+            slidingWindowPattern: try slidingWindowPattern(),
+            ropeFreqBaseSliding: arch("rope.freq_base_swa")?.double.map { Float($0) },
             tokenizer: tokenizer)
     }
 }

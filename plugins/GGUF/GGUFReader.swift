@@ -184,6 +184,11 @@ private struct Cursor {
                 }
             }
             return .ints(items)
+        case 6:
+            var items: [Float] = []
+            items.reserveCapacity(n)
+            for _ in 0..<n { items.append(Float(bitPattern: try u32())) }
+            return .floats(items)
         default:
             var items: [GGUFValue] = []
             items.reserveCapacity(n)

@@ -9,6 +9,8 @@ enum GGUFValue: Equatable {
     /// Arrays of strings and of integers are common and large (vocabularies): kept unboxed.
     case strings([String])
     case ints([Int64])
+    /// Arrays of f32 (SentencePiece token scores).
+    case floats([Float])
 
     var int: Int? {
         switch self {
@@ -40,6 +42,14 @@ enum GGUFValue: Equatable {
     var stringArray: [String]? {
         switch self {
         case .strings(let v): return v
+        case .array(let items) where items.isEmpty: return []
+        default: return nil
+        }
+    }
+
+    var floatArray: [Float]? {
+        switch self {
+        case .floats(let v): return v
         case .array(let items) where items.isEmpty: return []
         default: return nil
         }

@@ -4,7 +4,8 @@
 //   llama_reference tokenize MODEL PARSE_SPECIAL            < text   → ids on one line
 //   llama_reference greedy   MODEL N_NEW LOGITS_FILE K_STEPS < prompt
 //       → "prompt: ids", "generated: ids", "eog: 0|1"; LOGITS_FILE gets float32 logits of the
-//         last prompt token, then of each of the first K_STEPS decode steps.
+//         last prompt token, then of each of the first K_STEPS decode steps. With ADD_SPECIAL=1 in
+//         the environment the prompt is tokenized with add_special (BOS as the model asks).
 #include <ggml.h>
 #include <llama.h>
 
@@ -75,7 +76,8 @@ int main(int argc, char **argv) {
         const int n_new = atoi(argv[3]);
         const int k_steps = atoi(argv[5]);
         FILE *logits_out = fopen(argv[4], "wb");
-        int n = llama_tokenize(vocab, text, (int)len, tokens, cap, false, true);
+        const bool add_special = getenv("ADD_SPECIAL") && atoi(getenv("ADD_SPECIAL")) != 0;
+        int n = llama_tokenize(vocab, text, (int)len, tokens, cap, add_special, true);
         struct llama_context_params cp = llama_context_default_params();
         cp.n_ctx = 512;
         cp.n_batch = 512;

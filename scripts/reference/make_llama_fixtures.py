@@ -68,7 +68,7 @@ def build_tool(tmp):
     subprocess.check_call([
         "cc", "-O2", "-o", exe, os.path.join(os.path.dirname(__file__), "llama_reference.c"),
         "-I", os.path.join(SRC, "include"), "-I", os.path.join(SRC, "ggml", "include"),
-        "-L", LIB, "-lllama", "-Wl,-rpath," + LIB])
+        "-L", LIB, "-lllama", "-lggml-base", "-Wl,-rpath," + LIB])
     return exe
 
 

@@ -101,7 +101,7 @@ final class BPEMerger: @unchecked Sendable {
             next[i] = i + 1 < count ? Int32(i + 1) : -1
             prev[i] = Int32(i - 1)
         }
-        var queue = CandidateQueue()
+        var queue = MergeQueue<Candidate>()
         func consider(_ left: Int32, _ right: Int32) {
             guard left >= 0, right >= 0 else { return }
             let l = pieces[Int(left)], r = pieces[Int(right)]
@@ -129,7 +129,7 @@ final class BPEMerger: @unchecked Sendable {
 }
 
 /// A possible merge of two adjacent symbols.
-private struct Candidate {
+private struct Candidate: MergeCandidate {
     var rank: Int32
     var left: Int32
     var right: Int32
@@ -140,40 +140,5 @@ private struct Candidate {
     /// Lower rank first; on equal rank the leftmost pair first.
     func precedes(_ other: Candidate) -> Bool {
         rank != other.rank ? rank < other.rank : left < other.left
-    }
-}
-
-/// A binary min-heap of merge candidates.
-private struct CandidateQueue {
-    private var heap: [Candidate] = []
-
-    mutating func push(_ candidate: Candidate) {
-        heap.append(candidate)
-        var child = heap.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard heap[child].precedes(heap[parent]) else { break }
-            heap.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    mutating func pop() -> Candidate? {
-        guard let top = heap.first else { return nil }
-        let last = heap.removeLast()
-        if !heap.isEmpty {
-            heap[0] = last
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1, right = left + 1
-                var best = parent
-                if left < heap.count && heap[left].precedes(heap[best]) { best = left }
-                if right < heap.count && heap[right].precedes(heap[best]) { best = right }
-                if best == parent { break }
-                heap.swapAt(parent, best)
-                parent = best
-            }
-        }
-        return top
     }
 }

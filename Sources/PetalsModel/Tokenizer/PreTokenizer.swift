@@ -9,8 +9,9 @@ struct PreTokenizer: Sendable {
         /// GPT-2: `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
         case gpt2
         /// Llama 3: `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
-        /// ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
-        case llama3
+        /// ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`; Qwen2's is the same with
+        /// `\p{N}` (one digit per word): `maxDigits` 1.
+        case llama3(maxDigits: Int)
         /// BLOOM: ` ?[^(\s|.,!?…。，、।۔،)]+`; the text between matches stays whole.
         case bloom
     }
@@ -35,12 +36,14 @@ struct PreTokenizer: Sendable {
         "phi-2": ([.gpt2], false, true),
         "mpt": ([.gpt2], false, true),
         "olmo": ([.gpt2], false, true),
-        "llama3": ([.llama3], true, true),
-        "llama-v3": ([.llama3], true, true),
-        "llama-bpe": ([.llama3], true, true),
-        "falcon3": ([.llama3], true, true),
-        "dbrx": ([.llama3], false, true),
-        "smaug-bpe": ([.llama3], false, true),
+        "llama3": ([.llama3(maxDigits: 3)], true, true),
+        "llama-v3": ([.llama3(maxDigits: 3)], true, true),
+        "llama-bpe": ([.llama3(maxDigits: 3)], true, true),
+        "falcon3": ([.llama3(maxDigits: 3)], true, true),
+        "dbrx": ([.llama3(maxDigits: 3)], false, true),
+        "smaug-bpe": ([.llama3(maxDigits: 3)], false, true),
+        "qwen2": ([.llama3(maxDigits: 1)], false, false),
+        "deepseek-r1-qwen": ([.llama3(maxDigits: 1)], false, false),
         "bloom": ([.bloom], false, true),
         "poro-chat": ([.bloom], false, false),
     ]
@@ -70,7 +73,7 @@ struct PreTokenizer: Sendable {
                 switch rule {
                 case .isolateNumbers: splitter.isolateNumbers(into: &finer)
                 case .gpt2: splitter.gpt2(into: &finer)
-                case .llama3: splitter.llama3(into: &finer)
+                case .llama3(let maxDigits): splitter.llama3(maxDigits: maxDigits, into: &finer)
                 case .bloom: splitter.bloom(into: &finer)
                 }
             }
@@ -185,7 +188,7 @@ private struct WordSplitter {
         cut(at: span.upperBound, into: &words)
     }
 
-    mutating func llama3(into words: inout [Range<Int>]) {
+    mutating func llama3(maxDigits: Int, into words: inout [Range<Int>]) {
         var pos = span.lowerBound
         while pos < span.upperBound {
             let c = scalars[pos]
@@ -201,12 +204,12 @@ private struct WordSplitter {
                 cut(at: pos, into: &words)
                 continue
             }
-            // `\p{N}{1,3}`
+            // `\p{N}{1,3}` (Qwen2: `\p{N}`)
             if classes[pos].isNumber {
                 var groupStart = pos
                 while isNumber(pos) {
                     pos += 1
-                    if pos - groupStart >= 3 {
+                    if pos - groupStart >= maxDigits {
                         cut(at: pos, into: &words)
                         groupStart = pos
                     }

@@ -7,7 +7,8 @@ enum TextFragment: Equatable {
 /// Cuts special-token texts out of the input before any pre-tokenization, as llama.cpp's
 /// `tokenizer_st_partition` does: special tokens (control, user-defined and unknown) are tried
 /// longest text first, and each one splits every plain-text fragment left by the longer ones at
-/// all its non-overlapping occurrences, left to right.
+/// all its non-overlapping occurrences, left to right. An occurrence that overlaps a literal
+/// range (text a chat user typed) is not a token: it stays text.
 struct SpecialTokenSplitter: Sendable {
     private struct Special: Sendable {
         let id: Int
@@ -34,7 +35,7 @@ struct SpecialTokenSplitter: Sendable {
         self.specials = specials
     }
 
-    func partition(_ text: [UInt8], parseSpecial: Bool) -> [TextFragment] {
+    func partition(_ text: [UInt8], parseSpecial: Bool, literal: [Range<Int>] = []) -> [TextFragment] {
         guard !text.isEmpty else { return [] }
         var present = [Bool](repeating: false, count: 256)
         for byte in text { present[Int(byte)] = true }
@@ -52,10 +53,17 @@ struct SpecialTokenSplitter: Sendable {
                     continue
                 }
                 var start = range.lowerBound
-                while let match = Self.find(special.bytes, in: text, from: start, to: range.upperBound) {
+                var searchFrom = start
+                while let match = Self.find(special.bytes, in: text, from: searchFrom, to: range.upperBound) {
+                    let occurrence = match..<(match + special.bytes.count)
+                    if literal.contains(where: { $0.overlaps(occurrence) }) {
+                        searchFrom = match + 1
+                        continue
+                    }
                     if match > start { split.append(.text(start..<match)) }
                     split.append(.token(special.id))
-                    start = match + special.bytes.count
+                    start = occurrence.upperBound
+                    searchFrom = start
                     changed = true
                 }
                 if start < range.upperBound { split.append(.text(start..<range.upperBound)) }

@@ -1,6 +1,7 @@
 /// Why a tokenizer could not be built from a model's tokenizer description.
 public enum TokenizerError: Error, Equatable, CustomStringConvertible {
-    /// `tokenizer.ggml.model` names a tokenizer family other than byte-level BPE ("gpt2").
+    /// `tokenizer.ggml.model` names a tokenizer family other than byte-level BPE ("gpt2") and
+    /// SentencePiece ("llama").
     case unsupportedModel(String)
     /// `tokenizer.ggml.pre` names a pre-tokenizer this implementation does not know.
     case unsupportedPreTokenizer(String, supported: [String])
@@ -12,11 +13,13 @@ public enum TokenizerError: Error, Equatable, CustomStringConvertible {
     case duplicateToken(String, firstID: Int, secondID: Int)
     /// The vocabulary has no tokens.
     case emptyVocabulary
+    /// A SentencePiece vocabulary has fewer scores than tokens.
+    case scoreCountMismatch(tokens: Int, scores: Int)
 
     public var description: String {
         switch self {
         case .unsupportedModel(let model):
-            return "unsupported tokenizer model '\(model)': only byte-level BPE ('gpt2') is implemented"
+            return "unsupported tokenizer model '\(model)': byte-level BPE ('gpt2') and SentencePiece ('llama') are implemented"
         case .unsupportedPreTokenizer(let pre, let supported):
             return "unsupported pre-tokenizer '\(pre)'; supported: \(supported.joined(separator: ", "))"
         case .malformedMerge(let index, let text):
@@ -27,6 +30,8 @@ public enum TokenizerError: Error, Equatable, CustomStringConvertible {
             return "duplicate token '\(text)' in vocabulary (ids \(first) and \(second))"
         case .emptyVocabulary:
             return "tokenizer vocabulary is empty"
+        case .scoreCountMismatch(let tokens, let scores):
+            return "SentencePiece tokenizer has \(tokens) tokens but \(scores) scores (tokenizer.ggml.scores)"
         }
     }
 }

@@ -81,9 +81,10 @@ typedef struct pp_model_format_vtable {
     ///   "rope_style": "normal"|"neox"|"none", "norm_epsilon": float, "vocab_size": int,
     ///   "tied_embeddings": bool, "activation": "silu"|"gelu_tanh"|"gelu"? (absent: the
     ///   architecture's own),
-    ///   "tokenizer": { "model": "gpt2", "pre": str, "tokens": [str], "token_types": [int],
+    ///   "tokenizer": { "model": "gpt2"|"llama", "pre": str, "tokens": [str], "token_types": [int],
     ///                  "merges": [str], "bos_token_id": int, "eos_token_id": int,
-    ///                  "add_bos_token": bool, "chat_template": str?, "clean_spaces": bool? } }
+    ///                  "add_bos_token": bool, "chat_template": str?, "clean_spaces": bool?,
+    ///                  "scores": [f32]?, "add_space_prefix": bool?, "unknown_token_id": int? } }
     /// Canonical tensor names per architecture: llama as above; bloom and gpt2 use
     /// attn_norm/ffn_norm/output_norm .weight and .bias, attn_qkv (rows of every head's q, then
     /// k, then v), attn_output, ffn_up, ffn_down (.weight and .bias), plus token_embd_norm

@@ -16,10 +16,13 @@ public final class BackendGenerationService: GenerationService, @unchecked Senda
     public init(modelName: String, tokenizer: BPETokenizer, backend: InferenceBackend, chatTemplate: String?) throws {
         self.modelName = modelName
         generator = TextGenerator(tokenizer: tokenizer, backend: backend)
-        template = Result { try ChatTemplate(template: chatTemplate) }
+        template = Result {
+            try ChatTemplate(template: chatTemplate, architecture: backend.hyperparameters.architecture.rawValue,
+                             tokenizer: tokenizer)
+        }
     }
 
-    public func chatPrompt(_ messages: [ChatMessage]) throws -> String {
+    public func chatPrompt(_ messages: [ChatMessage]) throws -> PromptText {
         try template.get().render(messages)
     }
 
@@ -46,7 +49,7 @@ public final class BackendGenerationService: GenerationService, @unchecked Senda
                                                 sampling: request.sampling, options: request.options, onText: emit)
             let promptText: String
             switch request.prompt {
-            case .text(let text): promptText = text
+            case .text(let text): promptText = text.text
             case .tokens(let ids): promptText = generator.tokenizer.decode(ids)
             }
             return GenerationOutput(text: result.text, tokens: result.tokens.count, promptTokens: tokens.count,

@@ -27,7 +27,7 @@ public final class LoadingGenerationService: GenerationService, @unchecked Senda
         try await service.generate(request, onText: onText)
     }
 
-    public func chatPrompt(_ messages: [ChatMessage]) throws -> String { try service.chatPrompt(messages) }
+    public func chatPrompt(_ messages: [ChatMessage]) throws -> PromptText { try service.chatPrompt(messages) }
 
     public func tokenBytes(_ id: Int) -> [UInt8]? { (try? service)?.tokenBytes(id) }
 }

@@ -1,8 +1,10 @@
 import PetalsModel
 
-/// A prompt as text, or as token ids (OpenAI's token-id prompts; no BOS is added to those).
+/// A prompt as text (special-token texts inside its literal ranges, such as chat message
+/// contents, are tokenized as text), or as token ids (OpenAI's token-id prompts; no BOS is added
+/// to those).
 public enum PromptInput: Sendable, Equatable {
-    case text(String)
+    case text(PromptText)
     case tokens([Int])
 }
 
@@ -64,8 +66,9 @@ public protocol GenerationService: Sendable {
     /// already cut).
     func generate(_ request: GenerationRequest,
                   onText: @escaping @Sendable (String) async -> Void) async throws -> GenerationOutput
-    /// The prompt for a chat in the model's chat template (with the assistant turn opened).
-    func chatPrompt(_ messages: [ChatMessage]) throws -> String
+    /// The prompt for a chat in the model's own chat template (with the assistant turn opened),
+    /// message contents marked as literal text.
+    func chatPrompt(_ messages: [ChatMessage]) throws -> PromptText
     /// The bytes of token `id` (for logprobs), nil when there is no such token.
     func tokenBytes(_ id: Int) -> [UInt8]?
 }
@@ -74,7 +77,7 @@ extension GenerationService {
     /// A plain text generation.
     public func generate(prompt: String, maxNewTokens: Int, sampling: SamplingParameters,
                          onText: @escaping @Sendable (String) async -> Void) async throws -> GenerationOutput {
-        try await generate(GenerationRequest(prompt: .text(prompt), maxNewTokens: maxNewTokens, sampling: sampling),
+        try await generate(GenerationRequest(prompt: .text(PromptText(prompt)), maxNewTokens: maxNewTokens, sampling: sampling),
                            onText: onText)
     }
 }

@@ -19,7 +19,7 @@ extension HTTPAPI {
         }
         let stop = p?.stop?.sequences ?? []
         guard !stop.contains("") else { throw APIError(.badRequest, "stop sequences must not be empty") }
-        let generation = GenerationRequest(prompt: .text(request.inputs), maxNewTokens: maxNewTokens, sampling: sampling,
+        let generation = GenerationRequest(prompt: .text(PromptText(request.inputs)), maxNewTokens: maxNewTokens, sampling: sampling,
                                            options: GenerationOptions(stop: stop))
 
         guard request.stream == true else {

@@ -112,9 +112,9 @@ struct PromptList: Decodable {
     init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
         if let text = try? c.decode(String.self) {
-            prompts = [.text(text)]
+            prompts = [.text(PromptText(text))]
         } else if let texts = try? c.decode([String].self) {
-            prompts = texts.map(PromptInput.text)
+            prompts = texts.map { .text(PromptText($0)) }
         } else if let ids = try? c.decode([Int].self) {
             prompts = [.tokens(ids)]
         } else if let lists = try? c.decode([[Int]].self) {

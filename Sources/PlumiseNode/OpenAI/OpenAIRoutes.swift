@@ -62,7 +62,7 @@ extension HTTPAPI {
                                    + "(system, developer, user, assistant)", param: "messages[\(index)].role")
             }
         }
-        let prompt: String
+        let prompt: PromptText
         do {
             prompt = try service.chatPrompt(messages)
         } catch {
@@ -175,7 +175,7 @@ extension HTTPAPI {
             for (index, (p, c)) in jobs.enumerated() {
                 let opened = OnceFlag()
                 let echoed: String
-                if echo, case .text(let text) = prompts[p] { echoed = text } else { echoed = "" }
+                if echo, case .text(let text) = prompts[p] { echoed = text.text } else { echoed = "" }
                 let output = try await self.runGeneration(generation(p, c)) { piece in
                     if opened.claim(), !echoed.isEmpty { await send(chunk([Choice(index: index, text: echoed)])) }
                     await send(chunk([Choice(index: index, text: piece)]))

@@ -1,25 +1,34 @@
 import Foundation
 import PluginAPI
 
-/// Byte-level BPE tokenizer that reproduces llama.cpp's token ids for GGUF vocabularies of
-/// `tokenizer.ggml.model` "gpt2".
+/// The tokenizer of a model, reproducing llama.cpp's token ids for both vocabulary families
+/// GGUF files carry:
+/// - byte-level BPE (`tokenizer.ggml.model` "gpt2": GPT-2, Llama 3, Qwen, SmolLM): the text is
+///   split into words by the model's pre-tokenizer (`PreTokenizer`) and each word's UTF-8 bytes
+///   are merged into tokens by the merge list (`BPEMerger`); merged words are cached;
+/// - SentencePiece (`tokenizer.ggml.model` "llama": Llama 2, Mistral, Gemma): spaces become "▁",
+///   a space is prepended when the file asks for it, and characters are merged by token score
+///   with byte fallback (`SentencePieceEncoder`).
 ///
-/// Encoding runs in three steps, as in llama.cpp: special-token texts are cut out of the input
-/// (`SpecialTokenSplitter`), the remaining text is split into words by the model's
-/// pre-tokenizer (`PreTokenizer`), and each word's UTF-8 bytes are merged into tokens
-/// (`BPEMerger`). Merged words are cached, so repeated words cost one dictionary lookup.
+/// Either way special-token texts are cut out of the input first (`SpecialTokenSplitter`), except
+/// inside a prompt's literal ranges (chat message contents).
 ///
 /// `encode` never adds a BOS token: callers that start a sequence add `bosTokenID` themselves
 /// when `addsBOS` is true (llama.cpp's `add_special`).
-public final class BPETokenizer: @unchecked Sendable {
+public final class Tokenizer: @unchecked Sendable {
+    /// How plain text becomes tokens.
+    private enum Encoding {
+        case byteLevelBPE(PreTokenizer, BPEMerger)
+        case sentencePiece(SentencePieceEncoder, addSpacePrefix: Bool)
+    }
+
     private let tokens: [String]
     private let attributes: [TokenAttributes]
     private let tokenOf: [String: Int]
     /// Bytes each token renders as (for control and unknown tokens: their text, shown only
     /// when special rendering is asked for).
     private let renderedBytes: [[UInt8]]
-    private let preTokenizer: PreTokenizer
-    private let merger: BPEMerger
+    private let encoding: Encoding
     private let specials: SpecialTokenSplitter
     private let endOfGeneration: Set<Int>
     private let wordCache = WordCache()
@@ -32,23 +41,38 @@ public final class BPETokenizer: @unchecked Sendable {
     /// The model's chat template (Jinja), when it ships one.
     public let chatTemplate: String?
     /// `tokenizer.ggml.pre` of the model.
-    public var preTokenizerName: String { preTokenizer.name }
+    public let preTokenizerName: String
+    /// The unknown token (SentencePiece vocabularies), used when a byte has no token.
+    public let unknownTokenID: Int?
 
     public init(_ description: TokenizerDescription) throws {
-        guard description.model == "gpt2" else { throw TokenizerError.unsupportedModel(description.model) }
+        guard description.model == "gpt2" || description.model == "llama" else {
+            throw TokenizerError.unsupportedModel(description.model)
+        }
         guard !description.tokens.isEmpty else { throw TokenizerError.emptyVocabulary }
-        preTokenizer = try PreTokenizer(name: description.pre)
-        cleanSpaces = description.cleanSpaces ?? preTokenizer.cleansSpaces
+        let isSentencePiece = description.model == "llama"
+        let preTokenizer = isSentencePiece ? nil : try PreTokenizer(name: description.pre)
+        preTokenizerName = description.pre
+        // llama.cpp: SentencePiece vocabularies never clean spaces; BPE ones per pre-tokenizer.
+        cleanSpaces = description.cleanSpaces ?? preTokenizer?.cleansSpaces ?? false
 
         var tokens = description.tokens
+        // Tokens are told apart by their bytes, as llama.cpp does: two texts Swift's String
+        // equality holds equal (canonically equivalent Unicode, e.g. composed and decomposed
+        // Bengali vowel signs in Gemma's vocabulary) are different tokens. `tokenOf` (lookup by
+        // text) keeps the first of such a pair.
         var tokenOf: [String: Int] = [:]
+        var idOfBytes: [[UInt8]: Int] = [:]
         tokenOf.reserveCapacity(tokens.count)
+        idOfBytes.reserveCapacity(tokens.count)
         for id in tokens.indices {
             if tokens[id].isEmpty { tokens[id] = "[EMPTY_\(id)]" }  // llama.cpp's name for empty tokens
-            if let first = tokenOf[tokens[id]] {
+            let bytes = Array(tokens[id].utf8)
+            if let first = idOfBytes[bytes] {
                 throw TokenizerError.duplicateToken(tokens[id], firstID: first, secondID: id)
             }
-            tokenOf[tokens[id]] = id
+            idOfBytes[bytes] = id
+            if tokenOf[tokens[id]] == nil { tokenOf[tokens[id]] = id }
         }
 
         var attributes: [TokenAttributes]
@@ -69,19 +93,29 @@ public final class BPETokenizer: @unchecked Sendable {
 
         endOfGeneration = EndOfGeneration.resolve(tokens: tokens, tokenOf: tokenOf, eos: eosTokenID,
                                                   attributes: &attributes)
-        merger = try BPEMerger(tokens: tokens, tokenOf: tokenOf, merges: description.merges)
+        if let preTokenizer {
+            encoding = .byteLevelBPE(preTokenizer, try BPEMerger(tokens: tokens, tokenOf: tokenOf, merges: description.merges))
+        } else {
+            let scores = description.scores ?? []
+            encoding = .sentencePiece(try SentencePieceEncoder(tokens: tokens, idOfBytes: idOfBytes, scores: scores),
+                                      addSpacePrefix: description.addSpacePrefix ?? true)
+        }
+        unknownTokenID = description.unknownTokenID.flatMap { range.contains($0) ? $0 : nil }
         specials = SpecialTokenSplitter(tokens: tokens, attributes: attributes)
         renderedBytes = zip(tokens, attributes).map { text, attribute in
-            Self.render(text: text, attribute: attribute)
+            Self.render(text: text, attribute: attribute, sentencePiece: isSentencePiece)
         }
         self.tokens = tokens
         self.attributes = attributes
         self.tokenOf = tokenOf
     }
 
-    private static func render(text: String, attribute: TokenAttributes) -> [UInt8] {
+    private static func render(text: String, attribute: TokenAttributes, sentencePiece: Bool) -> [UInt8] {
         if !attribute.isDisjoint(with: [.unknown, .control, .userDefined]) { return Array(text.utf8) }
-        if attribute.contains(.normal) { return ByteLevel.decode(tokenText: text) }
+        if attribute.contains(.normal) {
+            return sentencePiece ? Array(text.replacingOccurrences(of: "\u{2581}", with: " ").utf8)
+                                 : ByteLevel.decode(tokenText: text)
+        }
         if attribute.contains(.byte) {
             // "<0xAB>"
             let utf8 = Array(text.utf8)
@@ -122,19 +156,42 @@ public final class BPETokenizer: @unchecked Sendable {
     ///   their ids; when false they are tokenized as plain text. User-defined tokens are always
     ///   recognised (llama.cpp's `parse_special`).
     public func encode(_ text: String, parseSpecial: Bool = true) -> [Int] {
-        let bytes = Array(text.utf8)
+        encode(PromptText(text), parseSpecial: parseSpecial)
+    }
+
+    /// Token ids of `prompt`: as `encode(_:parseSpecial:)`, except that special-token texts
+    /// inside `prompt.literalRanges` (chat message contents) are always tokenized as text.
+    public func encode(_ prompt: PromptText, parseSpecial: Bool = true) -> [Int] {
+        let bytes = Array(prompt.text.utf8)
         var output: [Int] = []
         output.reserveCapacity(bytes.count / 3 + 4)
-        for fragment in specials.partition(bytes, parseSpecial: parseSpecial) {
+        var previousWasSpecial = true  // SentencePiece: a space is prefixed to the first text
+        for fragment in specials.partition(bytes, parseSpecial: parseSpecial, literal: prompt.literalRanges) {
             switch fragment {
-            case .token(let id): output.append(id)
-            case .text(let range): encodePlain(bytes[range], into: &output)
+            case .token(let id):
+                output.append(id)
+                previousWasSpecial = true
+            case .text(let range):
+                switch encoding {
+                case .byteLevelBPE(let preTokenizer, let merger):
+                    encodeWords(bytes[range], preTokenizer: preTokenizer, merger: merger, into: &output)
+                case .sentencePiece(let encoder, let addSpacePrefix):
+                    // llama.cpp: " " before text that starts the input or follows a special token,
+                    // then every space spelled "▁".
+                    var text: [UInt8] = addSpacePrefix && previousWasSpecial ? SentencePieceEncoder.space : []
+                    for byte in bytes[range] {
+                        if byte == 0x20 { text += SentencePieceEncoder.space } else { text.append(byte) }
+                    }
+                    encoder.encode(text, into: &output, unknown: unknownTokenID)
+                }
+                previousWasSpecial = false
             }
         }
         return output
     }
 
-    private func encodePlain(_ bytes: ArraySlice<UInt8>, into output: inout [Int]) {
+    private func encodeWords(_ bytes: ArraySlice<UInt8>, preTokenizer: PreTokenizer, merger: BPEMerger,
+                             into output: inout [Int]) {
         // Unicode scalars of the fragment, and where each starts in `bytes`.
         var scalars: [UInt32] = []
         var offsets: [Int] = []
@@ -186,6 +243,11 @@ public final class BPETokenizer: @unchecked Sendable {
     public func decodeBytes(_ ids: [Int], renderSpecial: Bool = false) -> [UInt8] {
         var bytes: [UInt8] = []
         for id in ids { bytes.append(contentsOf: tokenBytes(id, renderSpecial: renderSpecial)) }
+        // llama.cpp drops the space a SentencePiece vocabulary prefixed to the text.
+        if case .sentencePiece(_, addSpacePrefix: true) = encoding, let first = ids.first,
+           tokenBytes(first, renderSpecial: renderSpecial).first == 0x20, bytes.first == 0x20 {
+            bytes.removeFirst()
+        }
         return cleanSpaces ? SpaceCleaning.clean(bytes) : bytes
     }
 
@@ -228,3 +290,6 @@ enum UTF8Scalars {
                 | UInt32(bytes[i + 2] & 0x3F) << 6 | UInt32(bytes[i + 3] & 0x3F), 4)
     }
 }
+
+/// The tokenizer's earlier name, from when byte-level BPE was the only family.
+public typealias BPETokenizer = Tokenizer

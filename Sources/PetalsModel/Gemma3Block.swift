@@ -1,0 +1,114 @@
+import CKernels
+import PluginAPI
+
+/// The weights of one Gemma 3 block (llama.cpp's llm_build_gemma3): RMSNorm before and after
+/// both attention and feed-forward, a per-head RMSNorm of q and k, a GELU-tanh gated
+/// feed-forward, and, on the sliding layers, attention over the last `slidingWindow` positions
+/// with rotary embeddings of their own base. (GGUF norm weights already hold Gemma's 1 + w.)
+struct Gemma3BlockWeights: TransformerBlock, @unchecked Sendable {
+    let attentionNorm: Norm
+    let queryKeyValue: [WeightMatrix]
+    let queryNorm: Norm
+    let keyNorm: Norm
+    let attentionOutput: WeightMatrix
+    let postAttentionNorm: Norm
+    let feedForwardNorm: Norm
+    let gateUp: [WeightMatrix]
+    let down: WeightMatrix
+    let postFeedForwardNorm: Norm
+    /// Q, K and V stacked, and gate and up, when their types allow.
+    let qkv: FusedProjection?
+    let fusedGateUp: FusedProjection?
+    /// Attention window of this block (nil: global) and its rotary base.
+    let window: Int?
+    let ropeBase: Float
+
+    init(model: PluginModel, block: Int, hp: ModelHyperparameters) throws {
+        func t(_ suffix: String) throws -> TensorView { try requireTensor(model, "blk.\(block).\(suffix)") }
+        func norm(_ suffix: String, _ width: Int) throws -> Norm {
+            try Norm(model: model, "blk.\(block).\(suffix)", width: width, architecture: .gemma3)
+        }
+        let e = hp.embedding, qd = hp.queryDim, kv = hp.kvDim, f = hp.feedForward
+        attentionNorm = try norm("attn_norm", e)
+        let q = try WeightMatrix(t("attn_q.weight"), rows: qd, cols: e, pack: false)
+        let k = try WeightMatrix(t("attn_k.weight"), rows: kv, cols: e, pack: false)
+        let v = try WeightMatrix(t("attn_v.weight"), rows: kv, cols: e, pack: false)
+        qkv = FusedProjection([q, k, v])
+        queryKeyValue = qkv != nil ? [q, k, v] : [
+            try WeightMatrix(t("attn_q.weight"), rows: qd, cols: e),
+            try WeightMatrix(t("attn_k.weight"), rows: kv, cols: e),
+            try WeightMatrix(t("attn_v.weight"), rows: kv, cols: e),
+        ]
+        queryNorm = try norm("attn_q_norm", hp.headDim)
+        keyNorm = try norm("attn_k_norm", hp.headDim)
+        attentionOutput = try WeightMatrix(t("attn_output.weight"), rows: e, cols: qd)
+        postAttentionNorm = try norm("post_attention_norm", e)
+        feedForwardNorm = try norm("ffn_norm", e)
+        let g = try WeightMatrix(t("ffn_gate.weight"), rows: f, cols: e, pack: false)
+        let u = try WeightMatrix(t("ffn_up.weight"), rows: f, cols: e, pack: false)
+        fusedGateUp = FusedProjection([g, u])
+        gateUp = fusedGateUp != nil ? [g, u] : [try WeightMatrix(t("ffn_gate.weight"), rows: f, cols: e),
+                                                 try WeightMatrix(t("ffn_up.weight"), rows: f, cols: e)]
+        down = try WeightMatrix(t("ffn_down.weight"), rows: e, cols: f)
+        postFeedForwardNorm = try norm("post_ffw_norm", e)
+        let sliding = hp.isSlidingBlock(block)
+        window = sliding ? hp.slidingWindow : nil
+        guard case .rotary(_, let base, _) = hp.positions else {
+            throw ModelError.invalidHyperparameters("gemma3 needs rotary embeddings")
+        }
+        ropeBase = sliding ? hp.ropeFreqBaseSliding : base
+    }
+
+    func forward(_ shard: ModelShard, layer: Int, x: UnsafeMutablePointer<Float>, nTok: Int, pos0: Int, cache: KVCache) {
+        shard.gemma3AttentionStep(self, layer: layer, x: x, nTok: nTok, pos0: pos0, cache: cache)
+        shard.gemma3FeedForwardStep(self, x: x, nTok: nTok)
+    }
+}
+
+extension ModelShard {
+    /// x += post_norm(Wo · attention(rope(norm_q(Wq·norm(x))), cache ∪ rope(norm_k(Wk·norm(x))),
+    /// cache ∪ Wv·norm(x))), the window and rotary base being the block's.
+    func gemma3AttentionStep(_ w: Gemma3BlockWeights, layer: Int, x: UnsafeMutablePointer<Float>,
+                             nTok n: Int, pos0: Int, cache: KVCache) {
+        let e = hp.embedding, s = scratch
+        w.attentionNorm.apply(s.normed.pointer, x, rows: n, width: e, epsilon: hp.normEpsilon, pool: pool)
+        if let qkv = w.qkv {
+            qkv.apply(pool, s.normed.pointer, nTok: n, into: s.query.pointer, s.key.pointer, s.value.pointer)
+        } else {
+            w.queryKeyValue[0].apply(pool, s.normed.pointer, nTok: n, into: s.query.pointer)
+            w.queryKeyValue[1].apply(pool, s.normed.pointer, nTok: n, into: s.key.pointer)
+            w.queryKeyValue[2].apply(pool, s.normed.pointer, nTok: n, into: s.value.pointer)
+        }
+        w.queryNorm.apply(s.query.pointer, s.query.pointer, rows: n * hp.heads, width: hp.headDim,
+                          epsilon: hp.normEpsilon, pool: pool)
+        w.keyNorm.apply(s.key.pointer, s.key.pointer, rows: n * hp.kvHeads, width: hp.headDim,
+                        epsilon: hp.normEpsilon, pool: pool)
+        if case .rotary(let dims, _, let style) = hp.positions {
+            ck_rope_rows(pool.raw, s.query.pointer, s.key.pointer, Int64(n), Int64(pos0), Int64(hp.heads),
+                         Int64(hp.kvHeads), Int64(hp.headDim), Int64(dims), w.ropeBase, style)
+        }
+        attendStep(layer: layer, nTok: n, pos0: pos0, cache: cache, window: w.window)
+        w.attentionOutput.apply(pool, s.attention.pointer, nTok: n, into: s.projected.pointer)
+        w.postAttentionNorm.apply(s.projected.pointer, s.projected.pointer, rows: n, width: e,
+                                  epsilon: hp.normEpsilon, pool: pool)
+        ck_add_pool(pool.raw, x, s.projected.pointer, Int64(n * e))
+    }
+
+    /// x += post_norm(W_down · (gelu(W_gate · norm(x)) ⊙ W_up · norm(x))), GELU as ggml
+    /// computes it (tanh form looked up in an f16 table).
+    func gemma3FeedForwardStep(_ w: Gemma3BlockWeights, x: UnsafeMutablePointer<Float>, nTok n: Int) {
+        let e = hp.embedding, s = scratch
+        w.feedForwardNorm.apply(s.normed.pointer, x, rows: n, width: e, epsilon: hp.normEpsilon, pool: pool)
+        if let gateUp = w.fusedGateUp {
+            gateUp.apply(pool, s.normed.pointer, nTok: n, into: s.gate.pointer, s.up.pointer)
+        } else {
+            w.gateUp[0].apply(pool, s.normed.pointer, nTok: n, into: s.gate.pointer)
+            w.gateUp[1].apply(pool, s.normed.pointer, nTok: n, into: s.up.pointer)
+        }
+        ck_geglu_f16_table(s.gate.pointer, s.up.pointer, Int64(n * hp.feedForward))
+        w.down.apply(pool, s.gate.pointer, nTok: n, into: s.projected.pointer)
+        w.postFeedForwardNorm.apply(s.projected.pointer, s.projected.pointer, rows: n, width: e,
+                                    epsilon: hp.normEpsilon, pool: pool)
+        ck_add_pool(pool.raw, x, s.projected.pointer, Int64(n * e))
+    }
+}

@@ -13,15 +13,24 @@ enum KernelBench {
     }
 
     static let types: [(Int32, String)] = [(Int32(CK_Q4_0), "Q4_0"), (Int32(CK_Q4_1), "Q4_1"), (Int32(CK_Q8_0), "Q8_0"),
-                                           (Int32(CK_F16), "F16"), (Int32(CK_F32), "F32")]
+                                           (Int32(CK_F16), "F16"), (Int32(CK_F32), "F32"),
+                                           (Int32(CK_Q5_0), "Q5_0"), (Int32(CK_Q5_1), "Q5_1"), (Int32(CK_IQ4_NL), "IQ4_NL"),
+                                           (Int32(CK_Q2_K), "Q2_K"), (Int32(CK_Q3_K), "Q3_K"), (Int32(CK_Q4_K), "Q4_K"),
+                                           (Int32(CK_Q5_K), "Q5_K"), (Int32(CK_Q6_K), "Q6_K"), (Int32(CK_IQ4_XS), "IQ4_XS")]
 
     /// Weights of `type`, rows x cols, from a fixed pseudo-random pattern, in weight memory
-    /// (huge pages, as a loaded model's); free with `freeWeights`.
+    /// (huge pages, as a loaded model's); free with `freeWeights`. Types without a quantizer here
+    /// (the K-quants, Q5_0, Q5_1, IQ4_NL) get pseudo-random blocks: the kernels' speed does not
+    /// depend on the values.
     static func makeWeights(type: Int32, rows: Int, cols: Int) -> UnsafeMutableRawPointer {
         let rowBytes = ck_row_size(type, Int64(cols))
         guard let weights = ck_weights_alloc(rowBytes * rows) else { fatalError("out of memory for \(rows)x\(cols) weights") }
         var source = [Float](repeating: 0, count: cols)
         var rng = SeededGenerator(seed: UInt64(type) + 1)
+        if ![CK_Q4_0, CK_Q4_1, CK_Q8_0, CK_F16, CK_F32].contains(Int(type)) {
+            for i in 0..<(rowBytes * rows) { weights.storeBytes(of: UInt8(truncatingIfNeeded: rng.next() % 0x7b), toByteOffset: i, as: UInt8.self) }
+            return weights
+        }
         for r in 0..<rows {
             for c in 0..<cols { source[c] = Float(Int(rng.next() % 2001) - 1000) / 1000 }
             let out = weights + r * rowBytes
@@ -62,7 +71,8 @@ enum KernelBench {
             // Prefill: a block-sized matrix times a batch of tokens.
             var gflops: [String: Double] = [:]
             for batch in [64, 512] {
-                let pr = 1536, pc = 576 // SmolLM2's feed-forward shape
+                // SmolLM2's feed-forward shapes: gate/up, or down for the K-quants (rows of 256s)
+                let (pr, pc) = ck_type_block_elements(type) == 256 ? (576, 1536) : (1536, 576)
                 let pw = makeWeights(type: type, rows: pr, cols: pc)
                 defer { freeWeights(pw, type: type, rows: pr, cols: pc) }
                 let seconds = median((0..<3).map { _ in

@@ -29,8 +29,18 @@ enum {
     CK_F16 = 1,
     CK_Q4_0 = 2,
     CK_Q4_1 = 3,
+    CK_Q5_0 = 6,
+    CK_Q5_1 = 7,
     CK_Q8_0 = 8,
     CK_Q8_1 = 9,
+    CK_Q2_K = 10,
+    CK_Q3_K = 11,
+    CK_Q4_K = 12,
+    CK_Q5_K = 13,
+    CK_Q6_K = 14,
+    CK_Q8_K = 15,
+    CK_IQ4_NL = 20,
+    CK_IQ4_XS = 23,
     CK_BF16 = 30,
 };
 
@@ -40,13 +50,30 @@ typedef struct { uint16_t d; uint8_t qs[CK_QK / 2]; } ck_block_q4_0;            
 typedef struct { uint16_t d; uint16_t m; uint8_t qs[CK_QK / 2]; } ck_block_q4_1; /* 20 bytes */
 typedef struct { uint16_t d; int8_t qs[CK_QK]; } ck_block_q8_0;                  /* 34 bytes */
 typedef struct { uint16_t d; uint16_t s; int8_t qs[CK_QK]; } ck_block_q8_1;      /* 36 bytes; s = d * sum(qs) */
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[CK_QK / 2]; } ck_block_q5_0; /* 22 bytes; 5th bits in qh */
+typedef struct { uint16_t d; uint16_t m; uint8_t qh[4]; uint8_t qs[CK_QK / 2]; } ck_block_q5_1; /* 24 bytes */
+typedef struct { uint16_t d; uint8_t qs[CK_QK / 2]; } ck_block_iq4_nl;                            /* 18 bytes; table indices */
 
-/// Bytes taken by a row of n elements of `type` (n must be a multiple of CK_QK for quantized
-/// types); 0 for an unsupported type.
+#define CK_QK_K 256 /* weights per K-quant super-block */
+
+/// K-quants (ggml's layouts; each type's file in CKernels/src describes its packing).
+typedef struct { uint8_t scales[CK_QK_K / 16]; uint8_t qs[CK_QK_K / 4]; uint16_t d; uint16_t dmin; } ck_block_q2_K; /* 84 bytes */
+typedef struct { uint8_t hmask[CK_QK_K / 8]; uint8_t qs[CK_QK_K / 4]; uint8_t scales[12]; uint16_t d; } ck_block_q3_K; /* 110 bytes */
+typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qs[CK_QK_K / 2]; } ck_block_q4_K; /* 144 bytes */
+typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qh[CK_QK_K / 8]; uint8_t qs[CK_QK_K / 2]; } ck_block_q5_K; /* 176 bytes */
+typedef struct { uint8_t ql[CK_QK_K / 2]; uint8_t qh[CK_QK_K / 4]; int8_t scales[CK_QK_K / 16]; uint16_t d; } ck_block_q6_K; /* 210 bytes */
+typedef struct { uint16_t d; uint16_t scales_h; uint8_t scales_l[CK_QK_K / 64]; uint8_t qs[CK_QK_K / 2]; } ck_block_iq4_xs; /* 136 bytes */
+/// K-quant activations: f32 scale, 256 quants, the sums of each 16 quants.
+typedef struct { float d; int8_t qs[CK_QK_K]; int16_t bsums[CK_QK_K / 16]; } ck_block_q8_K; /* 292 bytes */
+
+/// Bytes taken by a row of n elements of `type` (n must be a multiple of the type's block:
+/// CK_QK, or CK_QK_K for K-quants); 0 for an unsupported type.
 size_t ck_row_size(int type, int64_t n);
 /// 1 when `type` is one the kernels can multiply with.
 int ck_type_supported(int type);
 const char *ck_type_name(int type);
+/// Weights per block of `type` (1 for F32/F16/BF16), 0 for an unsupported type.
+int64_t ck_type_block_elements(int type);
 
 // MARK: - CPU features and dispatch
 
@@ -64,16 +91,19 @@ void ck_fp32_to_fp16_row(const float *src, uint16_t *dst, int64_t n);
 
 // MARK: - Quantization
 
-/// Dequantizes n elements of `type` (F32, F16, BF16, Q4_0, Q4_1, Q8_0) into dst.
+/// Dequantizes n elements of `type` (every type ck_type_supported accepts, and Q8_1/Q8_K) into dst.
 void ck_dequantize_row(int type, const void *src, float *dst, int64_t n);
 /// Quantizers as in ggml's reference implementations (used for activations and tests).
 void ck_quantize_row_q4_0(const float *x, ck_block_q4_0 *y, int64_t n);
 void ck_quantize_row_q4_1(const float *x, ck_block_q4_1 *y, int64_t n);
 void ck_quantize_row_q8_0(const float *x, ck_block_q8_0 *y, int64_t n);
 void ck_quantize_row_q8_1(const float *x, ck_block_q8_1 *y, int64_t n);
+/// Activations for K-quant weights, as llama.cpp's x86 build makes them (quantize_row_q8_K_ref).
+void ck_quantize_row_q8_K(const float *x, ck_block_q8_K *y, int64_t n);
 
 /// The format activations are converted to before a dot product with weights of `type`:
-/// CK_Q8_0 for Q4_0 and Q8_0, CK_Q8_1 for Q4_1, CK_F16 for F16, CK_F32 for F32 and BF16.
+/// CK_Q8_0 for Q4_0, Q5_0 and Q8_0, CK_Q8_1 for Q4_1, CK_Q8_K for K-quants, CK_F16 for F16,
+/// CK_F32 for F32 and BF16.
 int ck_activation_type(int weight_type);
 /// Converts an f32 activation row into ck_activation_type(weight_type); dst holds
 /// ck_row_size(ck_activation_type(weight_type), n) bytes.

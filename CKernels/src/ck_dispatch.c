@@ -29,6 +29,15 @@ ck_dot_fn ck__dot_for(int type) {
     case CK_F16: return simd ? ck__dot_f16_f16_avx2 : ck__dot_f16_f16_ref;
     case CK_F32: return simd ? ck__dot_f32_f32_avx2 : ck__dot_f32_f32_ref;
     case CK_BF16: return ck__dot_bf16_f32_ref;
+    case CK_Q5_0: return simd ? ck__dot_q5_0_q8_0_avx2 : ck__dot_q5_0_q8_0_ref;
+    case CK_Q2_K: return simd ? ck__dot_q2_K_q8_K_avx2 : ck__dot_q2_K_q8_K_ref;
+    case CK_Q3_K: return simd ? ck__dot_q3_K_q8_K_avx2 : ck__dot_q3_K_q8_K_ref;
+    case CK_Q4_K: return simd ? ck__dot_q4_K_q8_K_avx2 : ck__dot_q4_K_q8_K_ref;
+    case CK_Q5_1: return simd ? ck__dot_q5_1_q8_1_avx2 : ck__dot_q5_1_q8_1_ref;
+    case CK_Q5_K: return simd ? ck__dot_q5_K_q8_K_avx2 : ck__dot_q5_K_q8_K_ref;
+    case CK_IQ4_XS: return simd ? ck__dot_iq4_xs_q8_K_avx2 : ck__dot_iq4_xs_q8_K_ref;
+    case CK_IQ4_NL: return simd ? ck__dot_iq4_nl_q8_0_avx2 : ck__dot_iq4_nl_q8_0_ref;
+    case CK_Q6_K: return simd ? ck__dot_q6_K_q8_K_avx2 : ck__dot_q6_K_q8_K_ref;
     default: return 0;
     }
 }
@@ -39,6 +48,15 @@ ck_dot4_fn ck__dot4_for(int type) {
     case CK_Q4_0: return ck__dot4_q4_0_q8_0_avx2;
     case CK_Q4_1: return ck__dot4_q4_1_q8_1_avx2;
     case CK_Q8_0: return ck__dot4_q8_0_q8_0_avx2;
+    case CK_Q5_0: return ck__dot4_q5_0_q8_0_avx2;
+    case CK_Q2_K: return ck__dot4_q2_K_q8_K_avx2;
+    case CK_Q3_K: return ck__dot4_q3_K_q8_K_avx2;
+    case CK_Q4_K: return ck__dot4_q4_K_q8_K_avx2;
+    case CK_Q5_1: return ck__dot4_q5_1_q8_1_avx2;
+    case CK_Q5_K: return ck__dot4_q5_K_q8_K_avx2;
+    case CK_IQ4_XS: return ck__dot4_iq4_xs_q8_K_avx2;
+    case CK_IQ4_NL: return ck__dot4_iq4_nl_q8_0_avx2;
+    case CK_Q6_K: return ck__dot4_q6_K_q8_K_avx2;
     default: return 0;
     }
 }

@@ -28,17 +28,23 @@ CK_AVX2 static inline __m256i unpack_nibbles(const uint8_t *qs) {
     return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
 }
 
+/// Q4_0 in llama.cpp's order for these matrices: it repacks Q4_0 weights (row counts that are
+/// multiples of 8) into 8-row groups (ggml_gemv/gemm_q4_0_8x8_q8_0), where each output is one
+/// FMA chain of (exact integer block dot) x (d_x * d_y) over the blocks.
+CK_AVX2 static inline __m256i q4_0_lanes(const ck_block_q4_0 *x, __m256i qy) {
+    const __m256i qx = _mm256_sub_epi8(unpack_nibbles(x->qs), _mm256_set1_epi8(8));
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(qx, qx), _mm256_sign_epi8(qy, qx)), _mm256_set1_epi16(1));
+}
+
 CK_AVX2 float ck__dot_q4_0_q8_0_avx2(int64_t n, const void *w, const void *a) {
     const ck_block_q4_0 *x = w;
     const ck_block_q8_0 *y = a;
-    __m256 acc = _mm256_setzero_ps();
+    __m128 acc = _mm_setzero_ps();
     for (int64_t b = 0; b < n / CK_QK; b++) {
-        const __m256 d = _mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d));
-        const __m256i qx = _mm256_sub_epi8(unpack_nibbles(x[b].qs), _mm256_set1_epi8(8));
-        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[b].qs);
-        acc = _mm256_fmadd_ps(d, ck__dot_s8_s8(qx, qy), acc);
+        const int sum = hsum_i32_8(q4_0_lanes(&x[b], _mm256_loadu_si256((const __m256i *)y[b].qs)));
+        acc = _mm_fmadd_ss(_mm_set_ss((float)sum), _mm_set_ss(h2f(x[b].d) * h2f(y[b].d)), acc);
     }
-    return ck__hsum8(acc);
+    return _mm_cvtss_f32(acc);
 }
 
 CK_AVX2 float ck__dot_q4_1_q8_1_avx2(int64_t n, const void *w, const void *a) {
@@ -94,17 +100,16 @@ CK_AVX2 void ck__dot4_q4_0_q8_0_avx2(int64_t n, const void *w, size_t w_stride, 
     const ck_block_q8_0 *y = a;
     const ck_block_q4_0 *x[4];
     for (int r = 0; r < 4; r++) x[r] = (const ck_block_q4_0 *)((const uint8_t *)w + r * w_stride);
-    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    __m128 acc = _mm_setzero_ps();
     for (int64_t b = 0; b < n / CK_QK; b++) {
         const __m256i qy = _mm256_loadu_si256((const __m256i *)y[b].qs);
-        const float yd = h2f(y[b].d);
-        for (int r = 0; r < 4; r++) {
-            const __m256 d = _mm256_set1_ps(h2f(x[r][b].d) * yd);
-            const __m256i qx = _mm256_sub_epi8(unpack_nibbles(x[r][b].qs), _mm256_set1_epi8(8));
-            acc[r] = _mm256_fmadd_ps(d, ck__dot_s8_s8(qx, qy), acc[r]);
-        }
+        const __m128i sums = ck__hsum4_i32(q4_0_lanes(&x[0][b], qy), q4_0_lanes(&x[1][b], qy), q4_0_lanes(&x[2][b], qy),
+                                           q4_0_lanes(&x[3][b], qy));
+        const uint16_t d[4] = { x[0][b].d, x[1][b].d, x[2][b].d, x[3][b].d };
+        const __m128 dx = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)d));
+        acc = _mm_fmadd_ps(_mm_cvtepi32_ps(sums), _mm_mul_ps(dx, _mm_set1_ps(h2f(y[b].d))), acc);
     }
-    for (int r = 0; r < 4; r++) out[r] = ck__hsum8(acc[r]);
+    _mm_storeu_ps(out, acc);
 }
 
 CK_AVX2 void ck__dot4_q8_0_q8_0_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]) {

@@ -21,6 +21,54 @@ float ck__dot_bf16_f32_ref(int64_t n, const void *w, const void *a);
 void ck__quantize_row_q8_0_ref(const float *x, ck_block_q8_0 *y, int64_t n);
 void ck__quantize_row_q8_1_ref(const float *x, ck_block_q8_1 *y, int64_t n);
 void ck__fp16_to_fp32_row_ref(const uint16_t *src, float *dst, int64_t n);
+
+/// One file per further type (ck_q5_0.c, ck_q5_1.c, ck_q2_k.c, ck_q3_k.c, ck_q4_k.c, ck_q5_k.c, ck_q6_k.c, ck_iq4_nl.c, ck_iq4_xs.c): dequantization, the scalar
+/// reference dot, and the AVX2 single-row and four-row dots, bit-identical to the reference.
+void ck__dequantize_row_q5_0(const void *src, float *dst, int64_t n);
+float ck__dot_q5_0_q8_0_ref(int64_t n, const void *w, const void *a);
+float ck__dot_q5_0_q8_0_avx2(int64_t n, const void *w, const void *a);
+void ck__dot4_q5_0_q8_0_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
+void ck__dequantize_row_q5_1(const void *src, float *dst, int64_t n);
+float ck__dot_q5_1_q8_1_ref(int64_t n, const void *w, const void *a);
+float ck__dot_q5_1_q8_1_avx2(int64_t n, const void *w, const void *a);
+void ck__dot4_q5_1_q8_1_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
+void ck__dequantize_row_iq4_nl(const void *src, float *dst, int64_t n);
+float ck__dot_iq4_nl_q8_0_ref(int64_t n, const void *w, const void *a);
+float ck__dot_iq4_nl_q8_0_avx2(int64_t n, const void *w, const void *a);
+void ck__dot4_iq4_nl_q8_0_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
+/// llama.cpp's kvalues_iq4nl (ck_iq4_xs.c), shared by IQ4_NL and IQ4_XS.
+extern const int8_t ck__iq4nl_table[16];
+void ck__dequantize_row_iq4_xs(const void *src, float *dst, int64_t n);
+float ck__dot_iq4_xs_q8_K_ref(int64_t n, const void *w, const void *a);
+float ck__dot_iq4_xs_q8_K_avx2(int64_t n, const void *w, const void *a);
+void ck__dot4_iq4_xs_q8_K_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
+void ck__dequantize_row_q2_K(const void *src, float *dst, int64_t n);
+float ck__dot_q2_K_q8_K_ref(int64_t n, const void *w, const void *a);
+float ck__dot_q2_K_q8_K_avx2(int64_t n, const void *w, const void *a);
+void ck__dot4_q2_K_q8_K_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
+void ck__dequantize_row_q3_K(const void *src, float *dst, int64_t n);
+float ck__dot_q3_K_q8_K_ref(int64_t n, const void *w, const void *a);
+float ck__dot_q3_K_q8_K_avx2(int64_t n, const void *w, const void *a);
+void ck__dot4_q3_K_q8_K_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
+void ck__dequantize_row_q4_K(const void *src, float *dst, int64_t n);
+float ck__dot_q4_K_q8_K_ref(int64_t n, const void *w, const void *a);
+float ck__dot_q4_K_q8_K_avx2(int64_t n, const void *w, const void *a);
+void ck__dot4_q4_K_q8_K_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
+void ck__dequantize_row_q5_K(const void *src, float *dst, int64_t n);
+float ck__dot_q5_K_q8_K_ref(int64_t n, const void *w, const void *a);
+float ck__dot_q5_K_q8_K_avx2(int64_t n, const void *w, const void *a);
+void ck__dot4_q5_K_q8_K_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
+void ck__dequantize_row_q6_K(const void *src, float *dst, int64_t n);
+float ck__dot_q6_K_q8_K_ref(int64_t n, const void *w, const void *a);
+float ck__dot_q6_K_q8_K_avx2(int64_t n, const void *w, const void *a);
+void ck__dot4_q6_K_q8_K_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
+/// Q4_K/Q5_K sub-block scales and mins from their 12 packed bytes (ggml's get_scale_min_k4).
+void ck__unpack_scales_k4(const uint8_t scales[12], int sc[8], int m[8]);
+
+/// ck__hsum8's order on 8 scalar lanes: ((0+4)+(2+6))+((1+5)+(3+7)).
+static inline float ck__hsum8_ref(const float v[8]) {
+    return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+}
 void ck__fp32_to_fp16_row_ref(const float *src, uint16_t *dst, int64_t n);
 
 /// AVX2/FMA/F16C dots (ck_dot_avx2.c); only called when the CPU has them.
@@ -87,6 +135,24 @@ CK_AVX2 static inline __m256 ck__dot_u8_s8(__m256i u, __m256i s) {
 /// Sum of s8 x s8 products: x's sign moved onto y so maddubs can treat x as unsigned.
 CK_AVX2 static inline __m256 ck__dot_s8_s8(__m256i x, __m256i y) {
     return ck__dot_u8_s8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+}
+
+/// Byte k = 0xff where bit k of the 32 bits at `bits` is set (the fifth bits of Q5_0/Q5_1):
+/// the four bytes spread over the 8-byte quarters, then one bit tested in each.
+CK_AVX2 static inline __m256i ck__bit_mask_32(const uint8_t bits[4]) {
+    uint32_t word;
+    __builtin_memcpy(&word, bits, 4);
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)word),
+                                               _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                                                 0x0101010101010101, 0x0000000000000000));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+}
+
+/// The totals of four vectors of 8 int32 lanes, as lanes 0..3 (exact in any order).
+CK_AVX2 static inline __m128i ck__hsum4_i32(__m256i a, __m256i b, __m256i c, __m256i d) {
+    const __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+    return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
 }
 
 /// out[c] = lane c of in[0] ... in[7] (an 8 x 8 transpose of floats or 32-bit lanes).

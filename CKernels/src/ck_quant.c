@@ -12,13 +12,34 @@ size_t ck_row_size(int type, int64_t n) {
     case CK_Q4_1: return (size_t)(n / CK_QK) * sizeof(ck_block_q4_1);
     case CK_Q8_0: return (size_t)(n / CK_QK) * sizeof(ck_block_q8_0);
     case CK_Q8_1: return (size_t)(n / CK_QK) * sizeof(ck_block_q8_1);
+    case CK_Q5_0: return (size_t)(n / CK_QK) * sizeof(ck_block_q5_0);
+    case CK_Q2_K: return (size_t)(n / CK_QK_K) * sizeof(ck_block_q2_K);
+    case CK_Q3_K: return (size_t)(n / CK_QK_K) * sizeof(ck_block_q3_K);
+    case CK_Q4_K: return (size_t)(n / CK_QK_K) * sizeof(ck_block_q4_K);
+    case CK_Q5_1: return (size_t)(n / CK_QK) * sizeof(ck_block_q5_1);
+    case CK_Q5_K: return (size_t)(n / CK_QK_K) * sizeof(ck_block_q5_K);
+    case CK_IQ4_XS: return (size_t)(n / CK_QK_K) * sizeof(ck_block_iq4_xs);
+    case CK_IQ4_NL: return (size_t)(n / CK_QK) * sizeof(ck_block_iq4_nl);
+    case CK_Q6_K: return (size_t)(n / CK_QK_K) * sizeof(ck_block_q6_K);
+    case CK_Q8_K: return (size_t)(n / CK_QK_K) * sizeof(ck_block_q8_K);
     default: return 0;
     }
 }
 
 int ck_type_supported(int type) {
     switch (type) {
-    case CK_F32: case CK_F16: case CK_BF16: case CK_Q4_0: case CK_Q4_1: case CK_Q8_0: return 1;
+    case CK_F32: case CK_F16: case CK_BF16: case CK_Q4_0: case CK_Q4_1: case CK_Q8_0:
+    case CK_Q5_0: case CK_Q5_1: case CK_Q2_K: case CK_Q3_K: case CK_Q4_K: case CK_Q5_K: case CK_Q6_K: case CK_IQ4_XS:
+    case CK_IQ4_NL: return 1;
+    default: return 0;
+    }
+}
+
+int64_t ck_type_block_elements(int type) {
+    switch (type) {
+    case CK_F32: case CK_F16: case CK_BF16: return 1;
+    case CK_Q4_0: case CK_Q4_1: case CK_Q5_0: case CK_Q5_1: case CK_Q8_0: case CK_Q8_1: case CK_IQ4_NL: return CK_QK;
+    case CK_Q2_K: case CK_Q3_K: case CK_Q4_K: case CK_Q5_K: case CK_Q6_K: case CK_Q8_K: case CK_IQ4_XS: return CK_QK_K;
     default: return 0;
     }
 }
@@ -32,6 +53,16 @@ const char *ck_type_name(int type) {
     case CK_Q4_1: return "Q4_1";
     case CK_Q8_0: return "Q8_0";
     case CK_Q8_1: return "Q8_1";
+    case CK_Q5_0: return "Q5_0";
+    case CK_Q2_K: return "Q2_K";
+    case CK_Q3_K: return "Q3_K";
+    case CK_Q4_K: return "Q4_K";
+    case CK_Q5_1: return "Q5_1";
+    case CK_Q5_K: return "Q5_K";
+    case CK_Q6_K: return "Q6_K";
+    case CK_IQ4_XS: return "IQ4_XS";
+    case CK_IQ4_NL: return "IQ4_NL";
+    case CK_Q8_K: return "Q8_K";
     default: return "unknown";
     }
 }
@@ -168,6 +199,22 @@ void ck_dequantize_row(int type, const void *src, float *dst, int64_t n) {
         }
         return;
     }
+    case CK_Q5_0: ck__dequantize_row_q5_0(src, dst, n); return;
+    case CK_Q2_K: ck__dequantize_row_q2_K(src, dst, n); return;
+    case CK_Q3_K: ck__dequantize_row_q3_K(src, dst, n); return;
+    case CK_Q4_K: ck__dequantize_row_q4_K(src, dst, n); return;
+    case CK_Q5_1: ck__dequantize_row_q5_1(src, dst, n); return;
+    case CK_Q5_K: ck__dequantize_row_q5_K(src, dst, n); return;
+    case CK_IQ4_XS: ck__dequantize_row_iq4_xs(src, dst, n); return;
+    case CK_IQ4_NL: ck__dequantize_row_iq4_nl(src, dst, n); return;
+    case CK_Q6_K: ck__dequantize_row_q6_K(src, dst, n); return;
+    case CK_Q8_K: {
+        const ck_block_q8_K *x = src;
+        for (int64_t b = 0; b < n / CK_QK_K; b++, dst += CK_QK_K) {
+            for (int j = 0; j < CK_QK_K; j++) dst[j] = x[b].d * (float)x[b].qs[j];
+        }
+        return;
+    }
     default:
         memset(dst, 0, (size_t)n * 4);
     }
@@ -177,8 +224,9 @@ void ck_dequantize_row(int type, const void *src, float *dst, int64_t n) {
 
 int ck_activation_type(int weight_type) {
     switch (weight_type) {
-    case CK_Q4_0: case CK_Q8_0: return CK_Q8_0;
-    case CK_Q4_1: return CK_Q8_1;
+    case CK_Q4_0: case CK_Q5_0: case CK_Q8_0: case CK_IQ4_NL: return CK_Q8_0;
+    case CK_Q4_1: case CK_Q5_1: return CK_Q8_1;
+    case CK_Q2_K: case CK_Q3_K: case CK_Q4_K: case CK_Q5_K: case CK_Q6_K: case CK_IQ4_XS: return CK_Q8_K;
     case CK_F16: return CK_F16;
     default: return CK_F32;
     }
@@ -188,6 +236,7 @@ void ck_prepare_activation(int weight_type, const float *x, void *dst, int64_t n
     switch (ck_activation_type(weight_type)) {
     case CK_Q8_0: ck_quantize_row_q8_0(x, dst, n); return;
     case CK_Q8_1: ck_quantize_row_q8_1(x, dst, n); return;
+    case CK_Q8_K: ck_quantize_row_q8_K(x, dst, n); return;
     case CK_F16: ck_fp32_to_fp16_row(x, dst, n); return;
     default: memcpy(dst, x, (size_t)n * 4);
     }
@@ -204,7 +253,8 @@ float ck__dot_q4_0_q8_0_ref(int64_t n, const void *w, const void *a) {
         for (int j = 0; j < CK_QK / 2; j++) {
             sumi += ((x[b].qs[j] & 0x0f) - 8) * y[b].qs[j] + ((x[b].qs[j] >> 4) - 8) * y[b].qs[j + CK_QK / 2];
         }
-        sum += (float)sumi * (ck_fp16_to_fp32(x[b].d) * ck_fp16_to_fp32(y[b].d));
+        // llama.cpp's order for Q4_0 matrices (it repacks them into 8-row groups: one FMA per block).
+        sum = fmaf((float)sumi, ck_fp16_to_fp32(x[b].d) * ck_fp16_to_fp32(y[b].d), sum);
     }
     return sum;
 }
@@ -267,6 +317,15 @@ float ck_vec_dot_ref(int type, int64_t n, const void *w_row, const void *act_row
     case CK_F16: return ck__dot_f16_f16_ref(n, w_row, act_row);
     case CK_F32: return ck__dot_f32_f32_ref(n, w_row, act_row);
     case CK_BF16: return ck__dot_bf16_f32_ref(n, w_row, act_row);
+    case CK_Q5_0: return ck__dot_q5_0_q8_0_ref(n, w_row, act_row);
+    case CK_Q2_K: return ck__dot_q2_K_q8_K_ref(n, w_row, act_row);
+    case CK_Q3_K: return ck__dot_q3_K_q8_K_ref(n, w_row, act_row);
+    case CK_Q4_K: return ck__dot_q4_K_q8_K_ref(n, w_row, act_row);
+    case CK_Q5_1: return ck__dot_q5_1_q8_1_ref(n, w_row, act_row);
+    case CK_Q5_K: return ck__dot_q5_K_q8_K_ref(n, w_row, act_row);
+    case CK_IQ4_XS: return ck__dot_iq4_xs_q8_K_ref(n, w_row, act_row);
+    case CK_IQ4_NL: return ck__dot_iq4_nl_q8_0_ref(n, w_row, act_row);
+    case CK_Q6_K: return ck__dot_q6_K_q8_K_ref(n, w_row, act_row);
     default: return 0.0f;
     }
 }

@@ -3,7 +3,7 @@ import PluginABI
 
 /// Element type of a tensor handed over by a model-format plugin.
 public enum TensorType: UInt32, Sendable, CaseIterable {
-    case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q8_0 = 8, bf16 = 30
+    case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q2_K = 10, q3_K = 11, q4_K = 12, q5_K = 13, q6_K = 14, iq4_nl = 20, iq4_xs = 23, bf16 = 30
 
     public var name: String {
         switch self {
@@ -11,10 +11,22 @@ public enum TensorType: UInt32, Sendable, CaseIterable {
         case .f16: return "F16"
         case .q4_0: return "Q4_0"
         case .q4_1: return "Q4_1"
+        case .q5_0: return "Q5_0"
         case .q8_0: return "Q8_0"
+        case .q2_K: return "Q2_K"
+        case .q3_K: return "Q3_K"
+        case .q4_K: return "Q4_K"
+        case .q5_1: return "Q5_1"
+        case .q5_K: return "Q5_K"
+        case .iq4_nl: return "IQ4_NL"
+        case .iq4_xs: return "IQ4_XS"
+        case .q6_K: return "Q6_K"
         case .bf16: return "BF16"
         }
     }
+
+    /// Every type's name, comma separated (for messages that list what is supported).
+    public static var supportedNames: String { allCases.map(\.name).joined(separator: ", ") }
 
     /// (elements, bytes) of one storage block.
     public var blockLayout: (elements: Int, bytes: Int) {
@@ -23,7 +35,16 @@ public enum TensorType: UInt32, Sendable, CaseIterable {
         case .f16, .bf16: return (1, 2)
         case .q4_0: return (32, 18)
         case .q4_1: return (32, 20)
+        case .q5_0: return (32, 22)
         case .q8_0: return (32, 34)
+        case .q2_K: return (256, 84)
+        case .q3_K: return (256, 110)
+        case .q4_K: return (256, 144)
+        case .q5_1: return (32, 24)
+        case .q5_K: return (256, 176)
+        case .iq4_nl: return (32, 18)
+        case .iq4_xs: return (256, 136)
+        case .q6_K: return (256, 210)
         }
     }
 

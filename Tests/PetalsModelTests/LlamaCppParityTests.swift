@@ -25,7 +25,7 @@ final class LlamaCppParityTests: XCTestCase {
         try JSONDecoder().decode(T.self, from: Data(contentsOf: TestModel.fixtures.appendingPathComponent(name)))
     }
 
-    private static func floats(_ base64: String) -> [Float] {
+    static func floats(_ base64: String) -> [Float] {
         let data = Data(base64Encoded: base64)!
         return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
     }

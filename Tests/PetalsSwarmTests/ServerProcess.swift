@@ -8,9 +8,9 @@ final class ServerProcess {
     let address: PeerAddress
     var process: Process { cli.process }
 
-    /// Starts the shard server with `arguments` and waits for its "ready <address>" line.
-    init(_ arguments: [String], timeout: Double = 60) throws {
-        cli = try CLIProcess(["serve", "--shard-only", "--watch-pid", "\(getpid())", "--model", TestModel.path,
+    /// Starts the shard server of `model` with `arguments` and waits for its "ready <address>" line.
+    init(_ arguments: [String], model: String = TestModel.path, timeout: Double = 60) throws {
+        cli = try CLIProcess(["serve", "--shard-only", "--watch-pid", "\(getpid())", "--model", model,
                               "--threads", "1"] + arguments)
         address = try PeerAddress(parsing: try cli.waitUntilReady(timeout: timeout))
     }

@@ -36,10 +36,10 @@ enum SwarmFixtures {
                                       sampling: SamplingParameters(), stopAtEndOfGeneration: false).tokens
     }
 
-    static func remoteGenerator(peers: [PeerAddress], options: SwarmClientOptions = fastFailover) throws
-        -> (TextGenerator, RemoteBackend) {
+    static func remoteGenerator(peers: [PeerAddress], options: SwarmClientOptions = fastFailover,
+                                model: String = TestModel.path) throws -> (TextGenerator, RemoteBackend) {
         let host = try TestModel.host()
-        let backend = try RemoteBackend(host: host, modelPath: TestModel.path,
+        let backend = try RemoteBackend(host: host, modelPath: model,
                                         directory: SwarmDirectory(peers: peers, host: host, options: options),
                                         pool: TestModel.pool)
         return (TextGenerator(tokenizer: try TestModel.tokenizer(), backend: backend), backend)

@@ -6,7 +6,7 @@ import PluginAPI
 struct GGUFFormatProvider: ModelFormatProvider {
     let name = "gguf"
     let version = "0.1.0"
-    let summary = "GGUF v2/v3 models (F32, F16, BF16, Q4_0, Q4_1, Q8_0), memory-mapped per shard"
+    let summary = "GGUF v2/v3 models (\(TensorType.supportedNames)), memory-mapped per shard"
 
     func probe(path: String) -> Int32 {
         guard let handle = FileHandle(forReadingAtPath: path) else { return 0 }
@@ -103,7 +103,7 @@ struct GGUFModel {
         var selected: [ExportedTensor] = []
         for info in header.tensors where wanted(info.name, blocks: blocks, hasOutput: hasOutput) {
             guard let type = TensorType(rawValue: info.typeID) else {
-                throw GGUFError.unsupported(path: path, reason: "tensor \(info.name) has ggml type \(info.typeID) (supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0)")
+                throw GGUFError.unsupported(path: path, reason: "tensor \(info.name) has ggml type \(info.typeID) (supported: \(TensorType.supportedNames))")
             }
             let (elements, overflow) = info.dims.reduce((1, false)) { acc, d in
                 let (p, o) = acc.0.multipliedReportingOverflow(by: d)

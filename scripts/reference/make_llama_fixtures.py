@@ -3,17 +3,28 @@
 
 Usage: scripts/reference/build_llama_cpp.sh [DIR]   (once; default DIR /opt/llama-ref)
        python3 scripts/reference/make_llama_fixtures.py [DIR]
+       python3 scripts/reference/make_llama_fixtures.py [DIR] --model M.gguf --out D --logit-prompts 1 \
+           --decode-steps 1 --skip-tokenize      (another file of the same model, as make_kquant_fixtures.sh does)
 
 Compiles llama_reference.c against DIR's libllama, then records for the default model:
 tokenize.json (ids of varied strings), greedy.json (32-token greedy continuations) and
 logits.json (float32 logits, base64, of prefill and the first decode steps).
 """
-import base64, json, os, subprocess, sys, tempfile
+import argparse, base64, json, os, subprocess, sys, tempfile
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MODEL = os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
 OUT = os.path.join(ROOT, "Tests", "Fixtures", "smollm2")
-LLAMA = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "/opt/llama-ref")
+ARGS = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+ARGS.add_argument("llama", nargs="?", default="/opt/llama-ref", help="llama.cpp directory (src/ and build/)")
+ARGS.add_argument("--model", default=MODEL, help="GGUF file to record (default: the default model)")
+ARGS.add_argument("--out", default=OUT, help="fixture directory")
+ARGS.add_argument("--logit-prompts", type=int, default=3, help="prompts whose logits are kept")
+ARGS.add_argument("--decode-steps", type=int, default=4, help="decode steps of the first prompt whose logits are kept")
+ARGS.add_argument("--skip-tokenize", action="store_true", help="do not write tokenize.json")
+OPTIONS = ARGS.parse_args()
+MODEL, OUT = os.path.abspath(OPTIONS.model), os.path.abspath(OPTIONS.out)
+LLAMA = os.path.abspath(OPTIONS.llama)
 SRC = os.path.join(LLAMA, "src")  # the vendored llama.cpp tree
 LIB = os.path.join(LLAMA, "build", "bin")
 
@@ -59,8 +70,8 @@ PROMPTS = [
     ("chat", SYSTEM + "<|im_start|>user\nExplain gravity to a child.<|im_end|>\n<|im_start|>assistant\n"),
 ]
 N_NEW = 32
-LOGIT_PROMPTS = 3  # full logits kept for the first prompts
-DECODE_STEPS = 4   # and for this many decode steps of the first prompt
+LOGIT_PROMPTS = OPTIONS.logit_prompts  # full logits kept for the first prompts
+DECODE_STEPS = OPTIONS.decode_steps    # and for this many decode steps of the first prompt
 
 
 def build_tool(tmp):
@@ -91,13 +102,14 @@ def main():
                  "model": os.path.basename(MODEL), "generator": "scripts/reference/make_llama_fixtures.py"}
 
         cases = []
-        for s in STRINGS:
+        for s in [] if OPTIONS.skip_tokenize else STRINGS:
             ids = [int(t) for t in run(exe, ["tokenize", MODEL, "1"], s).split()]
             raw = [int(t) for t in run(exe, ["tokenize", MODEL, "0"], s).split()]
             cases.append({"text": s, "ids": ids, "ids_parse_special_off": raw})
-        with open(os.path.join(OUT, "tokenize.json"), "w") as f:
-            json.dump({"about": {**about, "settings": "llama_tokenize(add_special=false, parse_special=true|false)"},
-                       "cases": cases}, f, ensure_ascii=False, indent=1)
+        if not OPTIONS.skip_tokenize:
+            with open(os.path.join(OUT, "tokenize.json"), "w") as f:
+                json.dump({"about": {**about, "settings": "llama_tokenize(add_special=false, parse_special=true|false)"},
+                           "cases": cases}, f, ensure_ascii=False, indent=1)
 
         greedy, logits = [], []
         for index, (kind, prompt) in enumerate(PROMPTS):

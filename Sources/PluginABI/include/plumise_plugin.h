@@ -36,7 +36,16 @@ typedef enum pp_dtype {
     PP_DTYPE_F16 = 1,
     PP_DTYPE_Q4_0 = 2,
     PP_DTYPE_Q4_1 = 3,
+    PP_DTYPE_Q5_0 = 6,
+    PP_DTYPE_Q5_1 = 7,
     PP_DTYPE_Q8_0 = 8,
+    PP_DTYPE_Q2_K = 10,
+    PP_DTYPE_Q3_K = 11,
+    PP_DTYPE_Q4_K = 12,
+    PP_DTYPE_Q5_K = 13,
+    PP_DTYPE_Q6_K = 14,
+    PP_DTYPE_IQ4_NL = 20,
+    PP_DTYPE_IQ4_XS = 23,
     PP_DTYPE_BF16 = 30,
 } pp_dtype;
 

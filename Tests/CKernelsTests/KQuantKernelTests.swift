@@ -1,0 +1,122 @@
+import CKernels
+import XCTest
+
+/// The kernels of the types llama.cpp's K-quant files use (Q2_K ... Q6_K, Q5_0, Q5_1, IQ4_NL,
+/// IQ4_XS): the AVX2 dots against their scalar references (bit for bit: both compute llama.cpp's
+/// lanes and chains), the four-row kernels and batches against the single-row dot, and every
+/// dot against a double-precision dot of the dequantized rows. (Against llama.cpp's own kernels:
+/// scripts/reference/check_kernels_vs_ggml.sh, which needs the reference build.)
+final class KQuantKernelTests: XCTestCase {
+    /// (type, f16 scale fields' byte offsets in a block) for random, valid blocks.
+    static let types: [(type: Int32, name: String, scaleOffsets: [Int])] = [
+        (Int32(CK_Q5_0), "Q5_0", [0]), (Int32(CK_Q5_1), "Q5_1", [0, 2]), (Int32(CK_IQ4_NL), "IQ4_NL", [0]),
+        (Int32(CK_Q2_K), "Q2_K", [80, 82]), (Int32(CK_Q3_K), "Q3_K", [108]), (Int32(CK_Q4_K), "Q4_K", [0, 2]),
+        (Int32(CK_Q5_K), "Q5_K", [0, 2]), (Int32(CK_Q6_K), "Q6_K", [208]), (Int32(CK_IQ4_XS), "IQ4_XS", [0]),
+    ]
+
+    /// Rows of random blocks: random quants and packed scales, small positive f16 scales.
+    func randomRows(_ type: Int32, scaleOffsets: [Int], cols: Int, rows: Int, rng: inout TestRandom) -> [UInt8] {
+        let blockElements = Int(ck_type_block_elements(type))
+        let blockBytes = ck_row_size(type, Int64(blockElements))
+        let blocks = rows * cols / blockElements
+        var bytes = (0..<(blocks * blockBytes)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        for b in 0..<blocks {
+            for offset in scaleOffsets {
+                let h = ck_fp32_to_fp16(0.0005 + abs(rng.float(0.01)))
+                bytes[b * blockBytes + offset] = UInt8(h & 0xff)
+                bytes[b * blockBytes + offset + 1] = UInt8(h >> 8)
+            }
+        }
+        return bytes
+    }
+
+    func testSIMDDotsEqualTheScalarReferencesBitForBit() throws {
+        try XCTSkipUnless(ck_cpu_has_avx2_fma_f16c() != 0, "CPU without AVX2/FMA/F16C: only the references run")
+        var rng = TestRandom(seed: 20)
+        for t in Self.types {
+            for n in [256, 512, 1536, 2048] {
+                for trial in 0..<4 {
+                    let w = randomRows(t.type, scaleOffsets: t.scaleOffsets, cols: n, rows: 1, rng: &rng)
+                    let a = prepareActivation(rng.floats(n, scale: trial == 0 ? 40 : 2), weightType: t.type)
+                    let (fast, reference) = w.withUnsafeBytes { wr in
+                        a.withUnsafeBytes { ar in
+                            (ck_vec_dot(t.type, Int64(n), wr.baseAddress, ar.baseAddress),
+                             ck_vec_dot_ref(t.type, Int64(n), wr.baseAddress, ar.baseAddress))
+                        }
+                    }
+                    XCTAssertEqual(fast.bitPattern, reference.bitPattern, "\(t.name) n=\(n): \(fast) vs \(reference)")
+                }
+            }
+        }
+    }
+
+    func testDotsEqualTheDoublePrecisionDotOfTheDequantizedRows() {
+        var rng = TestRandom(seed: 21)
+        for t in Self.types {
+            let n = 1536
+            let w = randomRows(t.type, scaleOffsets: t.scaleOffsets, cols: n, rows: 1, rng: &rng)
+            let x = rng.floats(n, scale: 3)
+            let actType = ck_activation_type(t.type)
+            let a = prepareActivation(x, weightType: t.type)
+            let wf = dequantize(w, type: t.type, count: n), af = dequantize(a, type: actType, count: n)
+            let exact = zip(wf, af).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            let magnitude = zip(wf, af).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
+            for scalar in [true, false] {
+                ck_set_force_scalar(scalar ? 1 : 0)
+                let dot = w.withUnsafeBytes { wr in a.withUnsafeBytes { ck_vec_dot(t.type, Int64(n), wr.baseAddress, $0.baseAddress) } }
+                // Exact integer block sums; only the f32 scale products and sums round (and, for
+                // Q5_1, the f16 sums s = d * sum(q) of its Q8_1 activations).
+                let tolerance = t.type == Int32(CK_Q5_1) ? 1e-4 : 1e-6
+                XCTAssertEqual(Double(dot), exact, accuracy: tolerance * magnitude, "\(t.name) scalar=\(scalar)")
+            }
+            ck_set_force_scalar(0)
+        }
+    }
+
+    func testMatmulRowsAndBatchesEqualTheSingleRowDot() {
+        var rng = TestRandom(seed: 22)
+        let cols = 512, rows = 12
+        for t in Self.types {
+            let w = randomRows(t.type, scaleOffsets: t.scaleOffsets, cols: cols, rows: rows, rng: &rng)
+            let pool = ck_pool_create(2)
+            defer { ck_pool_destroy(pool) }
+            for nTok in [1, 5] {
+                let x = rng.floats(nTok * cols)
+                var y = [Float](repeating: 0, count: nTok * rows)
+                w.withUnsafeBytes { wr in ck_matmul(pool, t.type, wr.baseAddress, Int64(rows), Int64(cols), x, Int64(nTok), &y) }
+                let rowBytes = ck_row_size(t.type, Int64(cols))
+                for tok in 0..<nTok {
+                    let a = prepareActivation(Array(x[(tok * cols)..<((tok + 1) * cols)]), weightType: t.type)
+                    for r in 0..<rows {
+                        let expected = w.withUnsafeBytes { wr in
+                            a.withUnsafeBytes { ck_vec_dot(t.type, Int64(cols), wr.baseAddress! + r * rowBytes, $0.baseAddress) }
+                        }
+                        XCTAssertEqual(y[tok * rows + r].bitPattern, expected.bitPattern, "\(t.name) token \(tok) row \(r) of \(nTok)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testQ8KActivationsKeepEveryValueWithinHalfAStep() {
+        var rng = TestRandom(seed: 23)
+        let n = 512
+        var x = rng.floats(n, scale: 5)
+        x[300] = -9 // the value of largest magnitude maps to -127 (d takes its sign)
+        var blocks = [ck_block_q8_K](repeating: ck_block_q8_K(), count: n / 256)
+        ck_quantize_row_q8_K(x, &blocks, Int64(n))
+        let back = blocks.withUnsafeBytes { raw in dequantize(Array(raw), type: Int32(CK_Q8_K), count: n) }
+        for b in 0..<2 {
+            let block = blocks[b]
+            let chunk = x[(b * 256)..<((b + 1) * 256)]
+            let amax = chunk.map(abs).max() ?? 0
+            XCTAssertEqual(abs(block.d), amax / 127, accuracy: amax * 1e-6)
+            for i in chunk.indices { XCTAssertEqual(back[i], x[i], accuracy: abs(block.d) / 2 * 1.0001) }
+            let qs = withUnsafeBytes(of: block.qs) { Array($0.bindMemory(to: Int8.self)) }
+            let sums = withUnsafeBytes(of: block.bsums) { Array($0.bindMemory(to: Int16.self)) }
+            for g in 0..<16 { XCTAssertEqual(Int(sums[g]), qs[(g * 16)..<(g * 16 + 16)].reduce(0) { $0 + Int($1) }) }
+        }
+        XCTAssertEqual(withUnsafeBytes(of: blocks[1].qs) { Int8(bitPattern: $0[300 - 256]) }, -127)
+        XCTAssertGreaterThan(blocks[1].d, 0)
+    }
+}

@@ -357,68 +357,36 @@ CK_AVX2 static void tile_q4_1(const ck_packed *p, int64_t g, const float *dx8, c
     tile2_q4_1(p, g, 2, dx8, act0, act1, out0, out1);
 }
 
-// MARK: - Q8_0 batches: the rows of a panel in the lanes
-//
-// For a batch, each thread copies a panel of 8 rows (two groups) into a layout where one
-// 32-byte vector holds four consecutive quants of each of the 8 rows (chunk c of block b:
-// quants 4c ... 4c+3 of rows 0 ... 7), next to their absolute values and the 8 rows' scales
-// as f32. A token's four activation quants are broadcast to every lane; sign, maddubs and
-// madd then leave each row's partial dot in its own lane, the 8 chunks of a block add up as
-// integers, and one convert and one FMA per block and token serve all 8 rows (the single-row
-// kernel needs a convert, a multiply and an FMA per row). Per row and token the result is
-// sum over blocks of (d_x * d_y) * (exact integer block dot), accumulated in f32 block by
-// block: the single-row dot's terms, added in another order (a rounding difference only).
-
-#define CK_PANEL_BLOCK 544 // bytes per block of a panel: 256 quants, 256 absolute values, 8 f32 scales
-
-/// Groups g and g + 1 (or g alone: rows 4-7 zero) into a panel (CK_PANEL_BLOCK bytes per block).
-CK_AVX2 static void q8_panel(const ck_packed *p, int64_t g, int two, uint8_t *panel) {
-    const uint8_t *base0 = p->data + (size_t)g * p->group_bytes, *base1 = two ? base0 + p->group_bytes : NULL;
-    for (int64_t b = 0; b < p->nb; b++, panel += CK_PANEL_BLOCK) {
-        __m256 rows[8], chunks[8]; // quants as 32-bit lanes: dword c = quants 4c ... 4c+3
-        const __m128 d0 = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)((const uint16_t *)base0 + b * CK_GROUP)));
-        const __m128 d1 = two ? _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)((const uint16_t *)base1 + b * CK_GROUP))) : _mm_setzero_ps();
-        for (int r = 0; r < 4; r++) {
-            rows[r] = _mm256_load_ps((const float *)(base0 + p->scale_bytes + (size_t)b * 128 + r * 32));
-            rows[4 + r] = two ? _mm256_load_ps((const float *)(base1 + p->scale_bytes + (size_t)b * 128 + r * 32)) : _mm256_setzero_ps();
+/// Four rows x two tokens of Q8_0 in group_q8_0's order (the same products, chains and sums),
+/// each row's quants loaded once for both tokens.
+CK_AVX2 static void tile_q8_0(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *act0, const uint8_t *act1,
+                              float out0[4], float out1[4]) {
+    const uint8_t *qs = p->data + (size_t)g * p->group_bytes + p->scale_bytes;
+    const int8_t *qy0 = (const int8_t *)act0, *qy1 = (const int8_t *)act1;
+    const float *dy0 = (const float *)(act0 + (size_t)p->nb * 32), *dy1 = (const float *)(act1 + (size_t)p->nb * 32);
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    const float *d = dx8;
+    for (int64_t b = 0; b < p->nb; b++, qs += 128, d += 32) {
+        const __m256i y0 = _mm256_load_si256((const __m256i *)(qy0 + b * 32));
+        const __m256i y1 = _mm256_load_si256((const __m256i *)(qy1 + b * 32));
+        const __m256 e0 = _mm256_broadcast_ss(dy0 + b), e1 = _mm256_broadcast_ss(dy1 + b);
+#define ROW(r, acc0, acc1)                                                                                        \
+        {                                                                                                         \
+            const __m256i x = _mm256_load_si256((const __m256i *)(qs + (r) * 32));                               \
+            const __m256 dr = _mm256_load_ps(d + (r) * 8);                                                      \
+            acc0 = _mm256_fmadd_ps(_mm256_mul_ps(dr, e0), ck__dot_s8_s8(x, y0), acc0);                          \
+            acc1 = _mm256_fmadd_ps(_mm256_mul_ps(dr, e1), ck__dot_s8_s8(x, y1), acc1);                          \
         }
-        ck__transpose8(rows, chunks);
-        for (int c = 0; c < 8; c++) {
-            const __m256i q = _mm256_castps_si256(chunks[c]);
-            _mm256_store_si256((__m256i *)(panel + 32 * c), q);
-            _mm256_store_si256((__m256i *)(panel + 256 + 32 * c), _mm256_sign_epi8(q, q));
-        }
-        _mm256_store_ps((float *)(panel + 512), _mm256_set_m128(d1, d0));
+        ROW(0, a00, a01)
+        ROW(1, a10, a11)
+        ROW(2, a20, a21)
+        ROW(3, a30, a31)
+#undef ROW
     }
-}
-
-/// A panel's 8 rows x four tokens (act[i]: packed activations; tokens past nt repeat one).
-CK_AVX2 static void q8_panel_tile(const ck_packed *p, const uint8_t *panel, const uint8_t *const act[4], __m256 out[4]) {
-    const int64_t nb = p->nb;
-    const int8_t *q0 = (const int8_t *)act[0], *q1 = (const int8_t *)act[1], *q2 = (const int8_t *)act[2], *q3 = (const int8_t *)act[3];
-    const float *e0 = (const float *)(act[0] + nb * 32), *e1 = (const float *)(act[1] + nb * 32);
-    const float *e2 = (const float *)(act[2] + nb * 32), *e3 = (const float *)(act[3] + nb * 32);
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256 f0 = _mm256_setzero_ps(), f1 = f0, f2 = f0, f3 = f0;
-    for (int64_t b = 0; b < nb; b++, panel += CK_PANEL_BLOCK) {
-        __m256i i0 = _mm256_setzero_si256(), i1 = i0, i2 = i0, i3 = i0;
-        for (int c = 0; c < 8; c++) {
-            const __m256i w = _mm256_load_si256((const __m256i *)(panel + 32 * c));
-            const __m256i aw = _mm256_load_si256((const __m256i *)(panel + 256 + 32 * c));
-            int32_t y;
-#define LANES(q, i)                                                                                              \
-            memcpy(&y, q + b * 32 + 4 * c, 4);                                                                    \
-            i = _mm256_add_epi32(i, _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(_mm256_set1_epi32(y), w)), ones))
-            LANES(q0, i0); LANES(q1, i1); LANES(q2, i2); LANES(q3, i3);
-#undef LANES
-        }
-        const __m256 d = _mm256_load_ps((const float *)(panel + 512));
-        f0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i0), _mm256_mul_ps(d, _mm256_broadcast_ss(e0 + b)), f0);
-        f1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i1), _mm256_mul_ps(d, _mm256_broadcast_ss(e1 + b)), f1);
-        f2 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i2), _mm256_mul_ps(d, _mm256_broadcast_ss(e2 + b)), f2);
-        f3 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i3), _mm256_mul_ps(d, _mm256_broadcast_ss(e3 + b)), f3);
-    }
-    out[0] = f0; out[1] = f1; out[2] = f2; out[3] = f3;
+    out0[0] = ck__hsum8(a00); out1[0] = ck__hsum8(a01);
+    out0[1] = ck__hsum8(a10); out1[1] = ck__hsum8(a11);
+    out0[2] = ck__hsum8(a20); out1[2] = ck__hsum8(a21);
+    out0[3] = ck__hsum8(a30); out1[3] = ck__hsum8(a31);
 }
 #endif
 
@@ -429,6 +397,7 @@ static tile_kernel tile_kernel_for(int type) {
 #if defined(__x86_64__)
     if (ck__use_simd()) {
         if (type == CK_Q4_1) return tile_q4_1;
+        if (type == CK_Q8_0) return tile_q8_0;
     }
 #endif
     (void)type;
@@ -494,47 +463,6 @@ static void packed_groups(void *raw, int64_t begin, int64_t end, int thread_inde
 
 typedef struct {
     const ck_packed *p;
-    const uint8_t *act;
-    size_t act_bytes;
-    int64_t n_tok;
-    float *y;
-    uint8_t *panels; // per thread: nb x CK_PANEL_BLOCK bytes
-    size_t panel_bytes;
-} q8_batch_job;
-
-/// Panels [begin, end) of 8 rows against every token, four tokens at a time.
-#if defined(__x86_64__)
-CK_AVX2
-#endif
-static void q8_batch_panels(void *raw, int64_t begin, int64_t end, int thread_index) {
-#if defined(__x86_64__)
-    const q8_batch_job *job = raw;
-    const ck_packed *p = job->p;
-    uint8_t *panel = job->panels + (size_t)thread_index * job->panel_bytes;
-    for (int64_t pn = begin; pn < end; pn++) {
-        const int64_t g = pn * 2;
-        const int two = g + 1 < p->groups, nr = two ? 8 : 4;
-        q8_panel(p, g, two, panel);
-        for (int64_t t = 0; t < job->n_tok; t += 4) {
-            const int nt = job->n_tok - t < 4 ? (int)(job->n_tok - t) : 4;
-            const uint8_t *act[4];
-            for (int i = 0; i < 4; i++) act[i] = job->act + (size_t)(t + (i < nt ? i : 0)) * job->act_bytes;
-            __m256 out[4];
-            q8_panel_tile(p, panel, act, out);
-            for (int i = 0; i < nt; i++) {
-                float *y = job->y + (t + i) * p->rows + g * CK_GROUP;
-                if (nr == 8) _mm256_storeu_ps(y, out[i]);
-                else _mm_storeu_ps(y, _mm256_castps256_ps128(out[i]));
-            }
-        }
-    }
-#else
-    (void)raw; (void)begin; (void)end; (void)thread_index;
-#endif
-}
-
-typedef struct {
-    const ck_packed *p;
     const float *x;
     uint8_t *act;
     size_t act_bytes;
@@ -563,18 +491,6 @@ void ck_matmul_packed(ck_pool *pool, const ck_packed *p, const float *X, int64_t
     }
     packed_prep_job prep = { p, X, act, act_bytes };
     ck_pool_run(pool, n_tok, 8, packed_prepare, &prep);
-#if defined(__x86_64__)
-    if (p->type == CK_Q8_0 && n_tok > 1 && pool && ck__use_simd()) {
-        q8_batch_job batch = { p, act, act_bytes, n_tok, Y, NULL, (size_t)p->nb * CK_PANEL_BLOCK };
-        batch.panels = ck__pool_scratch(pool, 2, batch.panel_bytes * (size_t)ck_pool_threads(pool));
-        if (batch.panels) {
-            // One panel of 8 rows per chunk: the two threads finish within one panel of each other.
-            ck__pool_run_chunked(pool, (p->groups + 1) / 2, 1, q8_batch_panels, &batch);
-            ck__pool_unlock_op(pool);
-            return;
-        }
-    }
-#endif
     packed_job job = { p, kernel_for(p->type), n_tok > 1 ? tile_kernel_for(p->type) : NULL, act, act_bytes, n_tok, Y, NULL, 0 };
     if (job.tile) {
         job.scales_per_thread = (size_t)p->nb * 32;

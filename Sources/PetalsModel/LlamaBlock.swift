@@ -41,9 +41,8 @@ struct LlamaBlockWeights: @unchecked Sendable {
 
 extension ModelShard {
     /// x += Wo · attention(rope(Wq·norm(x)), cache ∪ rope(Wk·norm(x)), cache ∪ Wv·norm(x))
-    func llamaAttentionStep(_ w: LlamaBlockWeights, layer: Int, x: UnsafeMutablePointer<Float>,
-                            nTok n: Int, pos0: Int, cache: KVCache) {
-        let e = hp.embedding, s = scratch
+    func llamaAttentionStep(_ w: LlamaBlockWeights, layer: Int, x: UnsafeMutablePointer<Float>, batch: BatchLayout) {
+        let e = hp.embedding, s = scratch, n = batch.rows
         w.attentionNorm.apply(s.normed.pointer, x, rows: n, width: e, epsilon: hp.normEpsilon, pool: pool)
         if let qkv = w.qkv {
             qkv.apply(pool, s.normed.pointer, nTok: n, into: s.query.pointer, s.key.pointer, s.value.pointer)
@@ -53,10 +52,9 @@ extension ModelShard {
             w.value.apply(pool, s.normed.pointer, nTok: n, into: s.value.pointer)
         }
         if case .rotary(let dims, let base, let style) = hp.positions {
-            ck_rope_rows(pool.raw, s.query.pointer, s.key.pointer, Int64(n), Int64(pos0), Int64(hp.heads),
-                         Int64(hp.kvHeads), Int64(hp.headDim), Int64(dims), base, style)
+            ropeStep(batch, dims: dims, base: base, style: style)
         }
-        attendStep(layer: layer, nTok: n, pos0: pos0, cache: cache)
+        attendStep(layer: layer, batch: batch)
         w.attentionOutput.apply(pool, s.attention.pointer, nTok: n, into: s.projected.pointer)
         ck_add_pool(pool.raw, x, s.projected.pointer, Int64(n * e))
     }

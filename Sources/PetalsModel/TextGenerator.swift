@@ -38,8 +38,12 @@ public final class TextGenerator {
 
     /// Generates up to `maxNewTokens` tokens after `promptTokens`; `onText` receives each piece of
     /// text as soon as it forms complete UTF-8.
+    /// `isCancelled` is checked before every step: once it returns true, generation stops with
+    /// GenerationCancelled and the session (with its KV caches, here or on servers) is freed.
     public func generate(promptTokens: [Int], maxNewTokens: Int, sampling: SamplingParameters,
                          stopAtEndOfGeneration: Bool = true,
+                         isCancelled: () -> Bool = { false },
+                         onFirstToken: () -> Void = {},
                          onText: (String) -> Void = { _ in }) throws -> GenerationResult {
         guard !promptTokens.isEmpty else { throw ModelError.emptyPrompt }
         let hp = backend.hyperparameters
@@ -55,6 +59,7 @@ public final class TextGenerator {
         var stop = StopReason.length
 
         let prefillStart = DispatchTime.now()
+        if isCancelled() { throw GenerationCancelled(tokens: 0) }
         var logits = try session.step(promptTokens)
         let prefillEnd = DispatchTime.now()
         while generated.count < maxNewTokens {
@@ -65,9 +70,11 @@ public final class TextGenerator {
             }
             generated.append(next)
             history.append(next)
+            if generated.count == 1 { onFirstToken() }
             let piece = decoder.append(next)
             if !piece.isEmpty { onText(piece) }
             if generated.count == maxNewTokens { break }
+            if isCancelled() { throw GenerationCancelled(tokens: generated.count) }
             logits = try session.step([next])
         }
         let tail = decoder.flush()
@@ -79,4 +86,13 @@ public final class TextGenerator {
             prefillSeconds: Double(prefillEnd.uptimeNanoseconds - prefillStart.uptimeNanoseconds) / 1e9,
             decodeSeconds: Double(end.uptimeNanoseconds - prefillEnd.uptimeNanoseconds) / 1e9)
     }
+}
+
+/// Generation stopped because its client went away; `tokens` were made before it noticed.
+public struct GenerationCancelled: Error, Equatable, CustomStringConvertible {
+    public let tokens: Int
+
+    public init(tokens: Int) { self.tokens = tokens }
+
+    public var description: String { "generation cancelled after \(tokens) tokens: the client went away" }
 }

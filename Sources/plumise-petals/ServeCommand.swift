@@ -76,7 +76,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-sessions"), help: "Inference sessions open at once.")
     var maxSessions = ServerLimits().maxSessions
 
-    @Option(name: .customLong("cache-tokens"), help: "KV-cache positions reserved across all sessions.")
+    @Option(name: .customLong("cache-tokens"), help: "KV-cache positions across all sessions (the shard's page pool; each session reserves its length).")
     var cacheTokens = ServerLimits().cacheTokenBudget
 
     @Option(name: .customLong("max-length"), help: "Positions one session may hold.")
@@ -132,7 +132,8 @@ struct ServeCommand: AsyncParsableCommand {
         let host = try plugins.loadHost()
         let range = try chooseBlocks(host: host)
         let pool = ComputePool(threads: threads)
-        let shard = try ModelShard(model: try host.openModel(path: model, blocks: range), pool: pool)
+        let shard = try ModelShard(model: try host.openModel(path: model, blocks: range), pool: pool,
+                                   cacheTokens: cacheTokens)
         let limits = ServerLimits(maxSessions: maxSessions, cacheTokenBudget: cacheTokens, maxSessionLength: maxLength,
                                   idleTimeoutSeconds: idleTimeout, stepTimeoutSeconds: stepTimeout)
         var transportName = transport

@@ -21,13 +21,16 @@ public struct ModelDescription: Codable, Equatable, Sendable {
     /// The feed-forward activation: "silu" (gated, llama), "gelu_tanh" (GPT-2's gelu_new,
     /// BLOOM) or "gelu" (exact, erf). Optional in the JSON; nil means the architecture's own.
     public var activation: String?
+    /// The model's network id (see ``ModelIdentity``), e.g. "HuggingFaceTB/SmolLM2-135M-Instruct".
+    /// Optional in the JSON; nil means the plugin could not tell (the host falls back to `name`).
+    public var modelID: String?
     public var tokenizer: TokenizerDescription
 
     public init(architecture: String, name: String, blockCount: Int, blockStart: Int, blockEnd: Int,
                 contextLength: Int, embeddingLength: Int, feedForwardLength: Int, headCount: Int,
                 headCountKV: Int, ropeFreqBase: Float, ropeDimensionCount: Int, ropeStyle: String,
                 normEpsilon: Float, vocabSize: Int, tiedEmbeddings: Bool, activation: String? = nil,
-                tokenizer: TokenizerDescription) {
+                modelID: String? = nil, tokenizer: TokenizerDescription) {
         self.architecture = architecture
         self.name = name
         self.blockCount = blockCount
@@ -45,6 +48,7 @@ public struct ModelDescription: Codable, Equatable, Sendable {
         self.vocabSize = vocabSize
         self.tiedEmbeddings = tiedEmbeddings
         self.activation = activation
+        self.modelID = modelID
         self.tokenizer = tokenizer
     }
 
@@ -56,7 +60,7 @@ public struct ModelDescription: Codable, Equatable, Sendable {
         case headCountKV = "head_count_kv", ropeFreqBase = "rope_freq_base"
         case ropeDimensionCount = "rope_dimension_count", ropeStyle = "rope_style"
         case normEpsilon = "norm_epsilon", vocabSize = "vocab_size"
-        case tiedEmbeddings = "tied_embeddings", activation, tokenizer
+        case tiedEmbeddings = "tied_embeddings", activation, modelID = "model_id", tokenizer
     }
 }
 

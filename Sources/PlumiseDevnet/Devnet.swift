@@ -15,6 +15,10 @@ public struct DevnetOptions: Sendable {
     public var dataDirectory = ".devnet"
     /// RewardPool epoch length and the oracle's reporting period.
     public var epochSeconds = 60
+    /// Seconds between the oracle's sponsored reward claims (plumise-oracle: hourly) and
+    /// sponsored heartbeats (every 5 minutes).
+    public var sponsoredClaimSeconds = 3600
+    public var sponsoredHeartbeatSeconds = 300
     /// How many dev accounts genesis funds.
     public var accountCount = DevAccounts.defaultCount
     /// Unix seconds now (tests substitute their own).
@@ -71,16 +75,22 @@ public final class Devnet: Sendable {
             await ports.chainListening($0)
         }
         // The oracle asks the chain over JSON-RPC, as plumise-oracle asks the real one.
-        let verifier = ReportVerifier(clock: clock) { agent in
-            try await ChainRPC(url: try await ports.chainURL(), timeoutSeconds: 5).isAgentAccount(agent)
-        }
-        let oracleApp = DevOracleServer(store: oracleStore, verifier: verifier).makeApplication(host: host, port: options.oraclePort) {
+        let oracleChain = OracleChain(chainURL: { try await ports.chainURL() }, chainID: chainID)
+        let verifier = ReportVerifier(clock: clock) { agent in await oracleChain.isAgent(agent) }
+        var oracle = DevOracleServer(store: oracleStore, verifier: verifier, chain: oracleChain, logger: logger)
+        let chainState = chain
+        oracle.epochAt = { now in (try? chainState.epoch(at: now)) ?? 0 }
+        let oracleApp = oracle.makeApplication(host: host, port: options.oraclePort) {
             await ports.oracleListening($0)
         }
         let epochs = EpochService(store: oracleStore, ports: ports, chainID: chainID, interval: Double(options.epochSeconds),
                                   logger: logger)
+        let jobs = OracleSponsorJobs(store: oracleStore, chain: oracleChain, clock: clock, logger: logger)
+        let claims = RepeatingJob(interval: Double(options.sponsoredClaimSeconds)) { _ = await jobs.claimRewards() }
+        let beats = RepeatingJob(interval: Double(options.sponsoredHeartbeatSeconds)) { await jobs.beat() }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: chainApp), .init(service: oracleApp), .init(service: epochs)],
+            services: [.init(service: chainApp), .init(service: oracleApp), .init(service: epochs), .init(service: claims),
+                       .init(service: beats)],
             gracefulShutdownSignals: signals, logger: logger))
         await running.started(group)
         try await group.run()
@@ -116,6 +126,21 @@ private struct EpochService: Service {
             guard let url = try? await ports.chainURL() else { return } // cancelled before the chain listened
             let agent = ChainAgent(rpc: ChainRPC(url: url), wallet: DevAccounts.oracle.wallet, chainID: chainID)
             await EpochReporter(store: store, agent: agent, interval: interval, logger: logger).run()
+        }
+    }
+}
+
+/// A job run every `interval` seconds until graceful shutdown.
+private struct RepeatingJob: Service {
+    let interval: Double
+    let body: @Sendable () async -> Void
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do { try await Task.sleep(nanoseconds: UInt64(interval * 1e9)) } catch { return }
+                await body()
+            }
         }
     }
 }

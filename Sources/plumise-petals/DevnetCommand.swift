@@ -31,6 +31,10 @@ struct DevnetCommand: AsyncParsableCommand {
     @Option(name: .customLong("epoch-seconds"), help: "RewardPool epoch length and the oracle's contribution period.")
     var epochSeconds = 60
 
+    @Option(name: .customLong("sponsored-claim-seconds"),
+            help: "Seconds between the oracle's sponsored reward claims for active nodes (plumise-oracle: 3600).")
+    var sponsoredClaimSeconds = 3600
+
     @Option(help: "Number of pre-funded dev accounts.")
     var accounts = DevAccounts.defaultCount
 
@@ -55,6 +59,7 @@ struct DevnetCommand: AsyncParsableCommand {
     func validate() throws {
         guard (0...65535).contains(chainPort), (0...65535).contains(oraclePort) else { throw ValidationError("ports must be in 0...65535") }
         guard epochSeconds >= 1 else { throw ValidationError("--epoch-seconds must be at least 1") }
+        guard sponsoredClaimSeconds >= 1 else { throw ValidationError("--sponsored-claim-seconds must be at least 1") }
         guard accounts >= 1 else { throw ValidationError("--accounts must be at least 1") }
         guard withNodes >= 0, withNodes <= accounts else { throw ValidationError("--with-nodes must be in 0...--accounts") }
         guard reportInterval >= 10 else { throw ValidationError("--report-interval must be at least 10 seconds") }
@@ -81,6 +86,7 @@ struct DevnetCommand: AsyncParsableCommand {
         options.oraclePort = oraclePort
         options.dataDirectory = dataDirectory
         options.epochSeconds = epochSeconds
+        options.sponsoredClaimSeconds = sponsoredClaimSeconds
         options.accountCount = accounts
         let devnet = try Devnet(options: options)
         defer { try? devnet.close() }
@@ -148,7 +154,7 @@ struct DevnetCommand: AsyncParsableCommand {
         print("Plumise devnet (chain id \(devnet.chain.config.chainID)), state in \(dataDirectory)/")
         print("  chain  JSON-RPC  \(endpoints.chainURL)")
         print("  oracle HTTP      \(endpoints.oracleURL)")
-        print("  epoch  \(epochSeconds) s, \(PLM.format(devnet.chain.config.epochReward)) per epoch")
+        print("  epoch  \(epochSeconds) s, \(PLM.format(devnet.chain.config.epochReward)) per epoch; sponsored claims every \(sponsoredClaimSeconds) s")
         print("Funded dev accounts (\(PLM.format(devnet.chain.config.fundedBalance)) each at genesis).")
         print("WARNING: these keys are public: never use them on mainnet.")
         for account in devnet.accounts {
@@ -158,8 +164,8 @@ struct DevnetCommand: AsyncParsableCommand {
         fflush(stdout)
     }
 
-    /// Registers the nodes with the oracle's pipeline API, starts them on their assigned blocks,
-    /// marks them ready and prints how to use them.
+    /// Starts the nodes on their share of the blocks (each announces itself to the chain and the
+    /// oracle) and prints how to use them.
     private func startNodes(devnet: Devnet, endpoints: DevnetEndpoints, into nodes: NodeList) async throws {
         guard withNodes > 0 else { return }
         let host = try plugins.loadHost()
@@ -172,11 +178,10 @@ struct DevnetCommand: AsyncParsableCommand {
         launcher.heartbeatInterval = heartbeatInterval
         launcher.threads = nodeThreads
         let accounts = Array(devnet.accounts.prefix(withNodes))
-        let plans = try await launcher.plan(accounts: accounts)
+        let plans = try launcher.plan(accounts: accounts)
         for plan in plans { nodes.append(try launcher.launch(plan, swarm: plans)) }
         for node in nodes.all {
             try await node.waitUntilReady(timeout: 120)
-            try await launcher.markReady(node.plan, account: devnet.accounts[node.plan.index])
             let plan = node.plan
             print("node \(plan.index) ready agent \(plan.address) blocks \(plan.blocks.lowerBound):\(plan.blocks.upperBound) "
                   + "shard \(plan.shardAddress) api \(plan.apiURL) log \(node.logPath)")

@@ -46,6 +46,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("model"), help: "Model file (MODEL_NAME; default models/SmolLM2-135M-Instruct.Q4_1.gguf).")
     var modelOption: String?
 
+    @Option(name: .customLong("model-id"), help: "The model's network id, e.g. HuggingFaceTB/SmolLM2-135M-Instruct (MODEL_ID; default: from the file's metadata).")
+    var modelID: String?
+
+    @Option(name: .customLong("public-url"), help: "http(s) URL at which the gateway reaches this node's API (PUBLIC_URL).")
+    var publicURL: String?
+
     @Option(help: "Blocks to serve, a:b (blocks a ..< b).")
     var blocks: String?
 
@@ -93,6 +99,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("reward-check-interval"), help: "Seconds between pending-reward checks (and auto-claims).")
     var rewardCheckInterval = NodeRunner.rewardCheckInterval
+
+    @Option(name: .customLong("announce-ram-mb"), help: "RAM (MB) announced to the oracle's pipeline (default: this machine's).")
+    var announceRamMb: Int?
 
     @Option(name: .customLong("watch-pid"), help: "Stop when process PID exits (scripts and tests pass their own pid).")
     var watchPID: Int32?
@@ -165,6 +174,8 @@ struct ServeCommand: AsyncParsableCommand {
         set(.reportInterval, reportInterval)
         set(.heartbeatInterval, heartbeatInterval)
         set(.modelName, modelOption)
+        set(.modelID, modelID)
+        set(.publicURL, publicURL)
         set(.petalsHost, host)
         set(.petalsPort, port)
         set(.numBlocks, numBlocks)
@@ -176,7 +187,8 @@ struct ServeCommand: AsyncParsableCommand {
         let limits = ServerLimits(maxSessions: maxSessions, cacheTokenBudget: cacheTokens, maxSessionLength: maxLength,
                                   idleTimeoutSeconds: idleTimeout, stepTimeoutSeconds: stepTimeout)
         let runner = try NodeRunner(config: config, host: try plugins.loadHost(), blocks: try blocks.map(BlockRange.parse),
-                                    threads: threads, limits: limits, rewardCheckInterval: rewardCheckInterval) { address, apiPort in
+                                    threads: threads, limits: limits, rewardCheckInterval: rewardCheckInterval,
+                                    announcedRamMb: announceRamMb) { address, apiPort in
             print("ready \(address) api \(apiPort)")
             fflush(stdout)
         }

@@ -16,14 +16,14 @@ final class ChainClientTests: XCTestCase {
 
     /// A node that mines every transaction at once with status `succeeds`, and answers the
     /// rest from `extra` (method → answer).
-    private func node(isAgent: Bool = false, succeeds: Bool = true, pending: BigUInt = 0,
+    private func node(isAgent: Bool = false, succeeds: Bool = true, pending: BigUInt = 0, balance: String = "0x1bc16d674ec80000",
                       extra: [String: TestRPCServer.Answer] = [:]) throws -> (TestRPCServer, ChainRPC) {
         let server = try TestRPCServer { method, params in
             if let answer = extra[method] { return answer }
             switch method {
             case "eth_chainId": return .result(.string("0xa3e4"))
             case "eth_blockNumber": return .result(.string("0x10"))
-            case "eth_getBalance": return .result(.string("0x1bc16d674ec80000")) // 2 PLM
+            case "eth_getBalance": return .result(.string(balance)) // 2 PLM by default
             case "eth_getTransactionCount": return .result(.string("0x7"))
             case "eth_gasPrice": return .result(.string("0x3b9aca00"))
             case "eth_sendRawTransaction":
@@ -32,8 +32,14 @@ final class ChainClientTests: XCTestCase {
             case "eth_getTransactionReceipt":
                 return .result(.object(["status": .string(succeeds ? "0x1" : "0x0"), "blockNumber": .string("0x11"),
                                         "gasUsed": .string("0x5208")]))
-            case "agent_isAgentAccount": return .result(.bool(isAgent))
-            case "agent_getStatus": return .result(.string("active"))
+            // As the real chain: (address, block), else "missing value for required argument 1"
+            // (plumise-contracts test/e2e/TEST_RESULTS.md).
+            case "agent_isAgentAccount":
+                guard params.count == 2 else { return .error(code: -32602, message: "missing value for required argument 1") }
+                return .result(.bool(isAgent))
+            case "agent_getStatus":
+                return .result(AgentStatus(address: params.first?.string ?? "", registered: isAgent, active: isAgent,
+                                           lastHeartbeat: 0, registeredAt: 0x698c3793, metadata: "e2e-test-agent").json)
             case "eth_call":
                 let data = Hex.decode(params.first?["data"]?.string ?? "") ?? []
                 if data.starts(with: ABI.selector("getPendingReward(address)")) { return .result(.string(Hex.encode(ABI.word(.uint(pending))))) }
@@ -177,26 +183,68 @@ final class ChainClientTests: XCTestCase {
         }
     }
 
-    func testRewardsAreClaimedOnlyFromTheThreshold() async throws {
-        let oneAndHalf = BigUInt(15) * BigUInt(10).power(17)
-        let (poorServer, poorRPC) = try node(pending: 5)
-        let poor = RewardTracker(agent: ChainAgent(rpc: poorRPC, wallet: wallet))
-        let outcome = try await poor.claimIfDue()
-        XCTAssertEqual(outcome, .belowThreshold(pending: 5))
-        XCTAssertTrue(try poorServer.sentTransactions().isEmpty)
-
-        let (richServer, richRPC) = try node(pending: oneAndHalf)
-        let rich = RewardTracker(agent: ChainAgent(rpc: richRPC, wallet: wallet))
-        guard case .claimed(let amount, _) = try await rich.claimIfDue() else { return XCTFail("no claim") }
-        XCTAssertEqual(PLM.format(amount), "1.5 PLM")
-        let tx = try XCTUnwrap(try richServer.sentTransactions().first)
-        XCTAssertEqual(tx.transaction.to, PlumiseAddresses.rewardPool)
-        XCTAssertEqual(tx.transaction.data, ABI.selector("claimReward()"))
-        let contribution = try await rich.contribution()
+    func testTheRewardViewsParseThePoolsAnswers() async throws {
+        let (_, rpc) = try node(pending: 5)
+        let rewards = RewardTracker(agent: ChainAgent(rpc: rpc, wallet: wallet))
+        let pending = try await rewards.pendingReward()
+        XCTAssertEqual(pending, 5)
+        let contribution = try await rewards.contribution()
         XCTAssertEqual(contribution.taskCount, 42)
         XCTAssertEqual(contribution.uptimeSeconds, 3600)
-        let epoch = try await rich.currentEpoch()
+        let epoch = try await rewards.currentEpoch()
         XCTAssertEqual(epoch, 12)
+    }
+
+    /// plumise-oracle monitor.service.ts claims every active node's pending reward hourly
+    /// through 0x23; the node claims itself (0x23, empty data, as plumise-contracts
+    /// test/e2e/testnet-e2e.ts) only what stayed pending past that cycle.
+    func testRewardsWaitForTheOraclesSponsoredClaimThenGoThrough0x23() async throws {
+        let oneAndHalf = BigUInt(15) * BigUInt(10).power(17)
+        let clock = ManualClock()
+        let (poorServer, poorRPC) = try node(pending: 5)
+        let poor = RewardClaimer(tracker: RewardTracker(agent: ChainAgent(rpc: poorRPC, wallet: wallet)), clock: clock.now)
+        let below = try await poor.check()
+        XCTAssertEqual(below, .belowThreshold(pending: 5))
+        XCTAssertTrue(try poorServer.sentTransactions().isEmpty)
+
+        let (server, rpc) = try node(pending: oneAndHalf)
+        let claimer = RewardClaimer(tracker: RewardTracker(agent: ChainAgent(rpc: rpc, wallet: wallet)), clock: clock.now)
+        let first = try await claimer.check()
+        XCTAssertEqual(first, .waitingForSponsor(pending: oneAndHalf, waited: 0))
+        clock.advance(3600)
+        let hourLater = try await claimer.check()
+        XCTAssertEqual(hourLater, .waitingForSponsor(pending: oneAndHalf, waited: 3600))
+        XCTAssertTrue(try server.sentTransactions().isEmpty, "the oracle's hourly claim comes first")
+        clock.advance(RewardClaimer.defaultClaimAfter - 3600)
+        guard case .claimed(let amount, _) = try await claimer.check() else { return XCTFail("no claim") }
+        XCTAssertEqual(PLM.format(amount), "1.5 PLM")
+        let tx = try XCTUnwrap(try server.sentTransactions().first)
+        XCTAssertEqual(tx.transaction.to, PlumiseAddresses.claimReward)
+        XCTAssertEqual(tx.transaction.data, [])
+    }
+
+    func testAnAgentWithoutGasLeavesTheClaimToTheOracle() async throws {
+        let (server, rpc) = try node(pending: BigUInt(10).power(19), balance: "0x0")
+        let claimer = RewardClaimer(tracker: RewardTracker(agent: ChainAgent(rpc: rpc, wallet: wallet)), claimAfter: 0)
+        let outcome = try await claimer.check()
+        XCTAssertEqual(outcome, .noBalance(pending: BigUInt(10).power(19), balance: 0))
+        XCTAssertTrue(try server.sentTransactions().isEmpty)
+    }
+
+    func testARevertedClaimIsNotSentAgainUntilThePendingRewardChanges() async throws {
+        let pending = BigUInt(10).power(19)
+        let (server, rpc) = try node(succeeds: false, pending: pending)
+        let claimer = RewardClaimer(tracker: RewardTracker(agent: ChainAgent(rpc: rpc, wallet: wallet)), claimAfter: 0)
+        do {
+            _ = try await claimer.check()
+            XCTFail("expected the revert")
+        } catch let error as AgentError {
+            // The reason comes from replaying the call with eth_call (this node answers "execution reverted").
+            XCTAssertTrue(error.description.contains("execution reverted"), error.description)
+        }
+        let again = try await claimer.check()
+        XCTAssertEqual(again, .skippedAfterRevert(pending: pending))
+        XCTAssertEqual(try server.sentTransactions().count, 1)
     }
 
     func testProofHashFollowsTheDesignFormula() throws {
@@ -204,7 +252,19 @@ final class ChainClientTests: XCTestCase {
         let expected = Keccak.hash256(Keccak.hash256("m") + Keccak.hash256("in") + Keccak.hash256("out")
                                       + [UInt8](repeating: 0, count: 12) + wallet.address.bytes)
         XCTAssertEqual(proof.proofHash, expected)
-        let json = try JSONEncoder().encode(proof)
-        XCTAssertEqual(try JSONDecoder().decode(InferenceProof.self, from: json), proof)
+        // What a report carries: the four hashes-and-count of InferenceProofDto, 0x + 64 hex each.
+        let reported = proof.reported
+        XCTAssertEqual(reported.modelHash, Hex.encode(Keccak.hash256("m")))
+        XCTAssertEqual(reported.modelHash.count, 66)
+        XCTAssertEqual(reported.tokenCount, 3)
+        XCTAssertEqual(try JSONDecoder().decode(ReportedProof.self, from: try JSONEncoder().encode(reported)), reported)
     }
+}
+
+/// A clock the test moves by hand.
+final class ManualClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var current = Date(timeIntervalSince1970: 1_800_000_000)
+    func advance(_ seconds: TimeInterval) { lock.withLock { current += seconds } }
+    var now: @Sendable () -> Date { { [self] in lock.withLock { current } } }
 }

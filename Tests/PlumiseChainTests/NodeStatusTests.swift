@@ -13,8 +13,12 @@ final class NodeStatusTests: XCTestCase {
             switch method {
             case "eth_chainId": return .result(.string("0xa3e4"))
             case "eth_getBalance": return .result(.string("0x29a2241af62c0000")) // 3 PLM
-            case "agent_isAgentAccount": return .result(.bool(true))
-            case "agent_getStatus": return .result(.object(["status": .string("active")]))
+            case "agent_isAgentAccount":
+                guard params.count == 2 else { return .error(code: -32602, message: "missing value for required argument 1") }
+                return .result(.bool(true))
+            case "agent_getStatus":
+                return .result(AgentStatus(address: params.first?.string ?? "", registered: true, active: true, lastHeartbeat: 1,
+                                           registeredAt: 1).json)
             case "eth_call":
                 let data = Hex.decode(params.first?["data"]?.string ?? "") ?? []
                 if data.starts(with: ABI.selector("getContribution(address)")) {

@@ -57,8 +57,8 @@ final class DevChainTests: XCTestCase {
         let meta = try await rpc.agentMeta(alice.address)
         XCTAssertEqual(meta, .null)
         let status = try await rpc.agentStatus(alice.address)
-        XCTAssertEqual(status["registered"], .bool(false))
-        XCTAssertEqual(status["status"], .string("unregistered"))
+        XCTAssertFalse(status.registered)
+        XCTAssertFalse(status.active)
         let rewards = RewardTracker(agent: harness.agent(alice))
         let epoch = try await rewards.currentEpoch()
         XCTAssertEqual(epoch, 0)
@@ -114,14 +114,15 @@ final class DevChainTests: XCTestCase {
         XCTAssertEqual(meta["modelHash"], .string(Hex.encode(Keccak.hash256("model"))))
         XCTAssertEqual(meta["capabilities"], .array([.string(Hex.encode(Keccak.hash256("text-generation")))]))
         var status = try await harness.rpc.agentStatus(alice.address)
-        XCTAssertEqual(status["lastHeartbeat"], .string("0x0"))
-        XCTAssertEqual(status["status"], .string("active"))
+        XCTAssertEqual(status.lastHeartbeat, 0)
+        XCTAssertTrue(status.registered && status.active)
+        XCTAssertEqual(status.metadata, "smol-alice")
 
         harness.clock.advance(120)
         let beat = try await agent.heartbeat()
         XCTAssertTrue(beat.succeeded)
         status = try await harness.rpc.agentStatus(alice.address)
-        XCTAssertEqual(status["lastHeartbeat"].flatMap { $0.string }.flatMap(ChainRPC.parseQuantity), BigUInt(harness.clock.now()))
+        XCTAssertEqual(status.lastHeartbeat, BigUInt(harness.clock.now()))
 
         let proof = InferenceProof(modelName: "model", input: "hi", output: "there", agent: alice.address, tokenCount: 7)
         let verified = try await agent.verifyInference(proof)
@@ -176,7 +177,7 @@ final class DevChainTests: XCTestCase {
             _ = try await harness.agent(bob).heartbeat()
             XCTFail("a non-agent's heartbeat must fail")
         } catch let error as AgentError {
-            guard case .reverted(let what, let hash) = error else { return XCTFail("\(error)") }
+            guard case .reverted(let what, let hash, _) = error else { return XCTFail("\(error)") }
             XCTAssertEqual(what, "heartbeat")
             let json = try await harness.receipt(hash)
             XCTAssertEqual(json["status"], .string("0x0"))
@@ -193,7 +194,7 @@ final class DevChainTests: XCTestCase {
         do {
             _ = try await harness.agent(bob).verifyInference(alicesProof)
             XCTFail("bob must not prove alice's work")
-        } catch let AgentError.reverted(_, hash) {
+        } catch let AgentError.reverted(_, hash, _) {
             let json = try await harness.receipt(hash)
             XCTAssertTrue(json["revertReason"]?.string?.contains("own work") ?? false, "\(json)")
         }
@@ -290,7 +291,7 @@ final class DevChainTests: XCTestCase {
         XCTAssertFalse(early.succeeded, "epoch 0 has not ended")
 
         harness.clock.advance(3600)
-        let aliceRewards = RewardTracker(agent: harness.agent(alice), claimThreshold: 1)
+        let aliceRewards = RewardTracker(agent: harness.agent(alice))
         let epoch = try await aliceRewards.currentEpoch()
         XCTAssertEqual(epoch, 1)
         let distributed = try await distribute(0)
@@ -311,8 +312,10 @@ final class DevChainTests: XCTestCase {
         XCTAssertEqual(contribution.uptimeSeconds, 3600)
         XCTAssertEqual(contribution.responseScore, 90)
 
+        // The node's own claim: 0x23 with empty data (plumise-contracts test/e2e/testnet-e2e.ts).
         let before = try await harness.rpc.balance(of: alice.address)
-        let outcome = try await aliceRewards.claimIfDue()
+        let claimer = RewardClaimer(tracker: aliceRewards, threshold: 1, claimAfter: 0)
+        let outcome = try await claimer.check()
         guard case .claimed(let amount, let receipt) = outcome else { return XCTFail("\(outcome)") }
         XCTAssertEqual(amount, pendingA)
         let after = try await harness.rpc.balance(of: alice.address)
@@ -321,6 +324,8 @@ final class DevChainTests: XCTestCase {
         XCTAssertEqual(left, 0)
         let again = try await harness.agent(alice).send(to: pool, data: ABI.call("claimReward()"), gas: 200_000)
         XCTAssertFalse(again.succeeded, "nothing left to claim")
+        let reason = await harness.agent(alice).revertReason(to: PlumiseAddresses.claimReward, data: [])
+        XCTAssertEqual(reason, "execution reverted: No rewards", "RewardPool.sol's words, replayed through eth_call")
     }
 
     func testABusyPortEndsTheRunWithAnErrorInsteadOfHanging() async throws {

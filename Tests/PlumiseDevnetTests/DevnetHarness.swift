@@ -81,6 +81,12 @@ final class DevnetHarness: @unchecked Sendable {
         try await rpc.client.call("eth_getTransactionReceipt", [.string(hash)])
     }
 
+    func sponsorJobs() -> OracleSponsorJobs {
+        let url = endpoints.chainURL
+        return OracleSponsorJobs(store: devnet.oracleStore, chain: OracleChain(chainURL: { url }, chainID: PlumiseAddresses.chainID),
+                                 clock: { [clock] in clock.now() })
+    }
+
     func epochReporter() -> EpochReporter {
         EpochReporter(store: devnet.oracleStore, agent: agent(DevAccounts.oracle), interval: 3600)
     }

@@ -46,7 +46,7 @@ final class DevnetProcessTests: XCTestCase {
             try await eventually("\(account.address) registers", timeout: 30) { try await rpc.isAgentAccount(account.address) }
             try await eventually("\(account.address) beats", timeout: 30) {
                 let status = try await rpc.agentStatus(account.address)
-                return (status["lastHeartbeat"]?.string.flatMap(ChainRPC.parseQuantity) ?? 0) > 0
+                return status.lastHeartbeat > 0
             }
         }
 
@@ -65,8 +65,15 @@ final class DevnetProcessTests: XCTestCase {
         }
         let metrics = try await HTTP.get(oracleURL + "/api/v1/metrics/agents/\(agent0)")
         XCTAssertGreaterThanOrEqual(metrics.body["requestCount"]?.number ?? 0, 1)
-        let topology = try await PipelineClient(oracleURL: oracleURL).topology(model: TestModel.path)
-        XCTAssertEqual(topology.map(\.ready), [true, true])
+        // Each node announced itself: listed with its API endpoint, ready in the model's pipeline.
+        let client = OracleClient(oracleURL: oracleURL)
+        try await eventually("both nodes ready in the topology", timeout: 30) {
+            let topology = try await client.topology(model: "HuggingFaceTB/SmolLM2-135M-Instruct")
+            return topology.count == 2 && topology.allSatisfy(\.ready)
+        }
+        let listed = try await client.nodes()
+        XCTAssertTrue(listed.contains { $0.endpoint == apiURL && $0.capabilities == ["inference", "HuggingFaceTB/SmolLM2-135M-Instruct"] },
+                      "\(listed)")
 
         // SIGTERM stops the nodes, then the devnet.
         kill(devnet.processIdentifier, SIGTERM)

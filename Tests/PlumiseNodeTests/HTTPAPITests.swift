@@ -31,16 +31,42 @@ final class HTTPAPITests: XCTestCase {
     }
 
     /// Serves `service` on an ephemeral port; returns the server's task and base URL.
-    private func startAPI(_ service: any GenerationService) async -> (Task<Void, Error>, String) {
+    private func startAPI(_ service: any GenerationService, identity: NodeIdentity? = nil) async -> (Task<Void, Error>, String) {
         let inferences = self.inferences
         let api = HTTPAPI(service: service, metrics: metrics,
-                          configuration: .init(maxNewTokensLimit: 64, defaultMaxNewTokens: 8)) { prompt, output, tokens in
+                          configuration: .init(maxNewTokensLimit: 64, defaultMaxNewTokens: 8), identity: identity) { prompt, output, tokens in
             inferences.lock.withLock { inferences.seen.append((prompt, output, tokens)) }
         }
         let port = AsyncStream<Int>.makeStream()
         let task = Task { try await api.run(host: "127.0.0.1", port: 0) { port.continuation.yield($0) } }
         for await p in port.stream { return (task, "http://127.0.0.1:\(p)") }
         return (task, "")
+    }
+
+    /// plumise-inference-api node-router.service.ts classifies a node by GET /health: `mode`
+    /// "pipeline" → /api/v1/generate, anything else → OpenAI; plumise-agent api/server.py answers
+    /// {status, model, mode, address, uptime, layers}.
+    func testHealthTellsTheGatewayTheNodesModeAddressAndLayers() async throws {
+        let pipeline = try TestModel.pipeline()
+        let service = try BackendGenerationService(modelName: "HuggingFaceTB/SmolLM2-135M-Instruct", tokenizer: try TestModel.tokenizer(),
+                                                   backend: pipeline,
+                                                   chatTemplate: pipeline.shards[0].modelDescription.tokenizer.chatTemplate)
+        let partial = NodeIdentity(address: "0xf9d08344ba72513760563ae1ae7491b54706db1a", blocks: 0..<15, totalBlocks: 30)
+        let (partialTask, partialBase) = await startAPI(service, identity: partial)
+        defer { partialTask.cancel() }
+        let saved = base
+        base = partialBase
+        defer { base = saved }
+        let (status, text) = try await request(.GET, "/health")
+        XCTAssertEqual(status, 200)
+        let health = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        XCTAssertEqual(health["status"] as? String, "ok")
+        XCTAssertEqual(health["model"] as? String, "HuggingFaceTB/SmolLM2-135M-Instruct")
+        XCTAssertEqual(health["mode"] as? String, "pipeline")
+        XCTAssertEqual(health["address"] as? String, partial.address)
+        XCTAssertNotNil(health["uptime"] as? Int)
+        XCTAssertEqual(health["layers"] as? [String: Int], ["start": 0, "end": 15, "total": 30])
+        XCTAssertEqual(NodeIdentity(address: "", blocks: 0..<30, totalBlocks: 30).mode, "single")
     }
 
     override func tearDown() async throws {

@@ -40,6 +40,8 @@ final class NodeProcessTests: XCTestCase {
             case "eth_getTransactionCount": return .result(.string("0x" + String(state.nonce, radix: 16)))
             case "eth_gasPrice": return .result(.string("0x3b9aca00"))
             case "agent_isAgentAccount":
+                // The real chain's (address, block) form (plumise-contracts test/e2e/TEST_RESULTS.md).
+                guard params.count == 2 else { return .error(code: -32602, message: "missing value for required argument 1") }
                 let address = try? Address(params.first?.string ?? "")
                 return .result(.bool(address.map(state.agents.contains) ?? false))
             case "eth_sendRawTransaction":
@@ -124,7 +126,9 @@ final class NodeProcessTests: XCTestCase {
         XCTAssertEqual(registration.sender, wallet.address)
         XCTAssertEqual(registration.transaction.to, PlumiseAddresses.agentRegister)
         XCTAssertEqual(registration.transaction.chainID, 41956)
-        let modelName = try TestModel.pipeline().shards[0].modelDescription.name
+        // The model id the network knows it by (ModelIdentity: organization + file stem).
+        let modelName = try XCTUnwrap(try TestModel.pipeline().shards[0].modelDescription.modelID)
+        XCTAssertEqual(modelName, "HuggingFaceTB/SmolLM2-135M-Instruct")
         let name = ChainAgent.defaultName(modelName: TestModel.path, address: wallet.address)
         XCTAssertEqual(registration.transaction.data,
                        ChainAgent.registerPayload(name: name, modelHash: Keccak.hash256(modelName),
@@ -157,7 +161,7 @@ final class NodeProcessTests: XCTestCase {
         XCTAssertEqual(report.wallet, wallet.address.description)
         XCTAssertEqual(report.requestCount, 1)
         XCTAssertEqual(report.tokensProcessed, expected.tokens.count)
-        XCTAssertEqual(report.proofs, [proof])
+        XCTAssertEqual(report.proofs, [proof.reported])
         XCTAssertFalse(node.errorOutput.contains(String(key.dropFirst(2).prefix(16))), "the key appeared in the log")
     }
 

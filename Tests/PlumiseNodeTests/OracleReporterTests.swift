@@ -24,20 +24,23 @@ final class OracleReporterTests: XCTestCase {
         metrics.addProof(proof(2))
         let reporter = OracleReporter(oracleURL: server.url + "/", wallet: wallet, metrics: metrics, interval: 60)
         let accepted = await reporter.reportOnce()
-        XCTAssertTrue(accepted)
+        XCTAssertEqual(accepted, .accepted)
         let report = try XCTUnwrap(oracle.accepted.first)
         XCTAssertEqual(report.wallet, wallet.address.description)
         XCTAssertEqual(report.tokensProcessed, 15)
         XCTAssertEqual(report.requestCount, 2)
         XCTAssertEqual(report.avgLatencyMs, 1000, accuracy: 0.001)
-        XCTAssertEqual(report.proofs, [proof(1), proof(2)])
+        XCTAssertEqual(report.proofs, [proof(1).reported, proof(2).reported])
         XCTAssertEqual(report.canonicalMessage,
                        "{\"agent\":\"\(wallet.address)\",\"processed_tokens\":15,\"timestamp\":\(report.timestamp)}")
         XCTAssertEqual(metrics.snapshot().pendingProofs, 0)
         XCTAssertEqual(metrics.snapshot().reportSuccesses, 1)
     }
 
-    func testFailedReportsKeepTheirProofsAndReportingRecovers() async throws {
+    /// A server fault (5xx) keeps the proofs for the next report; a refusal (here a 2xx
+    /// {"status": "error"}, which plumise-agent also counts as refused) drops them: sent again
+    /// they would be refused again, and every later report with them.
+    func testServerFaultsKeepTheProofsRefusalsDropThemAndReportingRecovers() async throws {
         let oracle = TestOracle()
         let server = try TestHTTPServer { oracle.handle($0) }
         defer { server.stop() }
@@ -45,22 +48,26 @@ final class OracleReporterTests: XCTestCase {
         let reporter = OracleReporter(oracleURL: server.url, wallet: wallet, metrics: metrics, interval: 60)
         metrics.addProof(proof(1))
         oracle.lock.withLock { oracle.mode = "http500" }
-        var ok = await reporter.reportOnce()
-        XCTAssertFalse(ok)
+        var outcome = await reporter.reportOnce()
+        guard case .failed = outcome else { return XCTFail("\(outcome)") }
+        XCTAssertEqual(metrics.snapshot().pendingProofs, 1)
+        oracle.lock.withLock { oracle.mode = "ok" }
+        outcome = await reporter.reportOnce()
+        XCTAssertEqual(outcome, .accepted)
+        XCTAssertEqual(oracle.accepted.first?.proofs, [proof(1).reported], "the kept proof went with the next report")
+
         metrics.addProof(proof(2))
         oracle.lock.withLock { oracle.mode = "status-error" }
-        ok = await reporter.reportOnce()
-        XCTAssertFalse(ok)
-        XCTAssertEqual(metrics.snapshot().pendingProofs, 2)
+        outcome = await reporter.reportOnce()
+        XCTAssertEqual(outcome, .refused(status: 200, message: "rejected"))
+        XCTAssertEqual(metrics.snapshot().pendingProofs, 0)
+        XCTAssertEqual(metrics.snapshot().proofsRefused, 1)
         XCTAssertEqual(metrics.snapshot().reportFailures, 2)
 
         oracle.lock.withLock { oracle.mode = "ok" }
-        ok = await reporter.reportOnce()
-        XCTAssertTrue(ok)
-        ok = await reporter.reportOnce()
-        XCTAssertTrue(ok)
-        XCTAssertEqual(oracle.accepted.first?.proofs.map { Set($0) }, Set([proof(1), proof(2)]))
-        XCTAssertNil(oracle.accepted.last?.proofs, "nothing sent twice")
+        outcome = await reporter.reportOnce()
+        XCTAssertEqual(outcome, .accepted)
+        XCTAssertNil(oracle.accepted.last?.proofs, "nothing sent twice, nothing refused sent again")
         let timestamps = oracle.accepted.map(\.timestamp)
         XCTAssertEqual(timestamps, timestamps.sorted())
         XCTAssertEqual(Set(timestamps).count, timestamps.count, "strictly increasing")
@@ -71,8 +78,8 @@ final class OracleReporterTests: XCTestCase {
         metrics.addProof(proof(3))
         let reporter = OracleReporter(oracleURL: "http://127.0.0.1:1", wallet: wallet, metrics: metrics, interval: 60,
                                       timeoutSeconds: 2)
-        let ok = await reporter.reportOnce()
-        XCTAssertFalse(ok)
+        let outcome = await reporter.reportOnce()
+        guard case .failed = outcome else { return XCTFail("\(outcome)") }
         XCTAssertEqual(metrics.snapshot().pendingProofs, 1)
     }
 
@@ -88,14 +95,17 @@ final class OracleReporterTests: XCTestCase {
         task.cancel()
         await task.value
         XCTAssertGreaterThanOrEqual(oracle.accepted.count, 3)
-        XCTAssertEqual(oracle.accepted.last?.proofs, [proof(9)])
+        XCTAssertEqual(oracle.accepted.last?.proofs, [proof(9).reported])
     }
 
     func testTheProofBufferKeepsTheNewestThousand() {
         let metrics = MetricsCollector()
-        for n in 0..<1005 { metrics.addProof(proof(n)) }
+        for n in 1...1005 { metrics.addProof(proof(n)) }
         XCTAssertEqual(metrics.snapshot().pendingProofs, 1000)
         XCTAssertEqual(metrics.snapshot().proofsDropped, 5)
-        XCTAssertEqual(metrics.takeProofs().first, proof(5))
+        XCTAssertEqual(metrics.takeProofs().first, proof(6))
+        // A generation of no tokens has no proof (the oracle's @Min(1)); nothing is buffered.
+        metrics.addProof(proof(0))
+        XCTAssertEqual(metrics.snapshot().pendingProofs, 0)
     }
 }

@@ -90,10 +90,12 @@ def canonical_message(report):
             % (report["wallet"], report["tokensProcessed"], report["timestamp"]))
 
 
-def proof_hash(proof):
-    agent = bytes.fromhex(proof["agentAddress"][2:]).rjust(32, b"\0")
-    parts = [bytes.fromhex(proof[k][2:]) for k in ("modelHash", "inputHash", "outputHash")]
-    return "0x" + keccak(b"".join(parts) + agent).hex()
+# The model id the network knows the default model by (plumise-oracle hashes and routes by it):
+# GGUF general.organization + the file name without its quantization, or MODEL_ID.
+MODEL_ID = os.environ.get("E2E_MODEL_ID", "HuggingFaceTB/SmolLM2-135M-Instruct")
+
+# plumise-oracle src/modules/proof/dto/inference-proof.dto.ts: a proof has exactly these keys.
+PROOF_KEYS = {"modelHash", "inputHash", "outputHash", "tokenCount"}
 
 
 def hash_text(text):

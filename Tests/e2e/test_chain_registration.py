@@ -31,11 +31,11 @@ def chain():
 def test_a_node_registers_once_sends_heartbeats_and_does_not_register_again(chain):
     key = dev_key(3)
     agent = Account.from_key(key).address
-    assert rpc("agent_isAgentAccount", agent) is False
+    assert rpc("agent_isAgentAccount", agent, "latest") is False
 
     node = Node("registering", [], key=key, rpc_url=chain.url)
     try:
-        wait_until("registration", lambda: rpc("agent_isAgentAccount", agent), timeout=30)
+        wait_until("registration", lambda: rpc("agent_isAgentAccount", agent, "latest"), timeout=30)
         model_name = requests.get(node.api + "/health", timeout=10).json()["model"]
 
         # The raw transaction, decoded without the node's code.
@@ -49,7 +49,7 @@ def test_a_node_registers_once_sends_heartbeats_and_does_not_register_again(chai
         assert tx["data"][96:128] == keccak(text="text-generation")
         assert len(tx["data"]) == 128
 
-        meta = rpc("agent_getAgentMeta", agent)
+        meta = rpc("agent_getAgentMeta", agent, "latest")
         assert name in str(meta), meta
 
         # Heartbeats (every 3 s here) reach 0x22 and move lastHeartbeat forward.
@@ -70,5 +70,5 @@ def test_a_node_registers_once_sends_heartbeats_and_does_not_register_again(chai
 
 
 def heartbeat_of(agent):
-    meta = rpc("agent_getAgentMeta", agent)
+    meta = rpc("agent_getAgentMeta", agent, "latest")
     return int(str(meta["lastHeartbeat"]), 0)

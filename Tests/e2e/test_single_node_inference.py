@@ -5,7 +5,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from conftest import (Node, RecordingProxy, canonical_message, dev_key, env, hash_text, local_greedy,
-                      oracle_agent_metrics, oracle_get, proof_hash, wait_until)
+                      oracle_agent_metrics, oracle_get, wait_until, MODEL_ID, PROOF_KEYS)
 
 PROMPTS = ["The capital of France is", "Water boils at", "Once upon a time"]
 
@@ -55,9 +55,9 @@ def test_metrics_and_the_signed_reports_count_every_request_with_a_proof(node, o
                     and p["outputHash"] == hash_text(output["generated_text"])]
         assert len(matching) == 1, (prompt, proofs)
         proof = matching[0]
-        assert proof["agentAddress"].lower() == node.agent.lower()
+        assert set(proof) == PROOF_KEYS, "the oracle forbids any other key"
+        assert proof["modelHash"] == hash_text(MODEL_ID)
         assert proof["tokenCount"] == output["num_tokens"]
-        assert proof["proofHash"] == proof_hash(proof)
 
     # The oracle stored the same totals and proofs.
     stored = oracle_agent_metrics(node.agent)

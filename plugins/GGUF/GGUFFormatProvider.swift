@@ -164,6 +164,9 @@ struct GGUFModel {
                                ?? arch("attention.layer_norm_epsilon")?.double ?? 1e-5),
             vocabSize: arch("vocab_size")?.int ?? tokens.count,
             tiedEmbeddings: tiedEmbeddings,
+            modelID: ModelIdentity.derive(
+                repoURL: metadata["general.repo_url"]?.string ?? metadata["general.source.repo_url"]?.string,
+                organization: metadata["general.organization"]?.string, fileName: path),
             tokenizer: tokenizer)
     }
 }

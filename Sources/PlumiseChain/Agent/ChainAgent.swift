@@ -37,14 +37,18 @@ public struct ChainAgent: Sendable {
 
     /// Signs and sends a transaction with the pending nonce and the node's gas price, then
     /// waits for its receipt.
+    /// Transactions of one account go out one at a time (heartbeats, claims, proofs and the
+    /// oracle's sponsored calls run concurrently), so two never take the same nonce.
     public func send(to: Address, data: [UInt8], gas: Int) async throws -> TransactionReceipt {
-        let nonce = try await rpc.pendingNonce(of: address)
-        let gasPrice = try await rpc.gasPrice()
-        let tx = LegacyTransaction(nonce: nonce, gasPrice: gasPrice, gasLimit: BigUInt(gas), to: to, data: data, chainID: chainID)
-        let signed = try tx.signed(by: wallet)
-        let hash = try await rpc.sendRawTransaction(signed.raw)
-        logger.debug("sent \(hash) to \(to) (nonce \(nonce))")
-        return try await rpc.waitForReceipt(of: hash, timeout: receiptTimeout, interval: pollInterval)
+        try await AccountQueue.queue(for: address).run { [self] in
+            let nonce = try await rpc.pendingNonce(of: address)
+            let gasPrice = try await rpc.gasPrice()
+            let tx = LegacyTransaction(nonce: nonce, gasPrice: gasPrice, gasLimit: BigUInt(gas), to: to, data: data, chainID: chainID)
+            let signed = try tx.signed(by: wallet)
+            let hash = try await rpc.sendRawTransaction(signed.raw)
+            logger.debug("sent \(hash) to \(to) (nonce \(nonce))")
+            return try await rpc.waitForReceipt(of: hash, timeout: receiptTimeout, interval: pollInterval)
+        }
     }
 
     public enum Registration: Equatable, Sendable {
@@ -55,34 +59,88 @@ public struct ChainAgent: Sendable {
     /// Registers through 0x21 unless agent_isAgentAccount says this address already is an agent.
     public func register(name: String, modelHash: [UInt8], capabilities: [[UInt8]] = []) async throws -> Registration {
         if try await rpc.isAgentAccount(address) { return .alreadyRegistered }
-        let receipt = try await send(to: PlumiseAddresses.agentRegister,
-                                     data: Self.registerPayload(name: name, modelHash: modelHash, capabilities: capabilities),
-                                     gas: PlumiseAddresses.registerGas)
-        guard receipt.succeeded else { throw AgentError.reverted("agent registration", receipt.transactionHash) }
+        let receipt = try await sendExpectingSuccess(
+            "agent registration", to: PlumiseAddresses.agentRegister,
+            data: Self.registerPayload(name: name, modelHash: modelHash, capabilities: capabilities),
+            gas: PlumiseAddresses.registerGas)
         return .registered(receipt)
+    }
+
+    /// Why a transaction of `data` to `to` fails, as the chain says when the call is replayed
+    /// with eth_call from this agent ("execution reverted: No rewards"); nil when the replay
+    /// succeeds now or the chain gives no reason.
+    public func revertReason(to: Address, data: [UInt8]) async -> String? {
+        do {
+            _ = try await rpc.call(from: address, to: to, data: data)
+            return nil
+        } catch RPCError.node(_, _, let message) {
+            return message
+        } catch {
+            return nil
+        }
+    }
+
+    /// Sends a transaction and throws ``AgentError/reverted(_:_:reason:)`` with the chain's
+    /// reason when it is mined but fails.
+    public func sendExpectingSuccess(_ what: String, to: Address, data: [UInt8], gas: Int) async throws -> TransactionReceipt {
+        let receipt = try await send(to: to, data: data, gas: gas)
+        guard receipt.succeeded else {
+            throw AgentError.reverted(what, receipt.transactionHash, reason: await revertReason(to: to, data: data))
+        }
+        return receipt
     }
 
     /// One heartbeat through 0x22 (empty data).
     public func heartbeat() async throws -> TransactionReceipt {
-        let receipt = try await send(to: PlumiseAddresses.agentHeartbeat, data: [], gas: PlumiseAddresses.heartbeatGas)
-        guard receipt.succeeded else { throw AgentError.reverted("heartbeat", receipt.transactionHash) }
-        return receipt
+        try await sendExpectingSuccess("heartbeat", to: PlumiseAddresses.agentHeartbeat, data: [],
+                                       gas: PlumiseAddresses.heartbeatGas)
     }
 
     /// Records `proof` on chain through 0x20.
     public func verifyInference(_ proof: InferenceProof) async throws -> TransactionReceipt {
-        let receipt = try await send(to: PlumiseAddresses.verifyInference, data: proof.verifyPayload, gas: PlumiseAddresses.verifyGas)
-        guard receipt.succeeded else { throw AgentError.reverted("verifyInference", receipt.transactionHash) }
-        return receipt
+        try await sendExpectingSuccess("verifyInference", to: PlumiseAddresses.verifyInference, data: proof.verifyPayload,
+                                       gas: PlumiseAddresses.verifyGas)
     }
 }
 
 public enum AgentError: Error, CustomStringConvertible, Equatable {
-    case reverted(String, String)
+    /// A transaction (what, hash) was mined with status 0; `reason` as the chain gives it.
+    case reverted(String, String, reason: String?)
 
     public var description: String {
         switch self {
-        case .reverted(let what, let hash): return "\(what) transaction \(hash) was mined but failed (status 0)"
+        case .reverted(let what, let hash, let reason):
+            return "\(what) transaction \(hash) was mined but failed (status 0)" + (reason.map { ": \($0)" } ?? "")
         }
+    }
+}
+
+/// One queue of transactions per sending account in this process.
+actor AccountQueue {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var queues: [Address: AccountQueue] = [:]
+
+    static func queue(for address: Address) -> AccountQueue {
+        lock.withLock {
+            if let queue = queues[address] { return queue }
+            let queue = AccountQueue()
+            queues[address] = queue
+            return queue
+        }
+    }
+
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    /// Runs `body` after every earlier body of this account has finished.
+    func run<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        if busy {
+            await withCheckedContinuation { waiters.append($0) }
+        }
+        busy = true
+        defer {
+            if waiters.isEmpty { busy = false } else { waiters.removeFirst().resume() }
+        }
+        return try await body()
     }
 }

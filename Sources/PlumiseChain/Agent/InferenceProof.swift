@@ -1,7 +1,8 @@
 import BigInt
 
-/// A proof of one inference (DESIGN.md): hashes of model, input and output, bound to the agent.
-public struct InferenceProof: Hashable, Sendable, Codable {
+/// A proof of one inference: hashes of the model id, input and output, bound to the agent (the
+/// 0x20 verifyInference payload names it; the oracle report carries ``ReportedProof``).
+public struct InferenceProof: Hashable, Sendable {
     public let modelHash: [UInt8]
     public let inputHash: [UInt8]
     public let outputHash: [UInt8]
@@ -38,34 +39,28 @@ public struct InferenceProof: Hashable, Sendable, Codable {
         tokenCount = Int(count)
     }
 
-    private enum CodingKeys: String, CodingKey { case modelHash, inputHash, outputHash, agentAddress, tokenCount, proofHash }
-
-    /// The oracle's JSON form: 0x-hex strings.
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(Hex.encode(modelHash), forKey: .modelHash)
-        try c.encode(Hex.encode(inputHash), forKey: .inputHash)
-        try c.encode(Hex.encode(outputHash), forKey: .outputHash)
-        try c.encode(agent.description, forKey: .agentAddress)
-        try c.encode(tokenCount, forKey: .tokenCount)
-        try c.encode(Hex.encode(proofHash), forKey: .proofHash)
+    /// The form the oracle takes in a report's `proofs`.
+    public var reported: ReportedProof {
+        ReportedProof(modelHash: Hex.encode(modelHash), inputHash: Hex.encode(inputHash), outputHash: Hex.encode(outputHash),
+                      tokenCount: tokenCount)
     }
+}
 
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        func hash(_ key: CodingKeys) throws -> [UInt8] {
-            guard let b = Hex.decode(try c.decode(String.self, forKey: key)), b.count == 32 else {
-                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "expected 32 bytes of hex")
-            }
-            return b
-        }
-        modelHash = try hash(.modelHash)
-        inputHash = try hash(.inputHash)
-        outputHash = try hash(.outputHash)
-        agent = try Address(try c.decode(String.self, forKey: .agentAddress))
-        tokenCount = try c.decode(Int.self, forKey: .tokenCount)
-        if let claimed = try c.decodeIfPresent(String.self, forKey: .proofHash), Hex.decode(claimed) != proofHash {
-            throw DecodingError.dataCorruptedError(forKey: .proofHash, in: c, debugDescription: "proofHash does not match the fields")
-        }
+/// A proof as a report carries it: exactly the four fields of plumise-oracle's InferenceProofDto
+/// (src/modules/proof/dto/inference-proof.dto.ts: three 0x + 64 hex strings of length 66 and a
+/// tokenCount >= 1). The oracle's ValidationPipe forbids any other key (src/main.ts:
+/// whitelist + forbidNonWhitelisted), so the agent and a proof hash are not sent: the report's
+/// signer is the agent.
+public struct ReportedProof: Codable, Hashable, Sendable {
+    public var modelHash: String
+    public var inputHash: String
+    public var outputHash: String
+    public var tokenCount: Int
+
+    public init(modelHash: String, inputHash: String, outputHash: String, tokenCount: Int) {
+        self.modelHash = modelHash
+        self.inputHash = inputHash
+        self.outputHash = outputHash
+        self.tokenCount = tokenCount
     }
 }

@@ -1,8 +1,9 @@
 import Foundation
 
-/// The body of POST /api/v1/metrics/report (DESIGN.md): cumulative counters, a timestamp, the
-/// agent's personal_sign over the canonical string, and the proofs buffered since the last
-/// accepted report.
+/// The body of POST /api/v1/metrics/report: exactly the keys of plumise-oracle's ReportMetricsDto
+/// (src/modules/metrics/dto/report-metrics.dto.ts; any other key is a 400): cumulative counters,
+/// a timestamp, the agent's personal_sign over the canonical string (metrics.service.ts
+/// verifySignature), and the proofs buffered since the last report.
 ///
 /// It lives in the chain module so that the node that signs it and the dev oracle that
 /// verifies it share one definition of the signed text.
@@ -14,10 +15,10 @@ public struct OracleReport: Codable, Equatable, Sendable {
     public var requestCount: Int
     public var timestamp: Int
     public var signature: String
-    public var proofs: [InferenceProof]?
+    public var proofs: [ReportedProof]?
 
     public init(wallet: String, tokensProcessed: Int, avgLatencyMs: Double, uptimeSeconds: Int, requestCount: Int,
-                timestamp: Int, signature: String, proofs: [InferenceProof]?) {
+                timestamp: Int, signature: String, proofs: [ReportedProof]?) {
         self.wallet = wallet
         self.tokensProcessed = tokensProcessed
         self.avgLatencyMs = avgLatencyMs
@@ -46,7 +47,7 @@ public struct OracleReport: Codable, Equatable, Sendable {
         return OracleReport(
             wallet: address, tokensProcessed: tokensProcessed, avgLatencyMs: avgLatencyMs, uptimeSeconds: uptimeSeconds,
             requestCount: requestCount, timestamp: timestamp, signature: try wallet.personalSign(message).hex,
-            proofs: proofs.isEmpty ? nil : proofs)
+            proofs: proofs.isEmpty ? nil : proofs.map(\.reported))
     }
 
     /// The address that signed this report (what the oracle checks against `wallet`).

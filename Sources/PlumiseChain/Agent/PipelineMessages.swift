@@ -1,8 +1,11 @@
 import Foundation
 
 /// POST /api/v1/pipeline/register: a node announces its endpoints and memory for a model; the
-/// oracle answers with the layers assigned to it. Signed with personal_sign over the compact
-/// JSON of the fields in this order (plumise-oracle's JSON.stringify).
+/// oracle answers with the layers assigned to it. Exactly the keys of plumise-oracle's
+/// RegisterPipelineNodeDto (src/modules/pipeline/dto/register-pipeline-node.dto.ts): both
+/// endpoints are http(s) URLs (@IsUrl with require_protocol) and must differ. Signed with
+/// personal_sign over the compact JSON of the fields in this order (pipeline.service.ts
+/// verifyRegistrationSignature).
 public struct PipelineRegistration: Codable, Equatable, Sendable {
     public var address: String
     public var grpcEndpoint: String
@@ -13,8 +16,8 @@ public struct PipelineRegistration: Codable, Equatable, Sendable {
     public var vramMb: Int
     public var timestamp: Int
     public var signature: String
-    /// Not signed, not in plumise-oracle: lets the dev oracle split models it does not know.
-    public var totalLayers: Int?
+    /// Optional and not signed (RegisterPipelineNodeDto).
+    public var benchmarkTokPerSec: Double?
 
     public var canonicalMessage: String {
         "{\"address\":\(JSONText.string(address)),\"grpcEndpoint\":\(JSONText.string(grpcEndpoint)),"
@@ -25,10 +28,10 @@ public struct PipelineRegistration: Codable, Equatable, Sendable {
     /// A registration signed by `wallet`.
     public static func signed(by wallet: Wallet, grpcEndpoint: String, httpEndpoint: String, model: String, ramMb: Int,
                               device: String = "cpu", vramMb: Int = 0, timestamp: Int,
-                              totalLayers: Int? = nil) throws -> PipelineRegistration {
+                              benchmarkTokPerSec: Double? = nil) throws -> PipelineRegistration {
         var r = PipelineRegistration(address: wallet.address.description, grpcEndpoint: grpcEndpoint, httpEndpoint: httpEndpoint,
                                      model: model, ramMb: ramMb, device: device, vramMb: vramMb, timestamp: timestamp,
-                                     signature: "", totalLayers: totalLayers)
+                                     signature: "", benchmarkTokPerSec: benchmarkTokPerSec)
         r.signature = try wallet.personalSign(r.canonicalMessage).hex
         return r
     }

@@ -8,24 +8,25 @@ public struct Contribution: Equatable, Sendable {
     public let lastUpdated: BigUInt
 }
 
-/// The node's rewards in the RewardPool contract (0x…1000): queries and the auto-claim rule.
+/// The node's rewards in the RewardPool contract (0x…1000): the views. Claims go through
+/// precompile 0x23 (``RewardClaimer``).
 public struct RewardTracker: Sendable {
     public let agent: ChainAgent
     public let pool: Address
-    /// Claim once pending rewards reach this many wei (default 1 PLM).
-    public let claimThreshold: BigUInt
 
-    public init(agent: ChainAgent, pool: Address = PlumiseAddresses.rewardPool,
-                claimThreshold: BigUInt = BigUInt(10).power(18)) {
+    public init(agent: ChainAgent, pool: Address = PlumiseAddresses.rewardPool) {
         self.agent = agent
         self.pool = pool
-        self.claimThreshold = claimThreshold
     }
 
     private var me: ABI.Value { .address(agent.address) }
 
-    public func pendingReward() async throws -> BigUInt {
-        ABI.uint(try ABI.words(try await agent.rpc.call(to: pool, data: ABI.call("getPendingReward(address)", [me])), count: 1)[0])
+    public func pendingReward() async throws -> BigUInt { try await pendingReward(for: agent.address) }
+
+    /// The pending reward of any agent (the oracle asks for the nodes it sponsors).
+    public func pendingReward(for address: Address) async throws -> BigUInt {
+        ABI.uint(try ABI.words(try await agent.rpc.call(to: pool, data: ABI.call("getPendingReward(address)", [.address(address)])),
+                               count: 1)[0])
     }
 
     public func contribution() async throws -> Contribution {
@@ -36,20 +37,6 @@ public struct RewardTracker: Sendable {
 
     public func currentEpoch() async throws -> BigUInt {
         ABI.uint(try ABI.words(try await agent.rpc.call(to: pool, data: ABI.call("getCurrentEpoch()")), count: 1)[0])
-    }
-
-    public enum ClaimOutcome: Equatable, Sendable {
-        case belowThreshold(pending: BigUInt)
-        case claimed(amount: BigUInt, receipt: TransactionReceipt)
-    }
-
-    /// Claims through claimReward() when the pending reward reaches the threshold.
-    public func claimIfDue() async throws -> ClaimOutcome {
-        let pending = try await pendingReward()
-        guard pending >= claimThreshold, pending > 0 else { return .belowThreshold(pending: pending) }
-        let receipt = try await agent.send(to: pool, data: ABI.call("claimReward()"), gas: PlumiseAddresses.claimGas)
-        guard receipt.succeeded else { throw AgentError.reverted("claimReward", receipt.transactionHash) }
-        return .claimed(amount: pending, receipt: receipt)
     }
 }
 

@@ -76,10 +76,11 @@ public struct ChainRPC: Sendable {
         }
     }
 
-    /// eth_call of `data` on `to` at the latest block.
-    public func call(to: Address, data: [UInt8]) async throws -> [UInt8] {
-        let result = try await client.call("eth_call", [.object(["to": .string(to.description), "data": .string(Hex.encode(data))]),
-                                                        .string("latest")])
+    /// eth_call of `data` on `to` at the latest block, as sent by `from` when given.
+    public func call(from: Address? = nil, to: Address, data: [UInt8]) async throws -> [UInt8] {
+        var request: [String: JSONValue] = ["to": .string(to.description), "data": .string(Hex.encode(data))]
+        if let from { request["from"] = .string(from.description) }
+        let result = try await client.call("eth_call", [.object(request), .string("latest")])
         guard let text = result.string, let bytes = Hex.decode(text) else {
             throw RPCError.badResponse(method: "eth_call", reason: "expected hex data, got \(result)")
         }
@@ -88,17 +89,72 @@ public struct ChainRPC: Sendable {
 
     // MARK: Plumise extensions
 
-    public func isAgentAccount(_ address: Address) async throws -> Bool {
-        let result = try await client.call("agent_isAgentAccount", [.string(address.description)])
+    // The real chain takes (address, block) for these two and answers a one-parameter call with
+    // "missing value for required argument 1" (plumise-contracts test/e2e/TEST_RESULTS.md, "RPC
+    // Method Issues"); every plumise-oracle caller passes [address, "latest"] (nodes.service.ts,
+    // pipeline.service.ts, chain.service.ts).
+
+    public func isAgentAccount(_ address: Address, block: String = "latest") async throws -> Bool {
+        let result = try await client.call("agent_isAgentAccount", [.string(address.description), .string(block)])
         guard let value = result.bool else { throw RPCError.badResponse(method: "agent_isAgentAccount", reason: "\(result)") }
         return value
     }
 
-    public func agentMeta(_ address: Address) async throws -> JSONValue {
-        try await client.call("agent_getAgentMeta", [.string(address.description)])
+    public func agentMeta(_ address: Address, block: String = "latest") async throws -> JSONValue {
+        try await client.call("agent_getAgentMeta", [.string(address.description), .string(block)])
     }
 
-    public func agentStatus(_ address: Address) async throws -> JSONValue {
-        try await client.call("agent_getStatus", [.string(address.description)])
+    /// agent_getStatus takes the address alone (TEST_RESULTS.md: "agent_getStatus(address) works").
+    public func agentStatus(_ address: Address) async throws -> AgentStatus {
+        let result = try await client.call("agent_getStatus", [.string(address.description)])
+        guard let status = AgentStatus(json: result) else {
+            throw RPCError.badResponse(method: "agent_getStatus", reason: "\(result)")
+        }
+        return status
+    }
+}
+
+/// agent_getStatus's answer, as the real chain gives it (plumise-contracts
+/// test/e2e/TEST_RESULTS.md): {address, registered, active, nodeId, lastHeartbeat (hex),
+/// registeredAt (hex), totalRewards (hex wei), metadata}.
+public struct AgentStatus: Equatable, Sendable {
+    public var address: String
+    public var registered: Bool
+    public var active: Bool
+    public var nodeID: String
+    public var lastHeartbeat: BigUInt
+    public var registeredAt: BigUInt
+    public var totalRewards: BigUInt
+    public var metadata: String
+
+    public init(address: String, registered: Bool, active: Bool, nodeID: String = "", lastHeartbeat: BigUInt,
+                registeredAt: BigUInt, totalRewards: BigUInt = 0, metadata: String = "") {
+        self.address = address
+        self.registered = registered
+        self.active = active
+        self.nodeID = nodeID
+        self.lastHeartbeat = lastHeartbeat
+        self.registeredAt = registeredAt
+        self.totalRewards = totalRewards
+        self.metadata = metadata
+    }
+
+    /// Reads the chain's JSON; quantities are hex strings ("0x0"). Nil when a field is missing.
+    public init?(json: JSONValue) {
+        func quantity(_ key: String) -> BigUInt? { json[key]?.string.flatMap(ChainRPC.parseQuantity) }
+        guard let address = json["address"]?.string, let registered = json["registered"]?.bool,
+              let active = json["active"]?.bool, let lastHeartbeat = quantity("lastHeartbeat"),
+              let registeredAt = quantity("registeredAt") else { return nil }
+        self.init(address: address, registered: registered, active: active, nodeID: json["nodeId"]?.string ?? "",
+                  lastHeartbeat: lastHeartbeat, registeredAt: registeredAt, totalRewards: quantity("totalRewards") ?? 0,
+                  metadata: json["metadata"]?.string ?? "")
+    }
+
+    /// The chain's JSON form.
+    public var json: JSONValue {
+        .object(["address": .string(address), "registered": .bool(registered), "active": .bool(active),
+                 "nodeId": .string(nodeID), "lastHeartbeat": .string(ChainRPC.quantity(lastHeartbeat)),
+                 "registeredAt": .string(ChainRPC.quantity(registeredAt)),
+                 "totalRewards": .string(ChainRPC.quantity(totalRewards)), "metadata": .string(metadata)])
     }
 }

@@ -34,13 +34,15 @@ public enum DevChainError: Error, CustomStringConvertible, Equatable {
     case rejected(String)
     /// The request's parameters are malformed.
     case invalidParams(String)
+    /// Fewer positional arguments than the method takes: argument `index` (0-based) is missing.
+    case missingArgument(Int)
     /// An eth_call that reverts.
     case reverted(String)
 
     public var rpcCode: Int {
         switch self {
         case .rejected, .reverted: return -32000
-        case .invalidParams: return -32602
+        case .invalidParams, .missingArgument: return -32602
         }
     }
 
@@ -48,6 +50,7 @@ public enum DevChainError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .rejected(let why): return why
         case .invalidParams(let why): return "invalid params: \(why)"
+        case .missingArgument(let index): return "missing value for required argument \(index)"
         case .reverted(let why): return "execution reverted: \(why)"
         }
     }

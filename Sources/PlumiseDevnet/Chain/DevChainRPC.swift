@@ -44,14 +44,21 @@ public struct DevChainRPC: Sendable {
             guard let data = Hex.decode(call["data"]?.string ?? call["input"]?.string ?? "0x") else {
                 throw DevChainError.invalidParams("data is not hex")
             }
-            return .string(Hex.encode(try await state.call(to: to, data: data)))
+            let from = try call["from"]?.string.map(Params.parseAddress)
+            return .string(Hex.encode(try await state.call(from: from, to: to, data: data)))
+        // (address, block): a one-parameter call is refused as the real chain refuses it
+        // (plumise-contracts test/e2e/TEST_RESULTS.md "RPC Method Issues"). The devnet keeps no
+        // history, so any block answers with the latest state.
         case "agent_isAgentAccount":
+            try p.requireArguments(2)
             return .bool(try await state.agent(try p.address(0)) != nil)
         case "agent_getAgentMeta":
+            try p.requireArguments(2)
             return try await state.agent(try p.address(0)).map(Self.meta) ?? .null
         case "agent_getStatus":
+            try p.requireArguments(1)
             let address = try p.address(0)
-            return status(address, try await state.agent(address))
+            return try await status(address, try await state.agent(address))
         default:
             throw Failure(code: -32601, message: "the method \(method) does not exist on the devnet")
         }
@@ -84,16 +91,16 @@ public struct DevChainRPC: Sendable {
         ])
     }
 
-    /// The real chain's shape: registered/active flags, a status word and the timestamps.
-    private func status(_ address: Address, _ agent: AgentRecord?) -> JSONValue {
+    /// The real chain's shape (plumise-contracts test/e2e/TEST_RESULTS.md, "Agent State"):
+    /// {address, registered, active, nodeId, lastHeartbeat, registeredAt, totalRewards, metadata},
+    /// with no status word (that report lists it as missing).
+    private func status(_ address: Address, _ agent: AgentRecord?) async throws -> JSONValue {
         let active = agent?.isActive(now: state.config.clock(), window: state.config.activeWindowSeconds) ?? false
-        return .object([
-            "address": .string(address.lowercased), "registered": .bool(agent != nil), "active": .bool(active),
-            "status": .string(agent == nil ? "unregistered" : active ? "active" : "inactive"),
-            "lastHeartbeat": .string(ChainRPC.quantity(BigUInt(agent?.lastHeartbeat ?? 0))),
-            "registeredAt": .string(ChainRPC.quantity(BigUInt(agent?.registeredAt ?? 0))),
-            "metadata": .string(agent?.name ?? ""),
-        ])
+        return AgentStatus(
+            address: address.lowercased, registered: agent != nil, active: active, nodeID: "",
+            lastHeartbeat: BigUInt(agent?.lastHeartbeat ?? 0), registeredAt: BigUInt(agent?.registeredAt ?? 0),
+            totalRewards: try await state.claimedReward(of: address), metadata: agent?.name ?? ""
+        ).json
     }
 }
 
@@ -107,6 +114,12 @@ struct Params {
     }
 
     func address(_ i: Int) throws -> Address { try Self.parseAddress(try string(i)) }
+
+    /// geth's positional-argument rule: exactly `count` arguments.
+    func requireArguments(_ count: Int) throws {
+        if values.count < count { throw DevChainError.missingArgument(values.count) }
+        if values.count > count { throw DevChainError.invalidParams("too many arguments, want at most \(count)") }
+    }
 
     static func parseAddress(_ text: String) throws -> Address {
         do { return try Address(text) } catch { throw DevChainError.invalidParams("\(error)") }

@@ -80,6 +80,10 @@ enum DevChainSchema {
                 t.column("agentCount", .integer).notNull()
             }
         }
+        // What each agent has claimed in all (agent_getStatus's totalRewards).
+        migrator.registerMigration("v2-claimed") { db in
+            try db.alter(table: "contribution") { t in t.add(column: "claimedReward", .text).notNull().defaults(to: "0") }
+        }
         return migrator
     }
 

@@ -55,6 +55,16 @@ public final class DevChainState: Sendable {
         try await database.read { try AgentPrecompiles.agent($0, address) }
     }
 
+    /// What `address` has claimed from the RewardPool in all.
+    public func claimedReward(of address: Address) async throws -> BigUInt {
+        try await database.read { try RewardPool.claimed($0, address) }
+    }
+
+    /// The RewardPool epoch at Unix second `now` (a short synchronous read).
+    public func epoch(at now: Int) throws -> Int {
+        try database.read { try Ledger.currentEpoch($0, now: now) }
+    }
+
     public func currentEpoch() async throws -> Int {
         let now = config.clock()
         return try await database.read { try Ledger.currentEpoch($0, now: now) }
@@ -74,9 +84,28 @@ public final class DevChainState: Sendable {
         }
     }
 
-    /// eth_call: the RewardPool's views; other accounts have no code and return nothing.
-    public func call(to: Address, data: [UInt8]) async throws -> [UInt8] {
+    /// eth_call: the RewardPool's views; a call from `from` to a precompile runs it and rolls it
+    /// back (how a client learns why a transaction would revert, as with geth); other accounts
+    /// have no code and return nothing.
+    public func call(from: Address? = nil, to: Address, data: [UInt8]) async throws -> [UInt8] {
         let now = config.clock()
+        if Self.precompiles.contains(to) {
+            let config = self.config
+            let sender = from ?? Address.system(0)
+            return try await database.write { db in
+                let number = try Ledger.blockNumber(db) + 1
+                let call = CallContext(sender: sender, data: data, blockNumber: number, timestamp: now, config: config)
+                do {
+                    try db.inSavepoint {
+                        try Self.execute(db, call, to: to, value: 0)
+                        return .rollback
+                    }
+                } catch let revert as Revert {
+                    throw DevChainError.reverted(revert.reason)
+                }
+                return []
+            }
+        }
         return try await database.read { db in
             guard to == PlumiseAddresses.rewardPool else { return [] }
             do { return try RewardPool.view(db, data: data, now: now) } catch let revert as Revert {
@@ -84,6 +113,9 @@ public final class DevChainState: Sendable {
             }
         }
     }
+
+    static let precompiles: Set<Address> = [PlumiseAddresses.verifyInference, PlumiseAddresses.agentRegister,
+                                            PlumiseAddresses.agentHeartbeat, PlumiseAddresses.claimReward]
 
     // MARK: Transactions
 
@@ -162,6 +194,7 @@ public final class DevChainState: Sendable {
         case PlumiseAddresses.agentRegister: try AgentPrecompiles.register(db, call)
         case PlumiseAddresses.agentHeartbeat: try AgentPrecompiles.heartbeat(db, call)
         case PlumiseAddresses.verifyInference: try AgentPrecompiles.verifyInference(db, call)
+        case PlumiseAddresses.claimReward: try AgentPrecompiles.claimReward(db, call)
         case PlumiseAddresses.rewardPool: try RewardPool.execute(db, call)
         default: break // a plain transfer
         }

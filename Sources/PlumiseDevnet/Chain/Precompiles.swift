@@ -29,7 +29,8 @@ public struct AgentRecord: Equatable, Sendable {
     }
 }
 
-/// The Plumise agent precompiles: 0x21 agentRegister, 0x22 agentHeartbeat, 0x20 verifyInference.
+/// The Plumise agent precompiles: 0x21 agentRegister, 0x22 agentHeartbeat, 0x20 verifyInference,
+/// 0x23 claimReward.
 enum AgentPrecompiles {
     /// Most capabilities one registration may list (bounds the input a sender can make us store).
     static let maxCapabilities = 64
@@ -45,7 +46,10 @@ enum AgentPrecompiles {
             registeredAt: row["registeredAt"], lastHeartbeat: row["lastHeartbeat"], totalInferences: row["totalInferences"])
     }
 
-    /// 0x21: name (32) ‖ modelHash (32) ‖ capability count ‖ capabilities (32 each).
+    /// 0x21: name (32) ‖ modelHash (32) ‖ capability count ‖ capabilities (32 each), registering
+    /// the sender; or, sent by the oracle, name ‖ modelHash ‖ capCount 0 ‖ beneficiary word,
+    /// registering the beneficiary (plumise-oracle nodes.service.ts sponsorAgentRegistration and
+    /// chain.service.ts sponsorRegisterAgent: the oracle pays the gas of agents without PLM).
     static func register(_ db: Database, _ call: CallContext) throws {
         let data = call.data
         guard data.count >= 96, (data.count - 96) % 32 == 0 else {
@@ -53,15 +57,44 @@ enum AgentPrecompiles {
         }
         let declared = ABI.uint(Array(data[64..<96]))
         let present = (data.count - 96) / 32
-        guard declared == BigUInt(present), present <= maxCapabilities else {
-            throw Revert("agentRegister declares \(declared) capabilities but carries \(present) (at most \(maxCapabilities))")
+        var agentAddress = call.sender
+        var capabilities = Data(data[96...])
+        if declared == 0, present == 1, call.sender == call.config.oracle {
+            agentAddress = try beneficiary(Array(data[96..<128]), precompile: "agentRegister")
+            capabilities = Data()
+        } else {
+            guard declared == BigUInt(present), present <= maxCapabilities else {
+                throw Revert("agentRegister declares \(declared) capabilities but carries \(present) (at most \(maxCapabilities))")
+            }
         }
-        guard try agent(db, call.sender) == nil else { throw Revert("\(call.sender) is already a registered agent") }
+        guard try agent(db, agentAddress) == nil else { throw Revert("\(agentAddress) is already a registered agent") }
         let name = String(decoding: data[0..<32].prefix { $0 != 0 }, as: UTF8.self)
         try db.execute(sql: """
             INSERT INTO agent (address, name, modelHash, capabilities, registeredAt, lastHeartbeat, totalInferences)
             VALUES (?, ?, ?, ?, ?, 0, 0)
-            """, arguments: [Ledger.key(call.sender), name, Data(data[32..<64]), Data(data[96...]), call.timestamp])
+            """, arguments: [Ledger.key(agentAddress), name, Data(data[32..<64]), capabilities, call.timestamp])
+    }
+
+    /// 0x23: the sender's reward (empty data: plumise-contracts test/e2e/testnet-e2e.ts), or,
+    /// sent by the oracle, the reward of the agent named by a 32-byte word (plumise-oracle
+    /// monitor.service.ts sendSponsoredClaimRewards). Either way RewardPool.claimRewardFor's rules.
+    static func claimReward(_ db: Database, _ call: CallContext) throws {
+        let agentAddress: Address
+        switch call.data.count {
+        case 0: agentAddress = call.sender
+        case 32:
+            guard call.sender == call.config.oracle else {
+                throw Revert("claimReward for another agent is sponsored by the oracle only; an agent claims with empty data")
+            }
+            agentAddress = try beneficiary(call.data, precompile: "claimReward")
+        default: throw Revert("claimReward input must be empty or one 32-byte address word, got \(call.data.count) bytes")
+        }
+        try RewardPool.claim(db, agent: agentAddress)
+    }
+
+    /// An address left-padded to a 32-byte word.
+    private static func beneficiary(_ word: [UInt8], precompile: String) throws -> Address {
+        do { return try ABI.address(word) } catch { throw Revert("\(precompile): the beneficiary word is not an address") }
     }
 
     /// 0x22: the sender's heartbeat. The oracle may also beat for an agent by passing its

@@ -72,7 +72,7 @@ enum RewardPool {
         case .getPendingReward, .getContribution, .getCurrentEpoch:
             return // a view called in a transaction changes nothing
         case .claimReward:
-            try claim(db, call)
+            try claim(db, agent: call.sender)
         case .reportContribution:
             try report(db, call, agent: try ABI.address(args[0]), task: try small(args[1]), uptime: try small(args[2]),
                        response: try small(args[3]), epoch: epoch)
@@ -158,13 +158,25 @@ enum RewardPool {
                        arguments: [epoch, String(distributed), scored.count])
     }
 
-    private static func claim(_ db: Database, _ call: CallContext) throws {
-        guard try AgentPrecompiles.agent(db, call.sender) != nil else { throw Revert("\(call.sender) is not a registered agent") }
-        var c = try contribution(db, call.sender)
-        guard c.pendingReward > 0 else { throw Revert("no rewards to claim") }
+    /// claimReward() for the sender and claimRewardFor(agent) behind precompile 0x23: both require
+    /// AgentRegistry.isRegistered ("Not registered") and a pending reward ("No rewards"), and pay
+    /// the agent (plumise-contracts src/RewardPool.sol). The devnet's registry is the 0x21 record.
+    static func claim(_ db: Database, agent: Address) throws {
+        guard try AgentPrecompiles.agent(db, agent) != nil else { throw Revert("Not registered") }
+        var c = try contribution(db, agent)
+        guard c.pendingReward > 0 else { throw Revert("No rewards") }
         let amount = c.pendingReward
         c.pendingReward = 0
-        try save(db, call.sender, c)
-        try Ledger.transfer(db, from: PlumiseAddresses.rewardPool, to: call.sender, amount: amount)
+        try save(db, agent, c)
+        try db.execute(sql: "UPDATE contribution SET claimedReward = ? WHERE address = ?",
+                       arguments: [String(try claimed(db, agent) + amount), Ledger.key(agent)])
+        try Ledger.transfer(db, from: PlumiseAddresses.rewardPool, to: agent, amount: amount)
+    }
+
+    /// Everything `agent` has claimed.
+    static func claimed(_ db: Database, _ agent: Address) throws -> BigUInt {
+        let text = try String.fetchOne(db, sql: "SELECT claimedReward FROM contribution WHERE address = ?",
+                                       arguments: [Ledger.key(agent)])
+        return text.flatMap { BigUInt($0) } ?? 0
     }
 }

@@ -15,10 +15,11 @@ public struct DevnetNodePlan: Sendable, Equatable {
     public var apiURL: String { "http://127.0.0.1:\(apiPort)" }
 }
 
-/// Starts `serve` child processes against a devnet: each node registers its endpoints and
-/// memory with the oracle's pipeline API (signed with its dev key), gets its share of the
-/// model's blocks from the oracle's topology, runs as `serve --watch-pid <devnet>` (so it dies
-/// with the devnet), and is marked ready once it listens.
+/// Starts `serve` child processes against a devnet. Each node gets its share of the model's
+/// blocks by the oracle's own split (``Topology/split(totalLayers:weights:)`` over the memory
+/// each announces), runs as `serve --watch-pid <devnet>` (so it dies with the devnet), and
+/// announces itself as a real node does: on chain, then to the oracle (node registration,
+/// pipeline registration, ready once loaded).
 public struct DevnetNodeLauncher: Sendable {
     /// The plumise-petals executable.
     public var executable: String
@@ -33,7 +34,6 @@ public struct DevnetNodeLauncher: Sendable {
     public var threads = 1
     /// Memory each node announces (MB); equal shares of this machine by default.
     public var memoryMb: Int
-    public var clock: @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
 
     public init(executable: String, pluginsDirectory: String?, model: String, totalLayers: Int, endpoints: DevnetEndpoints,
                 logDirectory: String, memoryMb: Int) {
@@ -46,25 +46,16 @@ public struct DevnetNodeLauncher: Sendable {
         self.memoryMb = memoryMb
     }
 
-    /// Registers `accounts` as pipeline nodes and returns their plans in pipeline order.
-    public func plan(accounts: [DevAccount]) async throws -> [DevnetNodePlan] {
-        let oracle = PipelineClient(oracleURL: endpoints.oracleURL)
-        var ports: [Address: (Int, Int)] = [:]
+    /// The plans of `accounts` in pipeline order: free ports and the oracle's split of the
+    /// model's blocks over their announced memory.
+    public func plan(accounts: [DevAccount]) throws -> [DevnetNodePlan] {
         var taken = Set<Int>()
-        for account in accounts {
+        let ranges = Topology.split(totalLayers: totalLayers,
+                                    weights: accounts.map { _ in Topology.weight(device: "cpu", ramMb: memoryMb, vramMb: 0) })
+        return try zip(accounts, ranges).map { account, blocks in
             let petals = try Self.freshPort(excluding: &taken), api = try Self.freshPort(excluding: &taken)
-            ports[account.address] = (petals, api)
-            _ = try await oracle.register(try PipelineRegistration.signed(
-                by: account.wallet, grpcEndpoint: "tcp://127.0.0.1:\(petals)", httpEndpoint: "http://127.0.0.1:\(api)",
-                model: model, ramMb: memoryMb, timestamp: clock(), totalLayers: totalLayers))
-        }
-        // Each registration reassigns the layers: read the final split.
-        let topology = try await oracle.topology(model: model)
-        return try topology.compactMap { node -> DevnetNodePlan? in
-            let address = try Address(node.nodeAddress)
-            guard let account = accounts.first(where: { $0.address == address }), let (petals, api) = ports[address] else { return nil }
-            return DevnetNodePlan(index: account.index, privateKey: account.privateKey, address: address,
-                                  blocks: node.layerStart..<node.layerEnd, petalsPort: petals, apiPort: api)
+            return DevnetNodePlan(index: account.index, privateKey: account.privateKey, address: account.address,
+                                  blocks: blocks, petalsPort: petals, apiPort: api)
         }
     }
 
@@ -86,6 +77,7 @@ public struct DevnetNodeLauncher: Sendable {
                          "--host", "127.0.0.1", "--port", "\(plan.petalsPort)", "--api-port", "\(plan.apiPort)",
                          "--report-interval", "\(reportInterval)", "--heartbeat-interval", "\(heartbeatInterval)",
                          "--reward-check-interval", "\(rewardCheckInterval)", "--threads", "\(threads)",
+                         "--announce-ram-mb", "\(memoryMb)",
                          "--watch-pid", "\(watchPID)"]
         if !peers.isEmpty { arguments += ["--peers", peers] }
         if let pluginsDirectory { arguments += ["--plugins-dir", pluginsDirectory] }
@@ -96,7 +88,7 @@ public struct DevnetNodeLauncher: Sendable {
     static let nodeSettings: Set<String> = [
         "PLUMISE_PRIVATE_KEY", "PLUMISE_RPC_URL", "PLUMISE_CHAIN_ID", "ORACLE_API_URL", "REPORT_INTERVAL", "MODEL_NAME", "NUM_BLOCKS",
         "PETALS_HOST", "PETALS_PORT", "API_PORT", "AGENT_REGISTRY_ADDRESS", "REWARD_POOL_ADDRESS", "CLAIM_THRESHOLD_WEI",
-        "VERIFY_ON_CHAIN", "PETALS_INITIAL_PEERS", "PETALS_ANNOUNCE_IP",
+        "VERIFY_ON_CHAIN", "PETALS_INITIAL_PEERS", "PETALS_ANNOUNCE_IP", "MODEL_ID", "PUBLIC_URL", "CLAIM_AFTER_SECONDS",
     ]
 
     private var settingsFile: String { logDirectory + "/node.env" }
@@ -126,11 +118,6 @@ public struct DevnetNodeLauncher: Sendable {
         return node
     }
 
-    /// Tells the oracle that `plan`'s node serves its layers.
-    public func markReady(_ plan: DevnetNodePlan, account: DevAccount) async throws {
-        try await PipelineClient(oracleURL: endpoints.oracleURL).ready(try PipelineReady.signed(by: account.wallet, model: model,
-                                                                                                  timestamp: clock()))
-    }
 }
 
 /// A running `serve` child: watches its stdout for the "ready" line.

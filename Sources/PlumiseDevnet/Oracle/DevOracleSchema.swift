@@ -63,6 +63,56 @@ enum DevOracleSchema {
                 t.primaryKey("epoch", .integer)
             }
         }
+        // Facts of the real oracle (mikusnuz/plumise-oracle): every proof is stored, none is
+        // deduplicated (proof.service.ts saveProof); tokens accumulate as deltas of cumulative
+        // reports (metrics.service.ts recordMetrics); nodes register their endpoints
+        // (agent_nodes, nodes.service.ts); replay guards are per address (nodes.service.ts,
+        // pipeline.service.ts lastRegistrationTimestamp / lastReadyTimestamp).
+        migrator.registerMigration("v2-real-oracle") { db in
+            try db.create(table: "proofV2") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("wallet", .text).notNull().indexed()
+                t.column("modelHash", .text).notNull()
+                t.column("inputHash", .text).notNull()
+                t.column("outputHash", .text).notNull()
+                t.column("tokenCount", .integer).notNull()
+                t.column("reportId", .integer).notNull()
+                t.column("createdAt", .integer).notNull()
+            }
+            try db.execute(sql: """
+                INSERT INTO proofV2 (id, wallet, modelHash, inputHash, outputHash, tokenCount, reportId, createdAt)
+                SELECT id, wallet, modelHash, inputHash, outputHash, tokenCount, reportId, createdAt FROM proof
+                """)
+            try db.drop(table: "proof")
+            try db.rename(table: "proofV2", to: "proof")
+            try db.alter(table: "agentState") { t in
+                t.add(column: "lastRawTokens", .integer).notNull().defaults(to: 0)
+                t.add(column: "lastRawRequests", .integer).notNull().defaults(to: 0)
+                t.add(column: "tokensAccumulated", .integer).notNull().defaults(to: 0)
+                t.add(column: "requestsAccumulated", .integer).notNull().defaults(to: 0)
+            }
+            try db.alter(table: "pipelineNode") { t in
+                t.add(column: "benchmarkTokPerSec", .double).notNull().defaults(to: 0)
+            }
+            try db.create(table: "node") { t in
+                t.primaryKey("address", .text)
+                t.column("endpoint", .text).notNull()
+                t.column("capabilities", .text).notNull()
+                t.column("status", .text).notNull()
+                t.column("score", .double).notNull()
+                t.column("lastHeartbeat", .integer).notNull()
+                t.column("lastMetricReport", .integer).notNull()
+                t.column("benchmarkTokPerSec", .double).notNull()
+                t.column("createdAt", .integer).notNull()
+                t.column("updatedAt", .integer).notNull()
+            }
+            try db.create(table: "replayGuard") { t in
+                t.column("kind", .text).notNull()
+                t.column("address", .text).notNull()
+                t.column("lastTimestamp", .integer).notNull()
+                t.primaryKey(["kind", "address"])
+            }
+        }
         return migrator
     }
 }

@@ -9,13 +9,12 @@ public enum OracleRejection: Error, Equatable, CustomStringConvertible {
     case unregistered(Address)
     case unknownNode(String)
     case chainUnavailable(String)
+    case tooManyTokens(Int)
 
     public var status: Int {
         switch self {
-        case .malformed, .replayed, .unknownNode: return 400
+        case .malformed, .replayed, .unknownNode, .tooManyTokens, .unregistered, .chainUnavailable: return 400
         case .badSignature, .stale: return 401
-        case .unregistered: return 403
-        case .chainUnavailable: return 503
         }
     }
 
@@ -30,6 +29,21 @@ public enum OracleRejection: Error, Equatable, CustomStringConvertible {
         case .unregistered(let agent): return "agent \(agent) is not registered on chain"
         case .unknownNode(let why): return why
         case .chainUnavailable(let why): return "cannot reach the chain to check registration: \(why)"
+        case .tooManyTokens(let n): return "tokensProcessed \(n) exceeds the oracle's bound of 1e9"
+        }
+    }
+
+    /// What plumise-oracle answers in its error body for this refusal (its exact words; the
+    /// detail above goes to the dev oracle's log).
+    public var oracleMessage: String {
+        switch self {
+        case .malformed(let why): return why
+        case .badSignature, .stale: return "Invalid signature"
+        case .replayed: return "Replay detected: timestamp must be strictly increasing"
+        // isAgentRegisteredOnChain answers false when the chain cannot be asked.
+        case .unregistered, .chainUnavailable: return "Agent not registered on-chain"
+        case .unknownNode(let why): return why
+        case .tooManyTokens: return "Token count exceeds maximum allowed"
         }
     }
 }
@@ -50,12 +64,10 @@ public struct ReportVerifier: Sendable {
         self.isRegistered = isRegistered
     }
 
-    /// Verifies a metrics report and returns its agent.
+    /// Verifies a metrics report (window and signature, then registration on chain) and
+    /// returns its agent.
     public func verify(_ report: OracleReport) async throws -> Address {
         let agent = try verifySigned(address: report.wallet, timestamp: report.timestamp, signer: report.signer)
-        for proof in report.proofs ?? [] where proof.agent != agent {
-            throw OracleRejection.malformed("a proof names agent \(proof.agent), the report is from \(agent)")
-        }
         try await requireRegistered(agent)
         return agent
     }

@@ -1,4 +1,5 @@
 import Foundation
+import PlumiseChain
 
 /// The node's typed configuration, with the names and defaults of DESIGN.md.
 ///
@@ -27,6 +28,9 @@ public struct NodeConfig: Sendable, Equatable {
         case announceIP = "PETALS_ANNOUNCE_IP"
         case device = "DEVICE"
         case heartbeatInterval = "HEARTBEAT_INTERVAL"
+        case modelID = "MODEL_ID"
+        case claimAfterSeconds = "CLAIM_AFTER_SECONDS"
+        case publicURL = "PUBLIC_URL"
     }
 
     /// Smallest accepted REPORT_INTERVAL, in seconds.
@@ -69,6 +73,16 @@ public struct NodeConfig: Sendable, Equatable {
     /// HEARTBEAT_INTERVAL: seconds between heartbeats to 0x22 (the network expects 300; shorter
     /// only on a devnet).
     public var heartbeatInterval = 300
+    /// MODEL_ID: the model's network id (a Hugging Face id such as "Qwen/Qwen3-32B"), hashed into
+    /// proofs and the registration and announced to the oracle; nil derives it from the model
+    /// file's metadata (see ModelIdentity).
+    public var modelID: String?
+    /// PUBLIC_URL: the http(s) URL at which the gateway and other nodes reach this node's HTTP API
+    /// (e.g. https://node.example.com); nil builds it from PETALS_ANNOUNCE_IP and API_PORT.
+    public var publicURL: String?
+    /// CLAIM_AFTER_SECONDS: how long a pending reward waits for the oracle's hourly sponsored
+    /// claim before the node claims it itself through 0x23 (0: at once).
+    public var claimAfterSeconds = Int(RewardClaimer.defaultClaimAfter)
 
     public init() {}
 
@@ -192,6 +206,14 @@ public struct NodeConfig: Sendable, Equatable {
         case .device:
             guard value.lowercased() == "cpu" else { throw invalid("only 'cpu' is supported") }
             device = "cpu"
+        case .modelID:
+            guard !value.contains(where: \.isWhitespace) else { throw invalid("a model id has no spaces (e.g. Qwen/Qwen3-32B)") }
+            modelID = value
+        case .publicURL: publicURL = try url()
+        case .claimAfterSeconds:
+            let seconds = try integer()
+            guard seconds >= 0 else { throw invalid("must be at least 0 seconds") }
+            claimAfterSeconds = seconds
         case .heartbeatInterval:
             let seconds = try integer()
             guard seconds >= 1 else { throw invalid("must be at least 1 second") }

@@ -147,11 +147,6 @@ struct ModelList: Encodable {
     var data: [Model]
 }
 
-struct HealthResponse: Encodable {
-    var status: String
-    var model: String
-}
-
 struct ErrorResponse: Encodable {
     var error: String
 }

@@ -6,7 +6,8 @@ import PetalsModel
 
 /// The node's HTTP API (Hummingbird 2):
 ///
-/// - `GET /health` → `{"status": "ok" | "loading", "model": …}` (503 while loading)
+/// - `GET /health` → `{"status": "ok" | "loading", "model": …, "mode", "address", "uptime", "layers"}`
+///   (503 while loading; the last four when the node's ``NodeIdentity`` is given)
 /// - `POST /api/v1/generate` → `{generated_text, num_tokens, finish_reason}`, or server-sent
 ///   events with `"stream": true`
 /// - `POST /v1/chat/completions`, `POST /v1/completions`, `GET /v1/models` (OpenAI-compatible)
@@ -18,8 +19,10 @@ import PetalsModel
 public struct HTTPAPI: Sendable {
     /// Limits and defaults of the API.
     public struct Configuration: Sendable {
-        /// Largest `max_new_tokens` / `max_tokens` accepted.
-        public var maxNewTokensLimit = 1024
+        /// Largest `max_new_tokens` / `max_tokens` accepted (the Plumise gateway lets users ask
+        /// for up to 4096: plumise-inference-api inference-request.dto.ts); the prompt and the
+        /// new tokens must also fit the model's context.
+        public var maxNewTokensLimit = 4096
         /// `max_new_tokens` / `max_tokens` when the request has none.
         public var defaultMaxNewTokens = 128
         /// Generations running at once; further requests wait their turn.
@@ -27,7 +30,7 @@ public struct HTTPAPI: Sendable {
         /// Largest request body accepted, in bytes.
         public var maxBodyBytes = 1 << 20
 
-        public init(maxNewTokensLimit: Int = 1024, defaultMaxNewTokens: Int = 128,
+        public init(maxNewTokensLimit: Int = 4096, defaultMaxNewTokens: Int = 128,
                     maxConcurrentGenerations: Int = 1, maxBodyBytes: Int = 1 << 20) {
             self.maxNewTokensLimit = maxNewTokensLimit
             self.defaultMaxNewTokens = defaultMaxNewTokens
@@ -44,13 +47,17 @@ public struct HTTPAPI: Sendable {
     public let metrics: MetricsCollector
     public let configuration: Configuration
     public let logger: Logger
+    /// The node behind the API, shown by /health; nil for a bare API (tests, tools).
+    public let identity: NodeIdentity?
     private let onInference: InferenceHook?
     private let limiter: ConcurrencyLimiter
 
     public init(service: any GenerationService, metrics: MetricsCollector,
                 configuration: Configuration = Configuration(),
                 logger: Logger = Logger(label: "plumise.http"),
+                identity: NodeIdentity? = nil,
                 onInference: InferenceHook? = nil) {
+        self.identity = identity
         self.service = service
         self.metrics = metrics
         self.configuration = configuration
@@ -97,7 +104,7 @@ public struct HTTPAPI: Sendable {
 
     func health() -> Response {
         let ready = service.isReady
-        return json(HealthResponse(status: ready ? "ok" : "loading", model: service.modelName),
+        return json(HealthResponse(status: ready ? "ok" : "loading", model: service.modelName, identity: identity),
                     status: ready ? .ok : .serviceUnavailable)
     }
 

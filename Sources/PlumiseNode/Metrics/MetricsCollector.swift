@@ -34,6 +34,7 @@ public final class MetricsCollector: @unchecked Sendable {
     private var cacheCapacityBytes = 0
     private var proofs: [InferenceProof] = []
     private var proofsDropped = 0
+    private var proofsRefused = 0
     private var gaugeSource: GaugeSource?
 
     /// Live server gauges: (open sessions, KV cache bytes in use, KV cache byte budget).
@@ -94,8 +95,10 @@ public final class MetricsCollector: @unchecked Sendable {
 
     // MARK: Proofs
 
-    /// Adds a proof; when the buffer is full the oldest proof is dropped and counted.
+    /// Adds a proof; when the buffer is full the oldest proof is dropped and counted. A proof of
+    /// no tokens is not kept: the oracle refuses it (InferenceProofDto tokenCount @Min(1)).
     public func addProof(_ proof: InferenceProof) {
+        guard proof.tokenCount >= 1 else { return }
         withLock {
             proofs.append(proof)
             trimProofs()
@@ -120,6 +123,9 @@ public final class MetricsCollector: @unchecked Sendable {
             trimProofs()
         }
     }
+
+    /// Counts proofs the oracle refused with their report (they are not sent again).
+    public func recordRefusedProofs(_ count: Int) { withLock { proofsRefused += max(count, 0) } }
 
     private func trimProofs() {
         let excess = proofs.count - proofCapacity
@@ -161,7 +167,8 @@ public final class MetricsCollector: @unchecked Sendable {
                 cacheUsedBytes: cacheUsedBytes,
                 cacheCapacityBytes: cacheCapacityBytes,
                 pendingProofs: proofs.count,
-                proofsDropped: proofsDropped)
+                proofsDropped: proofsDropped,
+                proofsRefused: proofsRefused)
         }
     }
 }
@@ -190,6 +197,8 @@ public struct MetricsSnapshot: Codable, Equatable, Sendable {
     public var cacheCapacityBytes: Int
     public var pendingProofs: Int
     public var proofsDropped: Int
+    /// Proofs dropped because the oracle refused the report that carried them.
+    public var proofsRefused: Int
 
     /// Average latency in whole milliseconds, as the oracle report wants it.
     public var averageLatencyMilliseconds: Double { averageLatencySeconds * 1000 }

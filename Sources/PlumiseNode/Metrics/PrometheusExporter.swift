@@ -43,6 +43,8 @@ public enum PrometheusExporter {
                Double(s.pendingProofs))
         metric("plumise_proofs_dropped_total", "counter", "Inference proofs dropped because the buffer was full.",
                Double(s.proofsDropped))
+        metric("plumise_proofs_refused_total", "counter", "Inference proofs dropped because the oracle refused their report.",
+               Double(s.proofsRefused))
         return out
     }
 

@@ -16,10 +16,14 @@ public final class NodeRunner: @unchecked Sendable {
     public let config: NodeConfig
     public let wallet: Wallet
     public let metrics = MetricsCollector()
+    /// Set once the chain says this agent is registered: the oracle refuses reports before.
+    private let registered = LockedValue(false)
     private let host: PluginHost
     private let blocks: Range<Int>?
     private let threads: Int
     private let limits: ServerLimits
+    /// RAM (MB) announced in the oracle's pipeline registration: its layer split weighs it.
+    private let announcedRamMb: Int
     private let logger: Logger
     /// Called once the shard server and the HTTP API listen: (shard address, API port).
     private let onReady: @Sendable (String, Int) -> Void
@@ -29,7 +33,8 @@ public final class NodeRunner: @unchecked Sendable {
     private let rewardCheckSeconds: Double
 
     public init(config: NodeConfig, host: PluginHost, blocks: Range<Int>? = nil, threads: Int = 0,
-                limits: ServerLimits = ServerLimits(), rewardCheckInterval: Double = NodeRunner.rewardCheckInterval, logger: Logger = Logger(label: "plumise.node"),
+                limits: ServerLimits = ServerLimits(), rewardCheckInterval: Double = NodeRunner.rewardCheckInterval,
+                announcedRamMb: Int? = nil, logger: Logger = Logger(label: "plumise.node"),
                 onReady: @escaping @Sendable (String, Int) -> Void = { _, _ in }) throws {
         self.config = config
         self.rewardCheckSeconds = rewardCheckInterval
@@ -38,6 +43,7 @@ public final class NodeRunner: @unchecked Sendable {
         self.blocks = blocks
         self.threads = threads
         self.limits = limits
+        self.announcedRamMb = announcedRamMb ?? Int(ProcessInfo.processInfo.physicalMemory >> 20)
         self.logger = logger
         self.onReady = onReady
     }
@@ -57,22 +63,32 @@ public final class NodeRunner: @unchecked Sendable {
         let description = try host.openModel(path: config.modelName, blocks: 0..<0).description
         let blockCount = description.blockCount
         let range = blocks ?? 0..<min(config.numBlocks ?? blockCount, blockCount)
+        // The network names the model by its Hugging Face id (plumise-oracle hashes and routes by
+        // it): MODEL_ID, else what the file says of itself, else its display name.
+        let modelID = config.modelID ?? description.modelID ?? description.name
+        logger.info("model id \(modelID) (MODEL_ID to change), blocks \(range.lowerBound)..<\(range.upperBound) of \(blockCount)")
 
         // 1. The shard server over this node's blocks, loaded inside its service so the HTTP API
         //    already answers (503, "loading") while the weights load.
-        let generation = LoadingGenerationService(modelName: description.name)
-        let ready = ReadyLatch(onReady)
+        let generation = LoadingGenerationService(modelName: modelID)
+        let listening = AsyncStream<(String, Int)>.makeStream()
+        let ready = ReadyLatch { [onReady] address, port in
+            onReady(address, port)
+            listening.continuation.yield((address, port))
+            listening.continuation.finish()
+        }
         let shardService = ShardServerService { [self] in
             let server = try loadShardServer(range: range, blockCount: blockCount, description: description,
-                                             generation: generation)
+                                             modelID: modelID, generation: generation)
             ready.shardAddress(announced(server.address))
             return server
         }
 
-        // 2. The HTTP API. Proofs and the registration name the model by its own name (GGUF
-        //    general.name), not the file path, so every node serving the model agrees on its hash.
-        let api = HTTPAPI(service: generation, metrics: metrics, onInference: { [self] prompt, output, tokens in
-            await recordProof(model: description.name, prompt: prompt, output: output, tokens: tokens)
+        // 2. The HTTP API. Proofs and the registration name the model by its id, not the file
+        //    path, so every node serving the model agrees on its hash.
+        let identity = NodeIdentity(address: wallet.address.description, blocks: range, totalBlocks: blockCount)
+        let api = HTTPAPI(service: generation, metrics: metrics, identity: identity, onInference: { [self] prompt, output, tokens in
+            await recordProof(model: modelID, prompt: prompt, output: output, tokens: tokens)
         })
         let app = api.makeApplication(host: config.petalsHost, port: config.apiPort) { [self] port in
             logger.info("HTTP API on \(config.petalsHost):\(port)")
@@ -81,7 +97,7 @@ public final class NodeRunner: @unchecked Sendable {
 
         // 3. Chain and oracle loops.
         let name = ChainAgent.defaultName(modelName: config.modelName, address: wallet.address)
-        let modelHash = Keccak.hash256(description.name)
+        let modelHash = Keccak.hash256(modelID)
         let registration = PeriodicService(name: "registration", interval: 30, runAtStart: true, logger: logger) { [self] in
             try await registerOnce(name: name, modelHash: modelHash)
             throw CancellationError() // registered: this loop is done
@@ -91,21 +107,38 @@ public final class NodeRunner: @unchecked Sendable {
             logger.info("heartbeat sent")
         }
         let threshold = BigUInt(config.claimThresholdWei) ?? BigUInt(10).power(18)
-        let rewards = RewardTracker(agent: agent, pool: try Address(config.rewardPoolAddress), claimThreshold: threshold)
+        let claimer = RewardClaimer(tracker: RewardTracker(agent: agent, pool: try Address(config.rewardPoolAddress)),
+                                    threshold: threshold, claimAfter: TimeInterval(config.claimAfterSeconds))
         let rewardLoop = PeriodicService(name: "reward check", interval: rewardCheckSeconds, runAtStart: false, logger: logger) { [self] in
-            switch try await rewards.claimIfDue() {
-            case .belowThreshold(let pending): logger.info("pending reward \(PLM.format(pending))")
-            case .claimed(let amount, _): logger.info("claimed \(PLM.format(amount))")
+            switch try await claimer.check() {
+            case .nothingPending: logger.debug("no pending reward")
+            case .belowThreshold(let pending): logger.info("pending reward \(PLM.format(pending)) (below CLAIM_THRESHOLD_WEI)")
+            case .waitingForSponsor(let pending, let waited):
+                logger.info("pending reward \(PLM.format(pending)) for \(Int(waited)) s: left to the oracle's sponsored claim until \(config.claimAfterSeconds) s")
+            case .noBalance(let pending, let balance):
+                logger.info("pending reward \(PLM.format(pending)); balance \(PLM.format(balance)) cannot pay a claim's gas: the oracle's sponsored claim will")
+            case .skippedAfterRevert(let pending):
+                logger.debug("pending reward \(PLM.format(pending)): not claiming again after a reverted claim of the same amount")
+            case .claimed(let amount, let receipt): logger.info("claimed \(PLM.format(amount)) through 0x23 in block \(receipt.blockNumber)")
             }
         }
-        let reporter = ReporterService(reporter: OracleReporter(oracleURL: config.oracleURL, wallet: wallet, metrics: metrics,
-                                                                interval: Double(config.reportInterval), logger: logger))
+        let reporter = ReporterService(reporter: OracleReporter(
+            oracleURL: config.oracleURL, wallet: wallet, metrics: metrics, interval: Double(config.reportInterval),
+            logger: logger, isRegistered: { [registered] in registered.current }))
+        // 4. Discovery: the oracle lists the node (and its pipeline entry) once it serves.
+        let announcer = OracleAnnouncer(oracleURL: config.oracleURL, wallet: wallet, modelID: modelID, ramMb: announcedRamMb,
+                                        logger: logger)
+        let announce = AnnouncerService { [self] in
+            for await (shard, port) in listening.stream {
+                await announcer.run(endpoints(shardAddress: shard, apiPort: port))
+            }
+        }
         let group = ServiceGroup(configuration: .init(
             services: [
                 .init(service: shardService),
                 .init(service: app),
                 .init(service: registration, successTerminationBehavior: .ignore),
-                .init(service: heartbeat), .init(service: rewardLoop), .init(service: reporter),
+                .init(service: heartbeat), .init(service: rewardLoop), .init(service: reporter), .init(service: announce),
             ],
             logger: logger))
         let watcher = trapped.map { trapped in
@@ -130,7 +163,7 @@ public final class NodeRunner: @unchecked Sendable {
 
     /// Loads this node's blocks, starts serving them, and hands generation to the API: over the
     /// local shard when it holds every block, else over a route through its peers.
-    private func loadShardServer(range: Range<Int>, blockCount: Int, description: ModelDescription,
+    private func loadShardServer(range: Range<Int>, blockCount: Int, description: ModelDescription, modelID: String,
                                  generation: LoadingGenerationService) throws -> ShardServer {
         let pool = ComputePool(threads: threads)
         let shard = try ModelShard(model: try host.openModel(path: config.modelName, blocks: range), pool: pool)
@@ -152,7 +185,7 @@ public final class NodeRunner: @unchecked Sendable {
                                         directory: SwarmDirectory(peers: peers, host: host), pool: pool)
         }
         generation.finishLoading(try BackendGenerationService(
-            modelName: description.name, tokenizer: try BPETokenizer(description.tokenizer), backend: backend,
+            modelName: modelID, tokenizer: try BPETokenizer(description.tokenizer), backend: backend,
             chatTemplate: description.tokenizer.chatTemplate))
         logger.info("model loaded: blocks \(range.lowerBound)..<\(range.upperBound) of \(blockCount)")
         return server
@@ -177,14 +210,30 @@ public final class NodeRunner: @unchecked Sendable {
     }
 
     private func registerOnce(name: String, modelHash: [UInt8]) async throws {
+        // An agent without PLM cannot pay for 0x21: the oracle sponsors its registration when
+        // the node registers with it (plumise-oracle nodes.service.ts), so wait for that.
+        if !(try await rpc.isAgentAccount(wallet.address)) {
+            let cost = try await rpc.gasPrice() * BigUInt(PlumiseAddresses.registerGas)
+            let balance = try await rpc.balance(of: wallet.address)
+            guard balance >= cost else {
+                throw RegistrationPending.noGas(balance: balance, needed: cost)
+            }
+        }
         switch try await agent.register(name: name, modelHash: modelHash, capabilities: [Keccak.hash256("text-generation")]) {
         case .alreadyRegistered: logger.info("already registered as an agent")
         case .registered(let receipt): logger.info("registered as '\(name)' in block \(receipt.blockNumber)")
         }
+        registered.update { $0 = true }
     }
 
     /// The proof of one inference, buffered for the next report (and sent to 0x20 when enabled).
     func recordProof(model: String, prompt: String, output: String, tokens: Int) async {
+        // A generation that ended at once made nothing to prove, and the oracle refuses a proof
+        // of 0 tokens (InferenceProofDto: @Min(1)).
+        guard tokens >= 1 else {
+            logger.debug("no proof for a generation of 0 tokens")
+            return
+        }
         let proof = InferenceProof(modelName: model, input: prompt, output: output, agent: wallet.address,
                                    tokenCount: tokens)
         metrics.addProof(proof)
@@ -196,11 +245,32 @@ public final class NodeRunner: @unchecked Sendable {
         }
     }
 
+    /// What the oracle is told: PUBLIC_URL (else http://<announced host>:<API port>) and the
+    /// shard server's host and port as an http URL.
+    func endpoints(shardAddress: String, apiPort: Int) -> OracleAnnouncer.Endpoints {
+        let shard = announced(shardAddress)
+        let location = (try? PeerAddress(parsing: shard))?.location ?? shard
+        let host = location.lastIndex(of: ":").map { String(location[..<$0]) } ?? location
+        return OracleAnnouncer.Endpoints(publicURL: config.publicURL ?? "http://\(host):\(apiPort)", shardURL: "http://\(location)")
+    }
+
     /// The address peers should use: PETALS_ANNOUNCE_IP instead of a wildcard listen host.
     private func announced(_ address: String) -> String {
         guard let parsed = try? PeerAddress(parsing: address), let colon = parsed.location.lastIndex(of: ":") else { return address }
         let host = String(parsed.location[..<colon]), port = parsed.location[parsed.location.index(after: colon)...]
         let visible = config.announceIP ?? (["0.0.0.0", "::", "[::]"].contains(host) ? "127.0.0.1" : host)
         return "\(parsed.transport)://\(visible):\(port)"
+    }
+}
+
+/// Why registration waits (retried by its loop).
+enum RegistrationPending: Error, CustomStringConvertible {
+    case noGas(balance: BigUInt, needed: BigUInt)
+
+    var description: String {
+        switch self {
+        case .noGas(let balance, let needed):
+            return "balance \(PLM.format(balance)) cannot pay agentRegister's gas (\(PLM.format(needed))): waiting for the oracle's sponsored registration"
+        }
     }
 }

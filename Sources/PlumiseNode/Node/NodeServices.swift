@@ -55,6 +55,15 @@ struct ShardServerService: Service {
     }
 }
 
+/// The oracle announcer as a service: runs until graceful shutdown.
+struct AnnouncerService: Service {
+    let body: @Sendable () async -> Void
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await body() }
+    }
+}
+
 /// Announces readiness once both the shard server and the HTTP API listen.
 final class ReadyLatch: @unchecked Sendable {
     private let lock = NSLock()

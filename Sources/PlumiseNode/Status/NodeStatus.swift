@@ -40,18 +40,11 @@ public struct NodeStatus: Sendable {
         let rewards = RewardTracker(agent: agent, pool: rewardPool)
         status.balance = await attempt { try await rpc.balance(of: wallet.address) }
         status.registered = await attempt { try await rpc.isAgentAccount(wallet.address) }
-        status.active = await attempt { Self.isActive(try await rpc.agentStatus(wallet.address)) }
+        status.active = await attempt { try await rpc.agentStatus(wallet.address).active }
         status.pendingReward = await attempt { try await rewards.pendingReward() }
         status.epoch = await attempt { try await rewards.currentEpoch() }
         status.contribution = await attempt { try await rewards.contribution() }
         return status
-    }
-
-    /// agent_getStatus answers a status word or an object with one.
-    static func isActive(_ value: JSONValue) -> Bool {
-        if let b = value.bool { return b }
-        if let text = value.string ?? value["status"]?.string { return ["active", "online"].contains(text.lowercased()) }
-        return value["active"]?.bool ?? false
     }
 
     /// The seed's layout: one aligned line per fact.

@@ -53,8 +53,20 @@ public struct SafetensorsFormatProvider: ModelFormatProvider {
         }
         let storage = ModelStorage()
         let tensors = try TensorMapper.map(resolved, into: storage)
-        let description = layout.describe(name: directory.lastPathComponent, blocks: blocks, tokenizer: tokenizer)
+        var description = layout.describe(name: directory.lastPathComponent, blocks: blocks, tokenizer: tokenizer)
+        description.modelID = Self.modelID(config: config, directory: directory)
         return try ExportedModel(description: description, tensors: tensors, storage: storage)
+    }
+
+    /// config.json's `_name_or_path` when it is a Hugging Face id ("Org/Name", as transformers
+    /// writes it for a model loaded from the hub), else the directory's name.
+    static func modelID(config: ConfigJSON, directory: URL) -> String {
+        if let path = config.string("_name_or_path"), !path.hasPrefix("/"), !path.hasPrefix("."),
+           path.split(separator: "/", omittingEmptySubsequences: false).count == 2,
+           !path.contains(where: \.isWhitespace), !path.hasPrefix("/"), !path.hasSuffix("/") {
+            return path
+        }
+        return directory.lastPathComponent
     }
 
     /// The tensors of `blocks`, the embeddings for the first shard, the final norm and head

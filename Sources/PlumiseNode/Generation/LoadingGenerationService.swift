@@ -27,5 +27,12 @@ public final class LoadingGenerationService: GenerationService, @unchecked Senda
         try await service.generate(prompt: prompt, maxNewTokens: maxNewTokens, sampling: sampling, onText: onText)
     }
 
+    public func generate(prompt: String, maxNewTokens: Int, sampling: SamplingParameters,
+                         isConnected: @escaping @Sendable () -> Bool,
+                         onText: @escaping @Sendable (String) async -> Void) async throws -> GenerationOutput {
+        try await service.generate(prompt: prompt, maxNewTokens: maxNewTokens, sampling: sampling, isConnected: isConnected,
+                                   onText: onText)
+    }
+
     public func chatPrompt(_ messages: [ChatMessage]) throws -> String { try service.chatPrompt(messages) }
 }

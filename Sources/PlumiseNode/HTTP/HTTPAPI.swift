@@ -25,16 +25,19 @@ public struct HTTPAPI: Sendable {
         public var maxNewTokensLimit = 4096
         /// `max_new_tokens` / `max_tokens` when the request has none.
         public var defaultMaxNewTokens = 128
-        /// Generations running at once; further requests wait their turn.
-        public var maxConcurrentGenerations = 1
+        /// Generations running at once (their steps are batched by the shards' schedulers).
+        public var maxConcurrentGenerations = 64
+        /// Generations that may wait for a place; beyond them requests get 503 with Retry-After.
+        public var maxQueuedGenerations = 64
         /// Largest request body accepted, in bytes.
         public var maxBodyBytes = 1 << 20
 
         public init(maxNewTokensLimit: Int = 4096, defaultMaxNewTokens: Int = 128,
-                    maxConcurrentGenerations: Int = 1, maxBodyBytes: Int = 1 << 20) {
+                    maxConcurrentGenerations: Int = 64, maxQueuedGenerations: Int = 64, maxBodyBytes: Int = 1 << 20) {
             self.maxNewTokensLimit = maxNewTokensLimit
             self.defaultMaxNewTokens = defaultMaxNewTokens
             self.maxConcurrentGenerations = maxConcurrentGenerations
+            self.maxQueuedGenerations = maxQueuedGenerations
             self.maxBodyBytes = maxBodyBytes
         }
     }
@@ -50,7 +53,8 @@ public struct HTTPAPI: Sendable {
     /// The node behind the API, shown by /health; nil for a bare API (tests, tools).
     public let identity: NodeIdentity?
     private let onInference: InferenceHook?
-    private let limiter: ConcurrencyLimiter
+    /// Admission of generations, and the batching figures of /metrics.
+    public let queue: GenerationQueue
 
     public init(service: any GenerationService, metrics: MetricsCollector,
                 configuration: Configuration = Configuration(),
@@ -63,7 +67,8 @@ public struct HTTPAPI: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.onInference = onInference
-        self.limiter = ConcurrencyLimiter(limit: max(configuration.maxConcurrentGenerations, 1))
+        self.queue = GenerationQueue(running: configuration.maxConcurrentGenerations,
+                                     waiting: configuration.maxQueuedGenerations)
     }
 
     // MARK: Server
@@ -72,10 +77,11 @@ public struct HTTPAPI: Sendable {
     /// It is a swift-service-lifecycle `Service`; `onServerRunning` receives the bound port.
     public func makeApplication(host: String, port: Int,
                                 onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
-        -> Application<RouterResponder<BasicRequestContext>>
+        -> Application<RouterResponder<APIRequestContext>>
     {
         Application(
             router: makeRouter(),
+            server: .http1(configuration: .init(additionalChannelHandlers: [HangUpDetector()])),
             configuration: .init(address: .hostname(host, port: port), serverName: "plumise-petals"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger)
@@ -89,14 +95,16 @@ public struct HTTPAPI: Sendable {
     }
 
     /// The routes of the API.
-    public func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    public func makeRouter() -> Router<APIRequestContext> {
+        let router = Router(context: APIRequestContext.self)
         router.get("health") { _, _ in self.health() }
         router.get("metrics") { _, _ in self.prometheus() }
         router.get("v1/models") { _, _ in self.models() }
-        router.post("api/v1/generate") { request, _ in await self.handle(request, self.generate) }
-        router.post("v1/chat/completions") { request, _ in await self.handle(request, self.chatCompletions) }
-        router.post("v1/completions") { request, _ in await self.handle(request, self.completions) }
+        router.post("api/v1/generate") { request, context in await self.handle(request, context, self.generate) }
+        router.post("v1/chat/completions") { request, context in
+            await self.handle(request, context, openAI: true, self.chatCompletions)
+        }
+        router.post("v1/completions") { request, context in await self.handle(request, context, openAI: true, self.completions) }
         return router
     }
 
@@ -110,7 +118,7 @@ public struct HTTPAPI: Sendable {
 
     func prometheus() -> Response {
         Response(status: .ok, headers: [.contentType: PrometheusExporter.contentType],
-                 body: .init(byteBuffer: ByteBuffer(string: PrometheusExporter.render(metrics.snapshot()))))
+                 body: .init(byteBuffer: ByteBuffer(string: PrometheusExporter.render(metrics.snapshot()) + queue.prometheusText())))
     }
 
     func models() -> Response {
@@ -121,8 +129,10 @@ public struct HTTPAPI: Sendable {
 
     // MARK: Generation endpoints
 
-    /// Reads the body, runs `endpoint`, and turns thrown ``APIError``s into error responses.
-    private func handle(_ request: Request, _ endpoint: (Data) async throws -> Response) async -> Response {
+    /// Reads the body, runs `endpoint` (its generations see whether the client is still connected),
+    /// and turns thrown ``APIError``s into error responses (OpenAI's error object on /v1 routes).
+    private func handle(_ request: Request, _ context: APIRequestContext, openAI: Bool = false,
+                        _ endpoint: (Data, @escaping @Sendable () -> Bool) async throws -> Response) async -> Response {
         do {
             let body: ByteBuffer
             do {
@@ -131,15 +141,14 @@ public struct HTTPAPI: Sendable {
                 throw APIError(.contentTooLarge, "request body larger than \(configuration.maxBodyBytes) bytes")
             }
             guard service.isReady else { throw APIError(.serviceUnavailable, "model \(service.modelName) is loading") }
-            return try await endpoint(Data(body.readableBytesView))
-        } catch let error as APIError {
-            return errorResponse(error)
+            let channel = context.channel
+            return try await endpoint(Data(body.readableBytesView), { channel.isActive })
         } catch {
-            return errorResponse(apiError(from: error))
+            return errorResponse(apiError(from: error), openAI: openAI)
         }
     }
 
-    private func generate(_ body: Data) async throws -> Response {
+    private func generate(_ body: Data, _ isConnected: @escaping @Sendable () -> Bool) async throws -> Response {
         let request = try decode(GenerateRequest.self, body)
         let p = request.parameters
         let maxNewTokens = try checkedMaxTokens(p?.max_new_tokens, name: "max_new_tokens")
@@ -153,14 +162,17 @@ public struct HTTPAPI: Sendable {
         }
         let prompt = request.inputs
         let chosen = sampling
+        let ticket = try await admit()
 
         guard request.stream == true else {
-            let output = try await runGeneration(prompt: prompt, maxNewTokens: maxNewTokens, sampling: sampling)
+            let output = try await runGeneration(prompt: prompt, maxNewTokens: maxNewTokens, sampling: sampling, ticket: ticket,
+                                                 isConnected: isConnected)
             return json(GenerateResponse(generated_text: output.text, num_tokens: output.tokens,
                                          finish_reason: output.finishReason))
         }
         return eventStream { send in
-            let output = try await self.runGeneration(prompt: prompt, maxNewTokens: maxNewTokens, sampling: chosen) {
+            let output = try await self.runGeneration(prompt: prompt, maxNewTokens: maxNewTokens, sampling: chosen, ticket: ticket,
+                                                      isConnected: isConnected) {
                 await send(Self.encode(GenerateTokenEvent(token: $0)))
             }
             await send(Self.encode(GenerateFinalEvent(generated_text: output.text, num_tokens: output.tokens,
@@ -169,7 +181,7 @@ public struct HTTPAPI: Sendable {
         }
     }
 
-    private func chatCompletions(_ body: Data) async throws -> Response {
+    private func chatCompletions(_ body: Data, _ isConnected: @escaping @Sendable () -> Bool) async throws -> Response {
         let request = try decode(ChatCompletionRequest.self, body)
         guard !request.messages.isEmpty else { throw APIError(.badRequest, "messages must not be empty") }
         let maxNewTokens = try checkedMaxTokens(request.max_tokens, name: "max_tokens")
@@ -184,9 +196,11 @@ public struct HTTPAPI: Sendable {
         let id = "chatcmpl-" + Self.randomID()
         let created = Int(Date().timeIntervalSince1970)
         let model = service.modelName
+        let ticket = try await admit()
 
         guard request.stream == true else {
-            let output = try await runGeneration(prompt: prompt, maxNewTokens: maxNewTokens, sampling: sampling)
+            let output = try await runGeneration(prompt: prompt, maxNewTokens: maxNewTokens, sampling: sampling, ticket: ticket,
+                                                 isConnected: isConnected)
             let choice = Choice(message: .init(role: "assistant", content: output.text),
                                 finish_reason: output.finishReason)
             return json(CompletionObject(id: id, object: "chat.completion", created: created, model: model,
@@ -198,14 +212,15 @@ public struct HTTPAPI: Sendable {
                                              model: model, choices: [choice], usage: usage))
             }
             await send(chunk(Choice(delta: .init(role: "assistant", content: ""))))
-            let output = try await self.runGeneration(prompt: prompt, maxNewTokens: maxNewTokens, sampling: sampling) {
+            let output = try await self.runGeneration(prompt: prompt, maxNewTokens: maxNewTokens, sampling: sampling, ticket: ticket,
+                                                      isConnected: isConnected) {
                 await send(chunk(Choice(delta: .init(content: $0))))
             }
             await send(chunk(Choice(delta: .init(), finish_reason: output.finishReason), usage: Self.usage(output)))
         }
     }
 
-    private func completions(_ body: Data) async throws -> Response {
+    private func completions(_ body: Data, _ isConnected: @escaping @Sendable () -> Bool) async throws -> Response {
         let request = try decode(CompletionRequest.self, body)
         let maxNewTokens = try checkedMaxTokens(request.max_tokens, name: "max_tokens")
         let sampling = try openAISampling(temperature: request.temperature, topP: request.top_p, topK: request.top_k,
@@ -214,9 +229,11 @@ public struct HTTPAPI: Sendable {
         let id = "cmpl-" + Self.randomID()
         let created = Int(Date().timeIntervalSince1970)
         let model = service.modelName
+        let ticket = try await admit()
 
         guard request.stream == true else {
-            let output = try await runGeneration(prompt: prompt, maxNewTokens: maxNewTokens, sampling: sampling)
+            let output = try await runGeneration(prompt: prompt, maxNewTokens: maxNewTokens, sampling: sampling, ticket: ticket,
+                                                 isConnected: isConnected)
             return json(CompletionObject(id: id, object: "text_completion", created: created, model: model,
                                          choices: [Choice(text: output.text, finish_reason: output.finishReason)],
                                          usage: Self.usage(output)))
@@ -226,7 +243,8 @@ public struct HTTPAPI: Sendable {
                 Self.encode(CompletionObject(id: id, object: "text_completion", created: created,
                                              model: model, choices: [choice], usage: usage))
             }
-            let output = try await self.runGeneration(prompt: prompt, maxNewTokens: maxNewTokens, sampling: sampling) {
+            let output = try await self.runGeneration(prompt: prompt, maxNewTokens: maxNewTokens, sampling: sampling, ticket: ticket,
+                                                      isConnected: isConnected) {
                 await send(chunk(Choice(text: $0)))
             }
             await send(chunk(Choice(text: "", finish_reason: output.finishReason), usage: Self.usage(output)))
@@ -235,17 +253,34 @@ public struct HTTPAPI: Sendable {
 
     // MARK: Generation, metrics and the proof hook
 
-    /// Runs one generation within the concurrency limit, then records it.
-    func runGeneration(prompt: String, maxNewTokens: Int, sampling: SamplingParameters,
+    /// A place among the running generations (503 with Retry-After when the wait queue is full).
+    private func admit() async throws -> GenerationTicket {
+        try await queue.admit()
+    }
+
+    /// Runs one admitted generation, then records it; a generation its client abandoned is
+    /// neither counted nor proven (only delivered work is).
+    func runGeneration(prompt: String, maxNewTokens: Int, sampling: SamplingParameters, ticket: GenerationTicket,
+                       isConnected: @escaping @Sendable () -> Bool = { true },
                        onText: @escaping @Sendable (String) async -> Void = { _ in }) async throws -> GenerationOutput {
-        await limiter.acquire()
-        defer { limiter.release() }
+        defer { ticket.release() }
         let start = ContinuousClock.now
-        let output = try await service.generate(prompt: prompt, maxNewTokens: maxNewTokens, sampling: sampling,
-                                                onText: onText)
+        let queue = self.queue
+        let firstText = FirstEvent()
+        let output: GenerationOutput
+        do {
+            output = try await service.generate(prompt: prompt, maxNewTokens: maxNewTokens, sampling: sampling,
+                                                isConnected: isConnected) { piece in
+                if firstText.happenedNow() { queue.recordFirstToken(seconds: Self.seconds(ContinuousClock.now - ticket.requestedAt)) }
+                await onText(piece)
+            }
+        } catch let error as GenerationCancelled {
+            queue.recordCancelled()
+            logger.info("\(error)")
+            throw error
+        }
         let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        metrics.record(tokens: output.tokens, latencySeconds: seconds)
+        metrics.record(tokens: output.tokens, latencySeconds: Self.seconds(elapsed))
         if let onInference { await onInference(prompt, output.text, output.tokens) }
         return output
     }
@@ -347,20 +382,33 @@ public struct HTTPAPI: Sendable {
                  body: .init(byteBuffer: ByteBuffer(string: Self.encode(value))))
     }
 
-    private func errorResponse(_ error: APIError) -> Response {
-        // 503 while loading is expected, not a failure of the node.
+    private func errorResponse(_ error: APIError, openAI: Bool = false) -> Response {
+        // 503 while loading or busy is expected, not a failure of the node.
         if error.status == .serviceUnavailable {
             logger.notice("request refused: \(error.message)")
         } else if error.status.code >= 500 {
             logger.error("request failed: \(error.message)")
         }
-        return json(ErrorResponse(error: error.message), status: error.status)
+        var response = openAI ? json(OpenAIErrorResponse(error), status: error.status)
+                              : json(ErrorResponse(error: error.message), status: error.status)
+        if let seconds = error.retryAfterSeconds { response.headers[.retryAfter] = String(seconds) }
+        return response
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     private func apiError(from error: Error) -> APIError {
         switch error {
         case let error as APIError: return error
         case GenerationServiceError.notReady: return APIError(.serviceUnavailable, "\(error)")
+        case GenerationServiceError.busy(_, _, let retryAfter):
+            return APIError(.serviceUnavailable, "\(error)", retryAfterSeconds: retryAfter, code: "server_busy")
+        case ModelError.cacheFull, SchedulerError.queueFull:
+            return APIError(.serviceUnavailable, "the node is busy: \(error)", retryAfterSeconds: queue.retryAfterSeconds,
+                            code: "server_busy")
+        case let error as GenerationCancelled: return APIError(.serviceUnavailable, error.description)
         case GenerationServiceError.invalidRequest(let why): return APIError(.badRequest, why)
         case let error as SamplingError: return APIError(.badRequest, error.description)
         case let error as ModelError:
@@ -389,6 +437,8 @@ public struct HTTPAPI: Sendable {
                 let producer = Task {
                     do {
                         try await produce { continuation.yield($0) }
+                    } catch is GenerationCancelled {
+                        // The client is gone (runGeneration logged it): nobody reads the rest.
                     } catch {
                         let failure = api.apiError(from: error)
                         api.logger.error("streamed generation failed: \(failure.message)")
@@ -419,47 +469,18 @@ public struct HTTPAPI: Sendable {
     }
 }
 
-/// An error answered with `status` and `{"error": message}`.
+/// An error answered with `status` and `{"error": message}` (OpenAI's error object on /v1).
 struct APIError: Error {
     var status: HTTPResponse.Status
     var message: String
-    init(_ status: HTTPResponse.Status, _ message: String) {
+    /// Seconds for the Retry-After header (busy refusals).
+    var retryAfterSeconds: Int?
+    /// OpenAI's `code` field, e.g. "server_busy".
+    var code: String?
+    init(_ status: HTTPResponse.Status, _ message: String, retryAfterSeconds: Int? = nil, code: String? = nil) {
         self.status = status
         self.message = message
-    }
-}
-
-/// Lets at most `limit` holders in at once; the others wait in FIFO order.
-final class ConcurrencyLimiter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var available: Int
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-
-    init(limit: Int) { available = limit }
-
-    func acquire() async {
-        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
-            lock.lock()
-            if available > 0 {
-                available -= 1
-                lock.unlock()
-                waiter.resume()
-            } else {
-                waiters.append(waiter)
-                lock.unlock()
-            }
-        }
-    }
-
-    func release() {
-        lock.lock()
-        if waiters.isEmpty {
-            available += 1
-            lock.unlock()
-        } else {
-            let next = waiters.removeFirst()
-            lock.unlock()
-            next.resume()
-        }
+        self.retryAfterSeconds = retryAfterSeconds
+        self.code = code
     }
 }

@@ -17,10 +17,15 @@ public final class StepScheduler: @unchecked Sendable {
         public var tokenBudget: Int
         /// Steps waiting or running at once; further submissions get SchedulerError.queueFull.
         public var maxQueuedSteps: Int
+        /// How long a turn may wait for the sequences of the previous turn to come back with their
+        /// next step (each samples its token on its own thread first). Without it, the first one
+        /// back would run alone and the rest a turn later, halving the batch.
+        public var gatherSeconds: Double
 
-        public init(tokenBudget: Int = 256, maxQueuedSteps: Int = 512) {
+        public init(tokenBudget: Int = 256, maxQueuedSteps: Int = 512, gatherSeconds: Double = 0.003) {
             self.tokenBudget = tokenBudget
             self.maxQueuedSteps = maxQueuedSteps
+            self.gatherSeconds = gatherSeconds
         }
     }
 
@@ -50,6 +55,8 @@ public final class StepScheduler: @unchecked Sendable {
     private var queue: [Step] = []
     private var stopped = false
     private var rotation = 0
+    /// Sequences whose step finished in the last turn: they are likely to send their next one.
+    private var returning: Set<ObjectIdentifier> = []
     private var statistics = Statistics()
     private let input: FloatBuffer
     private let done = DispatchSemaphore(value: 0)
@@ -178,6 +185,7 @@ public final class StepScheduler: @unchecked Sendable {
                 condition.lock()
                 if queue.isEmpty && !stopped { condition.wait() }
             }
+            gather()
             if stopped {
                 let abandoned = queue
                 queue.removeAll()
@@ -196,6 +204,16 @@ public final class StepScheduler: @unchecked Sendable {
             cancelled.forEach { finish($0, error: SchedulerError.cancelled) }
             if !turn.isEmpty { run(turn) }
         }
+    }
+
+    /// Waits (the lock held) up to gatherSeconds for the sequences of the last turn to queue their
+    /// next step, so they run together; a sequence that ended its generation costs one wait.
+    private func gather() {
+        guard !returning.isEmpty, options.gatherSeconds > 0 else { return }
+        let deadline = Date(timeIntervalSinceNow: options.gatherSeconds)
+        while !stopped, !returning.isSubset(of: Set(queue.map { ObjectIdentifier($0.cache) })),
+              condition.wait(until: deadline) {}
+        returning.removeAll()
     }
 
     /// The chunks of this turn (the lock held): decode rows first, then prefill chunks.
@@ -268,6 +286,7 @@ public final class StepScheduler: @unchecked Sendable {
         statistics.batchesBySequences[bucket] += 1
         let finished = turn.map(\.step).filter { failure != nil || $0.done == $0.rows }
         queue.removeAll { step in finished.contains { $0 === step } }
+        returning = Set(finished.map { ObjectIdentifier($0.cache) })
         condition.unlock()
         finished.forEach { finish($0, error: failure) }
     }

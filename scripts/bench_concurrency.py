@@ -19,6 +19,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -71,12 +72,13 @@ class Server:
 
     def __init__(self, name, args, port, health, env=None):
         self.name, self.port = name, port
-        self.log = open(os.path.join(ROOT, f".bench-{name}.log"), "w")
+        self.log_path = os.path.join(tempfile.gettempdir(), f"bench-concurrency-{name}.log")
+        self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env,
                                         start_new_session=True)
         if not wait_http(port, health, time.time() + 300):
             self.stop()
-            raise SystemExit(f"{name} did not become ready; see .bench-{name}.log")
+            raise SystemExit(f"{name} did not become ready; see {self.log_path}")
 
     def stop(self):
         if self.process.poll() is None:
@@ -203,7 +205,7 @@ def main():
             return Server("llama-server", [args.llama_server, "-m", args.model, "-t", str(args.threads), "-tb",
                                            str(args.threads), "-np", str(args.parallel), "-c", str(ctx), "--port",
                                            str(port), "--host", "127.0.0.1", "-cb"], port, "/health")
-        systems["llama-server"] = (llama, {"ignore_eos": False})
+        systems["llama-server"] = (llama, {})
 
     results = {name: {level: [] for level in levels} for name in systems}
     for round_index in range(args.rounds):

@@ -43,7 +43,6 @@ public final class TextGenerator {
     public func generate(promptTokens: [Int], maxNewTokens: Int, sampling: SamplingParameters,
                          stopAtEndOfGeneration: Bool = true,
                          isCancelled: () -> Bool = { false },
-                         onFirstToken: () -> Void = {},
                          onText: (String) -> Void = { _ in }) throws -> GenerationResult {
         guard !promptTokens.isEmpty else { throw ModelError.emptyPrompt }
         let hp = backend.hyperparameters
@@ -70,7 +69,6 @@ public final class TextGenerator {
             }
             generated.append(next)
             history.append(next)
-            if generated.count == 1 { onFirstToken() }
             let piece = decoder.append(next)
             if !piece.isEmpty { onText(piece) }
             if generated.count == maxNewTokens { break }

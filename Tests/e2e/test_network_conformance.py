@@ -114,7 +114,7 @@ def test_the_oracle_lists_the_node_with_its_endpoint_and_capabilities(network):
 
 # How long the node serves in the report test (environment E2E_NETWORK_SECONDS): long enough for
 # many report rounds, epochs and sponsored claims.
-RUN_SECONDS = float(os.environ.get("E2E_NETWORK_SECONDS", "150"))
+RUN_SECONDS = float(os.environ.get("E2E_NETWORK_SECONDS", "90"))
 PROMPTS = ["The capital of France is", "Water boils at", "Once upon a time", "The sky is"]
 # An answer already given in full: greedy decoding ends it at once (0 new tokens).
 FINISHED = "<|im_start|>user\nSay OK.<|im_end|>\n<|im_start|>assistant\nOK."

@@ -47,6 +47,10 @@ struct PetalsBench: ParsableCommand {
     @Option(name: .customLong("server-threads"), help: "Compute threads of each --swarm server.")
     var serverThreads = 2
 
+    @Option(name: .customLong("batch-sizes"),
+            help: "Also measure batched decode of this many sequences at once in this process, comma separated (e.g. 1,4,16,64).")
+    var batchSizes: String?
+
     @Option(help: "Write the JSON report here (default: stdout after the table).")
     var json: String?
 
@@ -60,6 +64,7 @@ struct PetalsBench: ParsableCommand {
         var kernels: [KernelBench.Result]?
         var llamaCpp: LlamaCppComparison.Result?
         var swarm: SwarmBench.Result?
+        var batched: [BatchBench.Row]?
         var notes: [String]
     }
 
@@ -112,6 +117,17 @@ struct PetalsBench: ParsableCommand {
         }
         if swarm && blocks != nil { notes.append("--swarm needs the whole model; skipped for a block range") }
 
+        var batched: [BatchBench.Row]?
+        if let batchSizes {
+            let sizes = batchSizes.split(separator: ",").compactMap { Int($0) }
+            guard !sizes.isEmpty, sizes.allSatisfy({ $0 > 0 }) else {
+                throw ValidationError("--batch-sizes must be positive integers, e.g. 1,4,16,64")
+            }
+            log("batched decode (one step of every sequence per forward, 64-token prompts):")
+            batched = try BatchBench.run(host: host, model: model, pool: pool, batchSizes: Array(Set(sizes + [1])).sorted(),
+                                         promptLength: 64, decodeTokens: min(decodeTokens, 32), repetitions: repetitions, log: log)
+        }
+
         var comparison: LlamaCppComparison.Result?
         if let llamaBench {
             if blocks != nil {
@@ -137,7 +153,7 @@ struct PetalsBench: ParsableCommand {
         let report = Report(
             machine: ["cpus": "\(ProcessInfo.processInfo.activeProcessorCount)", "threads": "\(pool.threads)"],
             memoryReadGBps: bandwidth.map { $0 / 1e9 }, ours: ours, kernels: kernelResults, llamaCpp: comparison,
-            swarm: swarmResult,
+            swarm: swarmResult, batched: batched,
             notes: notes)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

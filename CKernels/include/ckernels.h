@@ -266,6 +266,32 @@ void ck_attention_f32(ck_pool *pool, float *out, const float *q, int64_t n_tok, 
                       int64_t n_head, int64_t n_head_kv, int64_t head_dim, float scale,
                       const float *alibi_slopes);
 
+/// One sequence of a paged attention call: n_tok query rows (q and out as in ck_attention) at
+/// positions pos0 ... pos0 + n_tok - 1, over its own cache, held in pages of page_rows rows
+/// (a power of two): cache row j is k_pages[j / page_rows] + (j % page_rows) * kv_stride
+/// elements (F16 halfs or F32 floats), likewise for v_pages. The rows see cache positions
+/// kv_first ... pos0 + t (0 for causal attention over everything; a sliding window's first
+/// position otherwise), with the arithmetic of a call whose cache starts at kv_first.
+typedef struct {
+    float *out;
+    const float *q;
+    int64_t n_tok, pos0;
+    const void *const *k_pages;
+    const void *const *v_pages;
+    int64_t kv_first;
+} ck_attention_seq;
+
+/// ck_attention for several sequences at once (a batch of a continuous-batching step): every
+/// sequence's rows get exactly the arithmetic a ck_attention call for that sequence alone gives
+/// them (single-token sequences share one pool job; longer ones run one after another).
+void ck_attention_paged(ck_pool *pool, const ck_attention_seq *seqs, int64_t n_seq, int64_t page_rows,
+                        int64_t kv_stride, int64_t n_head, int64_t n_head_kv, int64_t head_dim, float scale,
+                        const float *alibi_slopes);
+/// ck_attention_f32 for several sequences over paged F32 caches (as ck_attention_paged).
+void ck_attention_paged_f32(ck_pool *pool, const ck_attention_seq *seqs, int64_t n_seq, int64_t page_rows,
+                            int64_t kv_stride, int64_t n_head, int64_t n_head_kv, int64_t head_dim, float scale,
+                            const float *alibi_slopes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,6 +8,7 @@
 #include "ck_internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -17,7 +18,10 @@ typedef struct {
     float *out;
     const float *q;
     int64_t n_tok, pos0;
-    const uint16_t *k, *v;
+    // Cache rows in pages of 2^page_shift rows: row j is k_pages[j >> page_shift] + (j & mask) * kv_stride.
+    const uint16_t *const *k_pages, *const *v_pages;
+    int64_t page_shift;
+    int64_t kv_first; // cache position of the job's key 0 (a sliding window's start)
     int64_t kv_stride, n_head, n_head_kv, head_dim;
     float scale;
     const float *alibi;
@@ -35,6 +39,12 @@ typedef struct {
     uint16_t *p16;
     float *partial;  // 32 x head_dim: partial sums (AVX2); batches: 8 rows per head of a chunk, then q
 } task_scratch;
+
+/// The job's key j: cache row kv_first + j of a paged cache.
+static inline const uint16_t *kv_row(const attention_job *job, const uint16_t *const *pages, int64_t j) {
+    j += job->kv_first;
+    return pages[j >> job->page_shift] + (j & (((int64_t)1 << job->page_shift) - 1)) * job->kv_stride;
+}
 
 /// Heads of a kv group that batches compute together (they share each key and value row read).
 #define CK_HEAD_CHUNK 3
@@ -63,7 +73,7 @@ static void scores_for(const attention_job *job, ck_dot_fn dot, const uint16_t *
                        int64_t len, float slope, float *scores) {
     const int64_t hd = job->head_dim;
     for (int64_t j = 0; j < len; j++) {
-        scores[j] = dot(hd, job->k + j * job->kv_stride + kvh * hd, q16) * job->scale + slope * (float)(j - (len - 1));
+        scores[j] = dot(hd, kv_row(job, job->k_pages, j) + kvh * hd, q16) * job->scale + slope * (float)(j - (len - 1));
     }
 }
 
@@ -85,7 +95,7 @@ static void attention_tasks_ref(void *raw, int64_t begin, int64_t end, int threa
         memset(out, 0, sizeof(float) * (size_t)hd);
         for (int64_t j = 0; j < len; j++) {
             const float p = ck_fp16_to_fp32(s.p16[j]);
-            const uint16_t *v = job->v + j * job->kv_stride + kvh * hd;
+            const uint16_t *v = kv_row(job, job->v_pages, j) + kvh * hd;
             for (int64_t d = 0; d < hd; d++) out[d] += p * ck_fp16_to_fp32(v[d]);
         }
     }
@@ -102,7 +112,7 @@ CK_AVX2 static void weighted_values(const attention_job *job, const uint16_t *p1
     memset(partial, 0, sizeof(float) * (size_t)(lanes * hd));
     for (int64_t j = 0; j < len; j++) {
         const __m256 p = _mm256_set1_ps(_cvtsh_ss(p16[j]));
-        const uint16_t *v = job->v + j * job->kv_stride + kvh * hd;
+        const uint16_t *v = kv_row(job, job->v_pages, j) + kvh * hd;
         float *acc = partial + (j % lanes) * hd;
         for (int64_t d = 0; d < hd; d += 8) {
             const __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d)));
@@ -343,46 +353,122 @@ CK_AVX2 static void widen_cache(void *raw, int64_t begin, int64_t end, int threa
     const int64_t hd = job->head_dim;
     for (int64_t j = begin; j < end; j++) {
         for (int64_t kvh = 0; kvh < job->n_head_kv; kvh++) {
-            const size_t src = (size_t)(j * job->kv_stride + kvh * hd), dst = (size_t)((kvh * job->kv_len + j) * hd);
+            const uint16_t *k = kv_row(job, job->k_pages, j) + kvh * hd, *v = kv_row(job, job->v_pages, j) + kvh * hd;
+            const size_t dst = (size_t)((kvh * job->kv_len + j) * hd);
             for (int64_t d = 0; d < hd; d += 8) {
-                _mm256_storeu_ps(job->kf + dst + d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(job->k + src + d))));
-                _mm256_storeu_ps(job->vf + dst + d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(job->v + src + d))));
+                _mm256_storeu_ps(job->kf + dst + d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + d))));
+                _mm256_storeu_ps(job->vf + dst + d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d))));
             }
         }
     }
 }
 #endif
 
+typedef struct {
+    const attention_job *jobs;
+    const int64_t *first_task; // prefix sums of the sequences' task counts
+    int64_t n_seq;
+    ck_range_fn tasks;
+} multi_job;
+
+/// Tasks of several sequences in one pool job: task `index` is task index - first_task[i] of
+/// sequence i, run exactly as a call for that sequence alone would run it.
+static void multi_tasks(void *raw, int64_t begin, int64_t end, int thread_index) {
+    const multi_job *m = raw;
+    int64_t i = 0;
+    for (int64_t index = begin; index < end; index++) {
+        while (index >= m->first_task[i + 1]) i++;
+        const int64_t local = index - m->first_task[i];
+        m->tasks((void *)&m->jobs[i], local, local + 1, thread_index);
+    }
+}
+
+/// The smallest shift with 2^shift >= rows (one page holding every row).
+static int64_t shift_for(int64_t rows) {
+    int64_t shift = 0;
+    while (((int64_t)1 << shift) < rows) shift++;
+    return shift;
+}
+
+void ck_attention_paged(ck_pool *pool, const ck_attention_seq *seqs, int64_t n_seq, int64_t page_rows,
+                        int64_t kv_stride, int64_t n_head, int64_t n_head_kv, int64_t head_dim, float scale,
+                        const float *alibi_slopes) {
+    if (n_seq <= 0 || n_head <= 0 || n_head_kv <= 0 || n_head % n_head_kv != 0) return;
+    if (page_rows <= 0 || (page_rows & (page_rows - 1)) != 0) return;
+    const int64_t shift = shift_for(page_rows);
+    size_t per_thread = 0;
+    for (int64_t i = 0; i < n_seq; i++) {
+        const size_t bytes = scratch_bytes(seqs[i].pos0 - seqs[i].kv_first + seqs[i].n_tok, head_dim, n_head / n_head_kv);
+        if (bytes > per_thread) per_thread = bytes;
+    }
+    const int threads = ck_pool_threads(pool);
+    ck__pool_lock_op(pool);
+    uint8_t *scratch = ck__pool_scratch(pool, 1, per_thread * (size_t)threads);
+    attention_job local[8];
+    attention_job *jobs = n_seq <= 8 ? local : malloc(sizeof(attention_job) * (size_t)n_seq);
+    int64_t first_local[9];
+    int64_t *first = n_seq <= 8 ? first_local : malloc(sizeof(int64_t) * (size_t)(n_seq + 1));
+    if (scratch && jobs && first) {
+        const int simd =
+#if defined(__x86_64__)
+            ck__use_simd() && head_dim % 8 == 0;
+#else
+            0;
+#endif
+        // Single tokens (and everything on the scalar path) of all sequences: one pool job.
+        int64_t n_single = 0;
+        first[0] = 0;
+        for (int64_t i = 0; i < n_seq; i++) {
+            const ck_attention_seq *s = &seqs[i];
+            if (s->n_tok <= 0 || (simd && s->n_tok > 1)) continue;
+            const int64_t pos0 = s->pos0 - s->kv_first;
+            jobs[n_single] = (attention_job){ s->out, s->q, s->n_tok, pos0, (const uint16_t *const *)s->k_pages,
+                                              (const uint16_t *const *)s->v_pages, shift, s->kv_first, kv_stride, n_head,
+                                              n_head_kv, head_dim, scale, alibi_slopes, scratch, per_thread, NULL, NULL,
+                                              pos0 + s->n_tok };
+            first[n_single + 1] = first[n_single] + s->n_tok * n_head;
+            n_single++;
+        }
+        if (n_single > 0) {
+#if defined(__x86_64__)
+            multi_job m = { jobs, first, n_single, simd ? attention_tasks_avx2 : attention_tasks_ref };
+#else
+            multi_job m = { jobs, first, n_single, attention_tasks_ref };
+#endif
+            ck_pool_run(pool, first[n_single], 1, multi_tasks, &m);
+        }
+#if defined(__x86_64__)
+        // Batches of several tokens: tinyBLAS's orders on the widened cache, one sequence at a time.
+        for (int64_t i = 0; simd && i < n_seq; i++) {
+            const ck_attention_seq *s = &seqs[i];
+            if (s->n_tok <= 1) continue;
+            const int64_t pos0 = s->pos0 - s->kv_first;
+            attention_job job = { s->out, s->q, s->n_tok, pos0, (const uint16_t *const *)s->k_pages,
+                                  (const uint16_t *const *)s->v_pages, shift, s->kv_first, kv_stride, n_head, n_head_kv,
+                                  head_dim, scale, alibi_slopes, scratch, per_thread, NULL, NULL, pos0 + s->n_tok };
+            const size_t bytes = sizeof(float) * (size_t)(job.kv_len * n_head_kv * head_dim);
+            job.kf = ck__pool_scratch(pool, 2, bytes);
+            job.vf = ck__pool_scratch(pool, 3, bytes);
+            if (job.kf && job.vf) {
+                ck_pool_run(pool, job.kv_len, 16, widen_cache, &job);
+                ck_pool_run(pool, job.n_tok * n_head_kv, 1, attention_tasks_batch, &job);
+            } else {
+                ck_pool_run(pool, job.n_tok * n_head, 1, attention_tasks_avx2, &job);
+            }
+        }
+#endif
+    }
+    if (jobs != local) free(jobs);
+    if (first != first_local) free(first);
+    ck__pool_unlock_op(pool);
+}
+
 void ck_attention(ck_pool *pool, float *out, const float *q, int64_t n_tok, int64_t pos0,
                   const uint16_t *k, const uint16_t *v, int64_t kv_stride,
                   int64_t n_head, int64_t n_head_kv, int64_t head_dim, float scale,
                   const float *alibi_slopes) {
-    if (n_tok <= 0 || n_head <= 0 || n_head_kv <= 0 || n_head % n_head_kv != 0) return;
-    const size_t per_thread = scratch_bytes(pos0 + n_tok, head_dim, n_head / n_head_kv);
-    const int threads = ck_pool_threads(pool);
-    ck__pool_lock_op(pool);
-    uint8_t *scratch = ck__pool_scratch(pool, 1, per_thread * (size_t)threads);
-    if (scratch) {
-        attention_job job = { out, q, n_tok, pos0, k, v, kv_stride, n_head, n_head_kv, head_dim, scale,
-                              alibi_slopes, scratch, per_thread, NULL, NULL, pos0 + n_tok };
-        ck_range_fn tasks = attention_tasks_ref;
-        int64_t n_tasks = n_tok * n_head;
-#if defined(__x86_64__)
-        if (ck__use_simd() && head_dim % 8 == 0) {
-            tasks = attention_tasks_avx2;
-            if (n_tok > 1) {
-                const size_t bytes = sizeof(float) * (size_t)(job.kv_len * n_head_kv * head_dim);
-                job.kf = ck__pool_scratch(pool, 2, bytes);
-                job.vf = ck__pool_scratch(pool, 3, bytes);
-                if (job.kf && job.vf) {
-                    ck_pool_run(pool, job.kv_len, 16, widen_cache, &job);
-                    tasks = attention_tasks_batch;
-                    n_tasks = n_tok * n_head_kv;
-                }
-            }
-        }
-#endif
-        ck_pool_run(pool, n_tasks, 1, tasks, &job);
-    }
-    ck__pool_unlock_op(pool);
+    const void *k_page = k, *v_page = v;
+    const ck_attention_seq seq = { out, q, n_tok, pos0, &k_page, &v_page, 0 };
+    ck_attention_paged(pool, &seq, 1, (int64_t)1 << shift_for(pos0 + n_tok), kv_stride, n_head, n_head_kv, head_dim,
+                       scale, alibi_slopes);
 }

@@ -59,18 +59,17 @@ struct Gemma3BlockWeights: TransformerBlock, @unchecked Sendable {
         ropeBase = sliding ? hp.ropeFreqBaseSliding : base
     }
 
-    func forward(_ shard: ModelShard, layer: Int, x: UnsafeMutablePointer<Float>, nTok: Int, pos0: Int, cache: KVCache) {
-        shard.gemma3AttentionStep(self, layer: layer, x: x, nTok: nTok, pos0: pos0, cache: cache)
-        shard.gemma3FeedForwardStep(self, x: x, nTok: nTok)
+    func forward(_ shard: ModelShard, layer: Int, x: UnsafeMutablePointer<Float>, batch: BatchLayout) {
+        shard.gemma3AttentionStep(self, layer: layer, x: x, batch: batch)
+        shard.gemma3FeedForwardStep(self, x: x, nTok: batch.rows)
     }
 }
 
 extension ModelShard {
     /// x += post_norm(Wo · attention(rope(norm_q(Wq·norm(x))), cache ∪ rope(norm_k(Wk·norm(x))),
     /// cache ∪ Wv·norm(x))), the window and rotary base being the block's.
-    func gemma3AttentionStep(_ w: Gemma3BlockWeights, layer: Int, x: UnsafeMutablePointer<Float>,
-                             nTok n: Int, pos0: Int, cache: KVCache) {
-        let e = hp.embedding, s = scratch
+    func gemma3AttentionStep(_ w: Gemma3BlockWeights, layer: Int, x: UnsafeMutablePointer<Float>, batch: BatchLayout) {
+        let e = hp.embedding, s = scratch, n = batch.rows
         w.attentionNorm.apply(s.normed.pointer, x, rows: n, width: e, epsilon: hp.normEpsilon, pool: pool)
         if let qkv = w.qkv {
             qkv.apply(pool, s.normed.pointer, nTok: n, into: s.query.pointer, s.key.pointer, s.value.pointer)
@@ -84,10 +83,9 @@ extension ModelShard {
         w.keyNorm.apply(s.key.pointer, s.key.pointer, rows: n * hp.kvHeads, width: hp.headDim,
                         epsilon: hp.normEpsilon, pool: pool)
         if case .rotary(let dims, _, let style) = hp.positions {
-            ck_rope_rows(pool.raw, s.query.pointer, s.key.pointer, Int64(n), Int64(pos0), Int64(hp.heads),
-                         Int64(hp.kvHeads), Int64(hp.headDim), Int64(dims), w.ropeBase, style)
+            ropeStep(batch, dims: dims, base: w.ropeBase, style: style)
         }
-        attendStep(layer: layer, nTok: n, pos0: pos0, cache: cache, window: w.window)
+        attendStep(layer: layer, batch: batch, window: w.window)
         w.attentionOutput.apply(pool, s.attention.pointer, nTok: n, into: s.projected.pointer)
         w.postAttentionNorm.apply(s.projected.pointer, s.projected.pointer, rows: n, width: e,
                                   epsilon: hp.normEpsilon, pool: pool)

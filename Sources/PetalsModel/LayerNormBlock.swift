@@ -21,18 +21,17 @@ struct LayerNormBlockWeights: TransformerBlock, @unchecked Sendable {
         down = try BiasedMatrix(model: model, name("ffn_down"), rows: e, cols: f)
     }
 
-    func forward(_ shard: ModelShard, layer: Int, x: UnsafeMutablePointer<Float>, nTok: Int, pos0: Int, cache: KVCache) {
-        shard.layerNormAttentionStep(self, layer: layer, x: x, nTok: nTok, pos0: pos0, cache: cache)
-        shard.layerNormFeedForwardStep(self, x: x, nTok: nTok)
+    func forward(_ shard: ModelShard, layer: Int, x: UnsafeMutablePointer<Float>, batch: BatchLayout) {
+        shard.layerNormAttentionStep(self, layer: layer, x: x, batch: batch)
+        shard.layerNormFeedForwardStep(self, x: x, nTok: batch.rows)
     }
 }
 
 extension ModelShard {
     /// x += W_o · attention(q, cache ∪ k, cache ∪ v) + b_o, where q, k, v = W_qkv · layernorm(x) + b_qkv
     /// (BLOOM adds its ALiBi bias inside the attention; GPT-2's positions are already in x).
-    func layerNormAttentionStep(_ w: LayerNormBlockWeights, layer: Int, x: UnsafeMutablePointer<Float>,
-                                nTok n: Int, pos0: Int, cache: KVCache) {
-        let e = hp.embedding, kv = hp.kvDim, s = scratch, width = e + 2 * kv
+    func layerNormAttentionStep(_ w: LayerNormBlockWeights, layer: Int, x: UnsafeMutablePointer<Float>, batch: BatchLayout) {
+        let e = hp.embedding, kv = hp.kvDim, s = scratch, width = e + 2 * kv, n = batch.rows
         w.attentionNorm.apply(s.normed.pointer, x, rows: n, width: e, epsilon: hp.normEpsilon)
         w.qkv.apply(pool, s.normed.pointer, nTok: n, into: s.qkv.pointer)
         for t in 0..<n {
@@ -41,7 +40,7 @@ extension ModelShard {
             (s.key.pointer + t * kv).update(from: row + e, count: kv)
             (s.value.pointer + t * kv).update(from: row + e + kv, count: kv)
         }
-        attendStep(layer: layer, nTok: n, pos0: pos0, cache: cache)
+        attendStep(layer: layer, batch: batch)
         w.attentionOutput.apply(pool, s.attention.pointer, nTok: n, into: s.projected.pointer)
         ck_add(x, s.projected.pointer, Int64(n * e))
     }

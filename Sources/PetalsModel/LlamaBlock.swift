@@ -58,18 +58,17 @@ struct LlamaBlockWeights: TransformerBlock, @unchecked Sendable {
         down = try WeightMatrix(t("ffn_down.weight"), rows: e, cols: hp.feedForward)
     }
 
-    func forward(_ shard: ModelShard, layer: Int, x: UnsafeMutablePointer<Float>, nTok: Int, pos0: Int, cache: KVCache) {
-        shard.llamaAttentionStep(self, layer: layer, x: x, nTok: nTok, pos0: pos0, cache: cache)
-        shard.llamaFeedForwardStep(self, x: x, nTok: nTok)
+    func forward(_ shard: ModelShard, layer: Int, x: UnsafeMutablePointer<Float>, batch: BatchLayout) {
+        shard.llamaAttentionStep(self, layer: layer, x: x, batch: batch)
+        shard.llamaFeedForwardStep(self, x: x, nTok: batch.rows)
     }
 }
 
 extension ModelShard {
     /// x += Wo · attention(rope(norm_q(Wq·norm(x) + b_q)), cache ∪ rope(norm_k(Wk·norm(x) + b_k)),
     /// cache ∪ Wv·norm(x) + b_v), with the biases (Qwen2) and per-head norms (Qwen3) when present.
-    func llamaAttentionStep(_ w: LlamaBlockWeights, layer: Int, x: UnsafeMutablePointer<Float>,
-                            nTok n: Int, pos0: Int, cache: KVCache) {
-        let e = hp.embedding, s = scratch
+    func llamaAttentionStep(_ w: LlamaBlockWeights, layer: Int, x: UnsafeMutablePointer<Float>, batch: BatchLayout) {
+        let e = hp.embedding, s = scratch, n = batch.rows
         w.attentionNorm.apply(s.normed.pointer, x, rows: n, width: e, epsilon: hp.normEpsilon, pool: pool)
         if let qkv = w.qkv {
             qkv.apply(pool, s.normed.pointer, nTok: n, into: s.query.pointer, s.key.pointer, s.value.pointer)
@@ -90,10 +89,9 @@ extension ModelShard {
                             epsilon: hp.normEpsilon, pool: pool)
         }
         if case .rotary(let dims, let base, let style) = hp.positions {
-            ck_rope_rows(pool.raw, s.query.pointer, s.key.pointer, Int64(n), Int64(pos0), Int64(hp.heads),
-                         Int64(hp.kvHeads), Int64(hp.headDim), Int64(dims), base, style)
+            ropeStep(batch, dims: dims, base: base, style: style)
         }
-        attendStep(layer: layer, nTok: n, pos0: pos0, cache: cache)
+        attendStep(layer: layer, batch: batch)
         w.attentionOutput.apply(pool, s.attention.pointer, nTok: n, into: s.projected.pointer)
         ck_add_pool(pool.raw, x, s.projected.pointer, Int64(n * e))
     }

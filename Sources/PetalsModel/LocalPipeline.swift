@@ -26,13 +26,18 @@ public enum BlockRange {
     }
 }
 
-/// Shards in this process that together cover every block, run one after another.
+/// Shards in this process that together cover every block, run one after another. Each
+/// shard's steps go through its ``StepScheduler``, so concurrent sessions are batched.
 public final class LocalPipeline: InferenceBackend {
     public let shards: [ModelShard]
+    public let schedulers: [StepScheduler]
+    private let ownsSchedulers: Bool
     public var hyperparameters: ModelHyperparameters { shards[0].hp }
 
-    /// `shards` must chain [0, a), [a, b), ... up to the model's block count.
-    public init(shards: [ModelShard]) throws {
+    /// `shards` must chain [0, a), [a, b), ... up to the model's block count. `schedulers` (one
+    /// per shard, e.g. a shard server's, so this process's own generations and remote clients are
+    /// batched together) are made here when not given, and stopped with the pipeline.
+    public init(shards: [ModelShard], schedulers: [StepScheduler]? = nil) throws {
         guard let first = shards.first else { throw ModelError.invalidBlockRange("no shards") }
         let blockCount = first.hp.blockCount
         let missing = BlockRange.missing(from: shards.map(\.blocks), blockCount: blockCount)
@@ -40,7 +45,18 @@ public final class LocalPipeline: InferenceBackend {
         for (a, b) in zip(shards, shards.dropFirst()) where a.blocks.upperBound != b.blocks.lowerBound {
             throw ModelError.invalidBlockRange("shards [\(a.blocks.lowerBound), \(a.blocks.upperBound)) and [\(b.blocks.lowerBound), \(b.blocks.upperBound)) do not chain")
         }
+        if let schedulers {
+            guard schedulers.count == shards.count, zip(schedulers, shards).allSatisfy({ $0.shard === $1 }) else {
+                throw ModelError.invalidBlockRange("one scheduler per shard, in the shards' order")
+            }
+        }
         self.shards = shards
+        ownsSchedulers = schedulers == nil
+        self.schedulers = schedulers ?? shards.map { StepScheduler(shard: $0) }
+    }
+
+    deinit {
+        if ownsSchedulers { schedulers.forEach { $0.stop() } }
     }
 
     /// Opens `path` once per range through the plugin host (each open maps only its blocks).
@@ -55,28 +71,36 @@ public final class LocalPipeline: InferenceBackend {
         return try LocalPipeline(shards: models.map { try ModelShard(model: $0, pool: pool, maxBatch: maxBatch) })
     }
 
+    /// A session whose KV caches are reserved in each shard's cache pool (ModelError.cacheFull
+    /// when one has no room).
     public func openSession(capacity: Int) throws -> InferenceSession {
-        LocalSession(shards: shards, capacity: capacity)
+        LocalSession(shards: shards, schedulers: schedulers, caches: try shards.map { try $0.openCache(capacity: capacity) })
     }
 }
 
 final class LocalSession: InferenceSession {
     private let shards: [ModelShard]
+    private let schedulers: [StepScheduler]
     private let caches: [KVCache]
 
-    init(shards: [ModelShard], capacity: Int) {
+    init(shards: [ModelShard], schedulers: [StepScheduler], caches: [KVCache]) {
         self.shards = shards
-        caches = shards.map { $0.makeCache(capacity: capacity) }
+        self.schedulers = schedulers
+        self.caches = caches
     }
 
     var position: Int { caches[0].count }
 
     func step(_ tokens: [Int]) throws -> [Float] {
         guard !tokens.isEmpty else { throw ModelError.emptyPrompt }
-        let hidden = try shards[0].embed(tokens, at: position)
-        for (shard, cache) in zip(shards, caches) {
-            try shard.forward(hidden, nTok: tokens.count, cache: cache)
+        let at = position
+        let hidden = try shards[0].embed(tokens, at: at)
+        var logits: [Float]?
+        for (index, (scheduler, cache)) in zip(schedulers, caches).enumerated() {
+            logits = try scheduler.run(hidden, rows: tokens.count, position: at, cache: cache,
+                                       logits: index == schedulers.count - 1)
         }
-        return try shards[shards.count - 1].logits(hidden, row: tokens.count - 1)
+        guard let logits else { throw ModelError.invalidBlockRange("the last shard returned no logits") }
+        return logits
     }
 }

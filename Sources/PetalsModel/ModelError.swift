@@ -10,6 +10,7 @@ public enum ModelError: Error, CustomStringConvertible, LocalizedError, Equatabl
     case blocksNotCovered(missing: [Range<Int>], blockCount: Int)
     case invalidBlockRange(String)
     case contextFull(needed: Int, capacity: Int)
+    case cacheFull(requested: Int, free: Int, capacity: Int)
     case tokenOutOfRange(Int, vocabularySize: Int)
     case emptyPrompt
     case chatTemplateUnsupported(String)
@@ -34,6 +35,8 @@ public enum ModelError: Error, CustomStringConvertible, LocalizedError, Equatabl
         case .contextFull(let needed, let capacity):
             return "the prompt and the tokens to generate need \(needed) positions but the model's context holds \(capacity); "
                 + "shorten the prompt or ask for fewer tokens (--max-new-tokens, max_tokens)"
+        case .cacheFull(let requested, let free, let capacity):
+            return "the KV cache is full: a sequence of \(requested) positions does not fit in the \(free) free of \(capacity) (--cache-tokens); retry when other sessions end, or raise --cache-tokens"
         case .tokenOutOfRange(let id, let size):
             return "token id \(id) is outside the vocabulary of \(size) tokens"
         case .emptyPrompt:

@@ -5,14 +5,22 @@ import PluginAPI
 /// The forward pass over one contiguous range of blocks, read top to bottom:
 /// embeddings (first shard) → blocks [start, end) → final norm and logits (last shard).
 /// Every architecture's block is a `TransformerBlock` in its own file (LlamaBlock.swift for
-/// llama, Mistral, Qwen2 and Qwen3; LayerNormBlock.swift for BLOOM and GPT-2). A shard owns its
-/// scratch buffers, so calls into one shard are serialised.
+/// llama, Mistral, Qwen2 and Qwen3; Gemma3Block.swift; LayerNormBlock.swift for BLOOM and
+/// GPT-2). A shard owns its scratch buffers, so calls into one shard are serialised;
+/// `forward(_:batch:)` runs the new rows of several sequences at once (one matrix product over
+/// all rows, attention per sequence over its own cache), which is how a ``StepScheduler``
+/// serves many sequences with one read of the weights.
 public final class ModelShard: @unchecked Sendable {
     public let hp: ModelHyperparameters
     public let blocks: Range<Int>
-    /// Tokens processed per kernel call during prefill; longer inputs are split.
+    /// Tokens of one sequence processed per kernel call during prefill; longer inputs are split
+    /// into chunks of this size from their first position.
     public let maxBatch: Int
+    /// Rows one batched forward can hold (all sequences together): the scratch is sized for it.
+    public let batchRows: Int
     public let pool: ComputePool
+    /// The KV-cache memory of this shard's sequences (`--cache-tokens` positions).
+    public let cachePool: KVCachePool
 
     private let model: PluginModel // keeps the mapped weights alive
     private let layers: [any TransformerBlock]
@@ -44,7 +52,8 @@ public final class ModelShard: @unchecked Sendable {
     public var hasEmbeddings: Bool { embeddings != nil }
     public var hasHead: Bool { head != nil }
 
-    public init(model: PluginModel, pool: ComputePool, maxBatch: Int = 64) throws {
+    public init(model: PluginModel, pool: ComputePool, maxBatch: Int = 64, batchRows: Int = 256,
+                cacheTokens: Int = 32_768) throws {
         let d = model.description
         hp = try ModelHyperparameters(d)
         guard d.blockStart >= 0, d.blockStart <= d.blockEnd, d.blockEnd <= d.blockCount else {
@@ -54,6 +63,7 @@ public final class ModelShard: @unchecked Sendable {
         self.model = model
         self.pool = pool
         self.maxBatch = max(1, maxBatch)
+        self.batchRows = max(2 * self.maxBatch, batchRows)
         let hp = self.hp
         layers = try blocks.map { try hp.architecture.makeBlock(model: model, block: $0, hp: hp) }
 
@@ -89,14 +99,23 @@ public final class ModelShard: @unchecked Sendable {
         cachePrecision = model.tensors.values.allSatisfy { view in
             !view.name.hasPrefix("blk.") || view.dims.count < 2 || view.type == .f32 || view.type == .bf16
         } ? .f32 : .f16
-        scratch = Scratch(hp: hp, maxBatch: self.maxBatch)
+        scratch = Scratch(hp: hp, maxBatch: self.batchRows)
+        cachePool = KVCachePool(layers: layers.count, rowWidth: hp.kvDim, precision: cachePrecision,
+                                capacityTokens: cacheTokens)
     }
 
     deinit { alibiSlopes?.deallocate() }
 
-    /// A KV cache for this shard's blocks holding `capacity` positions.
+    /// A KV cache for this shard's blocks holding `capacity` positions, with memory of its own
+    /// (not counted in `cachePool`).
     public func makeCache(capacity: Int) -> KVCache {
         KVCache(layers: layers.count, capacity: capacity, rowWidth: hp.kvDim, precision: cachePrecision)
+    }
+
+    /// A KV cache of `capacity` positions reserved in this shard's `cachePool`; throws
+    /// ModelError.cacheFull when the pool cannot hold it.
+    public func openCache(capacity: Int) throws -> KVCache {
+        try KVCache(pool: cachePool, capacity: capacity)
     }
 
     // MARK: - Embeddings (first shard only)
@@ -138,79 +157,173 @@ public final class ModelShard: @unchecked Sendable {
         guard nTok > 0, hidden.count >= nTok * hp.embedding else {
             throw ModelError.invalidHyperparameters("hidden states hold \(hidden.count) values, need \(nTok) x \(hp.embedding)")
         }
-        guard cache.count + nTok <= cache.capacity else {
-            throw ModelError.contextFull(needed: cache.count + nTok, capacity: cache.capacity)
-        }
+        try check(cache, adding: nTok)
         lock.lock()
         defer { lock.unlock() }
         var done = 0
         while done < nTok {
             let n = min(maxBatch, nTok - done)
-            let x = hidden.pointer + done * hp.embedding
-            for (index, layer) in layers.enumerated() {
-                layer.forward(self, layer: index, x: x, nTok: n, pos0: cache.count, cache: cache)
-            }
-            cache.advance(by: n)
+            run(hidden.pointer + done * hp.embedding, BatchLayout([SequenceRows(cache: cache, rows: n)]))
             done += n
         }
     }
 
-    /// scratch.attention = attention(scratch.query over the cache), after appending
-    /// scratch.key and scratch.value at positions pos0 ..< pos0 + n (causal, GQA aware, with
-    /// ALiBi for BLOOM), in the cache's precision. With a `window`, the query at position p sees
-    /// positions p - window + 1 ... p only (Gemma 3's sliding blocks).
-    func attendStep(layer: Int, nTok n: Int, pos0: Int, cache: KVCache, window: Int? = nil) {
-        if let window, pos0 + n > window {
-            // One query at a time, over its own window of the cache.
-            for t in 0..<n {
-                let position = pos0 + t, first = max(0, position - window + 1)
-                attend(layer: layer, queryRow: t, rows: 1, keysFrom: first, pos0: position - first, appendAt: position,
-                       cache: cache)
-            }
-            return
+    /// Runs the rows of several sequences (in place) as one batch: `hidden` holds their rows one
+    /// sequence after another, in `batch` order; each sequence's rows go to positions
+    /// cache.count ..< cache.count + rows of its own cache. A row gets the same bits whatever
+    /// shares its batch (each product accumulates a row in one fixed order; attention runs per
+    /// sequence), as long as each sequence's rows come in the same chunks.
+    public func forward(_ hidden: FloatBuffer, batch: [SequenceRows]) throws {
+        let total = batch.reduce(0) { $0 + $1.rows }
+        guard total > 0, total <= batchRows, hidden.count >= total * hp.embedding else {
+            throw ModelError.invalidHyperparameters("a batch of \(total) rows (at most \(batchRows)) in \(hidden.count) values of width \(hp.embedding)")
         }
-        attend(layer: layer, queryRow: 0, rows: n, keysFrom: 0, pos0: pos0, appendAt: pos0, cache: cache)
+        for sequence in batch {
+            guard sequence.rows > 0 else { throw ModelError.invalidHyperparameters("a sequence of a batch has no rows") }
+            try check(sequence.cache, adding: sequence.rows)
+        }
+        guard Set(batch.map { ObjectIdentifier($0.cache) }).count == batch.count else {
+            throw ModelError.invalidHyperparameters("a batch holds the same sequence twice")
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        run(hidden.pointer, BatchLayout(batch))
     }
 
-    /// Appends keys and values of scratch rows queryRow ..< queryRow + rows at `appendAt`, then
-    /// attends those query rows over the cache's positions keysFrom ..< appendAt + rows.
-    private func attend(layer: Int, queryRow: Int, rows n: Int, keysFrom first: Int, pos0: Int, appendAt: Int,
-                        cache: KVCache) {
-        let kv = hp.kvDim, qd = hp.queryDim, row = appendAt * kv, s = scratch
-        let (keys, values) = (cache.keys[layer], cache.values[layer])
-        let scale = hp.attentionScale
-        let query = s.query.pointer + queryRow * qd, out = s.attention.pointer + queryRow * qd
-        let newKeys = s.key.pointer + queryRow * kv, newValues = s.value.pointer + queryRow * kv
-        switch cache.precision {
-        case .f16:
-            let k = keys.assumingMemoryBound(to: UInt16.self), v = values.assumingMemoryBound(to: UInt16.self)
-            ck_fp32_to_fp16_row(newKeys, k + row, Int64(n * kv))
-            ck_fp32_to_fp16_row(newValues, v + row, Int64(n * kv))
-            ck_attention(pool.raw, out, query, Int64(n), Int64(pos0), k + first * kv, v + first * kv, Int64(kv),
-                         Int64(hp.heads), Int64(hp.kvHeads), Int64(hp.headDim), scale, alibiSlopes)
-        case .f32:
-            let k = keys.assumingMemoryBound(to: Float.self), v = values.assumingMemoryBound(to: Float.self)
-            (k + row).update(from: newKeys, count: n * kv)
-            (v + row).update(from: newValues, count: n * kv)
-            ck_attention_f32(pool.raw, out, query, Int64(n), Int64(pos0), k + first * kv, v + first * kv, Int64(kv),
-                             Int64(hp.heads), Int64(hp.kvHeads), Int64(hp.headDim), scale, alibiSlopes)
+    private func check(_ cache: KVCache, adding rows: Int) throws {
+        guard cache.layers == layers.count, cache.rowWidth == hp.kvDim, cache.precision == cachePrecision,
+              cache.pool.pageRows == cachePool.pageRows else {
+            throw ModelError.invalidHyperparameters("the KV cache was made for another shard")
         }
+        guard cache.count + rows <= cache.capacity else {
+            throw ModelError.contextFull(needed: cache.count + rows, capacity: cache.capacity)
+        }
+    }
+
+    /// Every block over the batch's rows at x (the lock held, the batch within batchRows).
+    private func run(_ x: UnsafeMutablePointer<Float>, _ batch: BatchLayout) {
+        for sequence in batch.sequences { sequence.cache.ensure(positions: sequence.position + sequence.rows) }
+        for (index, layer) in layers.enumerated() {
+            layer.forward(self, layer: index, x: x, batch: batch)
+        }
+        for sequence in batch.sequences { sequence.cache.advance(by: sequence.rows) }
+    }
+
+    /// Rotary embeddings of scratch.query and scratch.key, each sequence's rows at its positions.
+    func ropeStep(_ batch: BatchLayout, dims: Int, base: Float, style: Int32) {
+        let s = scratch
+        for sequence in batch.sequences {
+            ck_rope_rows(pool.raw, s.query.pointer + sequence.offset * hp.queryDim, s.key.pointer + sequence.offset * hp.kvDim,
+                         Int64(sequence.rows), Int64(sequence.position), Int64(hp.heads), Int64(hp.kvHeads),
+                         Int64(hp.headDim), Int64(dims), base, style)
+        }
+    }
+
+    /// scratch.attention = attention(scratch.query over each sequence's cache), after appending
+    /// scratch.key and scratch.value at the sequence's new positions (causal, GQA aware, with
+    /// ALiBi for BLOOM), in the cache's precision. With a `window`, the query at position p sees
+    /// positions p - window + 1 ... p only (Gemma 3's sliding blocks).
+    func attendStep(layer: Int, batch: BatchLayout, window: Int? = nil) {
+        let kv = hp.kvDim, qd = hp.queryDim, s = scratch
+        for sequence in batch.sequences {
+            for t in 0..<sequence.rows {
+                let (key, value) = (s.key.pointer + (sequence.offset + t) * kv, s.value.pointer + (sequence.offset + t) * kv)
+                let position = sequence.position + t
+                let (k, v) = (sequence.cache.keyRow(layer: layer, position: position),
+                              sequence.cache.valueRow(layer: layer, position: position))
+                switch cachePrecision {
+                case .f16:
+                    ck_fp32_to_fp16_row(key, k.assumingMemoryBound(to: UInt16.self), Int64(kv))
+                    ck_fp32_to_fp16_row(value, v.assumingMemoryBound(to: UInt16.self), Int64(kv))
+                case .f32:
+                    k.assumingMemoryBound(to: Float.self).update(from: key, count: kv)
+                    v.assumingMemoryBound(to: Float.self).update(from: value, count: kv)
+                }
+            }
+        }
+        var sequences: [ck_attention_seq] = []
+        for sequence in batch.sequences {
+            let (keys, values) = sequence.cache.pageTables(layer: layer)
+            func rows(_ first: Int, _ count: Int, keysFrom: Int) -> ck_attention_seq {
+                ck_attention_seq(out: s.attention.pointer + (sequence.offset + first) * qd,
+                                 q: s.query.pointer + (sequence.offset + first) * qd, n_tok: Int64(count),
+                                 pos0: Int64(sequence.position + first), k_pages: keys, v_pages: values,
+                                 kv_first: Int64(keysFrom))
+            }
+            if let window, sequence.position + sequence.rows > window {
+                // One query at a time, each over its own window of the cache.
+                for t in 0..<sequence.rows {
+                    sequences.append(rows(t, 1, keysFrom: max(0, sequence.position + t - window + 1)))
+                }
+            } else {
+                sequences.append(rows(0, sequence.rows, keysFrom: 0))
+            }
+        }
+        let attend = cachePrecision == .f16 ? ck_attention_paged : ck_attention_paged_f32
+        attend(pool.raw, sequences, Int64(sequences.count), Int64(cachePool.pageRows), Int64(kv), Int64(hp.heads),
+               Int64(hp.kvHeads), Int64(hp.headDim), hp.attentionScale, alibiSlopes)
     }
 
     // MARK: - Head (last shard only)
 
     /// Logits over the vocabulary for hidden-state row `row`.
     public func logits(_ hidden: FloatBuffer, row: Int) throws -> [Float] {
+        try logits(hidden, rows: [row])[0]
+    }
+
+    /// Logits for several hidden-state rows (the last rows of a batch's sequences), through one
+    /// product with the output matrix; each row's logits are the bits it gets alone.
+    public func logits(_ hidden: FloatBuffer, rows: [Int]) throws -> [[Float]] {
         guard let head else {
             throw ModelError.invalidBlockRange("this shard [\(blocks.lowerBound), \(blocks.upperBound)) has no output head")
         }
+        let e = hp.embedding, vocabulary = hp.vocabularySize
+        guard rows.count <= batchRows, rows.allSatisfy({ $0 >= 0 && ($0 + 1) * e <= hidden.count }) else {
+            throw ModelError.invalidHyperparameters("logits of rows \(rows) of \(hidden.count / max(e, 1)) hidden states")
+        }
+        guard !rows.isEmpty else { return [] }
         lock.lock()
         defer { lock.unlock() }
-        let e = hp.embedding
-        head.norm.apply(scratch.normed.pointer, hidden.pointer + row * e, rows: 1, width: e, epsilon: hp.normEpsilon)
-        var result = [Float](repeating: 0, count: hp.vocabularySize)
-        result.withUnsafeMutableBufferPointer { head.output.apply(pool, scratch.normed.pointer, nTok: 1, into: $0.baseAddress!) }
-        return result
+        for (i, row) in rows.enumerated() {
+            head.norm.apply(scratch.normed.pointer + i * e, hidden.pointer + row * e, rows: 1, width: e, epsilon: hp.normEpsilon)
+        }
+        let out = FloatBuffer(count: rows.count * vocabulary)
+        head.output.apply(pool, scratch.normed.pointer, nTok: rows.count, into: out.pointer)
+        return rows.indices.map { out.array(from: $0 * vocabulary, length: vocabulary) }
+    }
+}
+
+/// One sequence's part of a batched forward: `rows` new hidden states for `cache`.
+public struct SequenceRows {
+    public let cache: KVCache
+    public let rows: Int
+
+    public init(cache: KVCache, rows: Int) {
+        self.cache = cache
+        self.rows = rows
+    }
+}
+
+/// A batch as the block steps see it: each sequence's rows at `offset` in the batch, going to
+/// positions position ..< position + rows of its cache.
+struct BatchLayout {
+    struct Sequence {
+        let cache: KVCache
+        let offset: Int
+        let rows: Int
+        let position: Int
+    }
+
+    let sequences: [Sequence]
+    let rows: Int
+
+    init(_ batch: [SequenceRows]) {
+        var offset = 0
+        sequences = batch.map { item in
+            defer { offset += item.rows }
+            return Sequence(cache: item.cache, offset: offset, rows: item.rows, position: item.cache.count)
+        }
+        rows = offset
     }
 }
 

@@ -61,17 +61,22 @@ public final class TextGenerator {
 
     /// Generates up to `maxNewTokens` tokens after `promptTokens`; `onText` receives each piece of
     /// text as soon as it forms complete UTF-8.
+    /// `isCancelled` is checked before every step: once it returns true, generation stops with
+    /// GenerationCancelled and the session (with its KV caches, here or on servers) is freed.
     public func generate(promptTokens: [Int], maxNewTokens: Int, sampling: SamplingParameters,
                          stopAtEndOfGeneration: Bool = true,
+                         isCancelled: () -> Bool = { false },
                          onText: (String) -> Void = { _ in }) throws -> GenerationResult {
         try generate(promptTokens: promptTokens, maxNewTokens: maxNewTokens, sampling: sampling,
-                     options: GenerationOptions(stopAtEndOfGeneration: stopAtEndOfGeneration), onText: onText)
+                     options: GenerationOptions(stopAtEndOfGeneration: stopAtEndOfGeneration), isCancelled: isCancelled,
+                     onText: onText)
     }
 
     /// Generates as above, stopping at `options.stop` (cut from the text, and held back while
     /// streaming until it can no longer begin a stop) and recording logprobs when asked.
     public func generate(promptTokens: [Int], maxNewTokens: Int, sampling: SamplingParameters,
-                         options: GenerationOptions, onText: (String) -> Void = { _ in }) throws -> GenerationResult {
+                         options: GenerationOptions, isCancelled: () -> Bool = { false },
+                         onText: (String) -> Void = { _ in }) throws -> GenerationResult {
         guard !promptTokens.isEmpty else { throw ModelError.emptyPrompt }
         let hp = backend.hyperparameters
         let needed = promptTokens.count + maxNewTokens
@@ -99,6 +104,7 @@ public final class TextGenerator {
         }
 
         let prefillStart = DispatchTime.now()
+        if isCancelled() { throw GenerationCancelled(tokens: 0) }
         var logits = try session.step(promptTokens)
         let prefillEnd = DispatchTime.now()
         while generated.count < maxNewTokens {
@@ -116,6 +122,7 @@ public final class TextGenerator {
                 break
             }
             if generated.count == maxNewTokens { break }
+            if isCancelled() { throw GenerationCancelled(tokens: generated.count) }
             logits = try session.step([next])
         }
         if !stops.stopped {
@@ -135,4 +142,13 @@ public final class TextGenerator {
             decodeSeconds: Double(end.uptimeNanoseconds - prefillEnd.uptimeNanoseconds) / 1e9,
             logprobs: logprobs)
     }
+}
+
+/// Generation stopped because its client went away; `tokens` were made before it noticed.
+public struct GenerationCancelled: Error, Equatable, CustomStringConvertible {
+    public let tokens: Int
+
+    public init(tokens: Int) { self.tokens = tokens }
+
+    public var description: String { "generation cancelled after \(tokens) tokens: the client went away" }
 }

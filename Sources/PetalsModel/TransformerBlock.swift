@@ -4,9 +4,10 @@ import PluginAPI
 /// own file (LlamaBlock.swift: llama, Mistral, Qwen2, Qwen3; Gemma3Block.swift; LayerNormBlock.swift:
 /// BLOOM, GPT-2). ModelShard runs the blocks one after the other without knowing what they are.
 protocol TransformerBlock: Sendable {
-    /// Runs `nTok` hidden states `x` (in place) through the block at positions
-    /// pos0 ..< pos0 + nTok, appending their keys and values to layer `layer` of `cache`.
-    func forward(_ shard: ModelShard, layer: Int, x: UnsafeMutablePointer<Float>, nTok: Int, pos0: Int, cache: KVCache)
+    /// Runs the rows `x` of a batch (in place) through the block: each sequence's rows at its
+    /// own positions, appending their keys and values to layer `layer` of its own cache. A row
+    /// gets the same bits whatever else is in the batch.
+    func forward(_ shard: ModelShard, layer: Int, x: UnsafeMutablePointer<Float>, batch: BatchLayout)
 }
 
 extension Architecture {

@@ -82,7 +82,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-sessions"), help: "Inference sessions open at once.")
     var maxSessions = ServerLimits().maxSessions
 
-    @Option(name: .customLong("cache-tokens"), help: "KV-cache positions reserved across all sessions.")
+    @Option(name: .customLong("cache-tokens"), help: "KV-cache positions across all sessions (the shard's page pool; each session reserves its length).")
     var cacheTokens = ServerLimits().cacheTokenBudget
 
     @Option(name: .customLong("max-length"), help: "Positions one session may hold.")
@@ -158,11 +158,12 @@ struct ServeCommand: AsyncParsableCommand {
         let host = try plugins.loadHost()
         let range = try chooseBlocks(host: host)
         let pool = ComputePool(threads: threads)
-        let shard = try ModelLoadProgress.around(model, report: { printError($0) }) {
-            try ModelShard(model: try host.openModel(path: model, blocks: range), pool: pool)
-        }
         var limits = serverLimits
         limits.maxConnections = min(limits.maxConnections, FileBudget.split(limit: FileBudget.raiseLimit()).shard)
+        let shard = try ModelLoadProgress.around(model, report: { printError($0) }) {
+            try ModelShard(model: try host.openModel(path: model, blocks: range), pool: pool,
+                           cacheTokens: limits.cacheTokenBudget)
+        }
         var transportName = transport
         var address = listen ?? "\(self.host ?? "0.0.0.0"):\(port ?? 31330)"
         if let tlsCert, let tlsKey {

@@ -4,11 +4,16 @@ import PetalsModel
 import PluginAPI
 
 /// Serves one shard's blocks to remote clients over a transport plugin: stateless forwards and
-/// inference sessions whose KV cache lives here. One thread per connection; a session belongs
-/// to the connection that opened it and is freed when that connection goes away.
+/// inference sessions whose KV cache lives here (in the shard's cache pool). One thread per
+/// connection; a session belongs to the connection that opened it and is freed when that
+/// connection goes away. Connection threads never run the shard themselves: they submit steps
+/// to the shard's ``StepScheduler``, which batches the steps of all clients.
 public final class ShardServer: @unchecked Sendable {
     public let shard: ModelShard
     public let limits: ServerLimits
+    /// Runs every step of every client (shared with this process's own generations when the
+    /// node holds all blocks).
+    public let scheduler: StepScheduler
     public var modelName: String { shard.modelDescription.name }
     /// Where clients reach this server, e.g. "tcp://127.0.0.1:31330" (set by `start`).
     public private(set) var address = ""
@@ -18,7 +23,8 @@ public final class ShardServer: @unchecked Sendable {
     private let sessions: SessionRegistry<KVCache>
     private let logger: Logger
     private var listener: TransportListener?
-    private let stopping = ManagedFlag()
+    private let ownsScheduler: Bool
+    private let stopping = OneWayFlag()
     private let workers = DispatchGroup()
     private let connections: ConnectionAdmission
     private var throughput = 0.0
@@ -27,8 +33,11 @@ public final class ShardServer: @unchecked Sendable {
     static let pollInterval = 0.25
 
     public init(shard: ModelShard, transport: TransportPlugin, listenAddress: String,
-                limits: ServerLimits = ServerLimits(), logger: Logger = Logger(label: "petals.server")) {
+                limits: ServerLimits = ServerLimits(), scheduler: StepScheduler? = nil,
+                logger: Logger = Logger(label: "petals.server")) {
         self.shard = shard
+        self.scheduler = scheduler ?? StepScheduler(shard: shard)
+        ownsScheduler = scheduler == nil
         self.transport = transport
         self.listenAddress = listenAddress
         self.limits = limits
@@ -65,13 +74,14 @@ public final class ShardServer: @unchecked Sendable {
         workers.wait()
         listener?.close()
         listener = nil
+        if ownsScheduler { scheduler.stop() }
     }
 
     public var info: ServerInfo {
         ServerInfo(protocolVersion: Int(FramedConnection.protocolVersion), model: modelName,
                    blockStart: shard.blocks.lowerBound, blockEnd: shard.blocks.upperBound,
                    blockCount: shard.hp.blockCount, hiddenSize: shard.hp.embedding,
-                   freeCacheTokens: sessions.freeCacheTokens, maxSessionLength: limits.maxSessionLength,
+                   freeCacheTokens: min(sessions.freeCacheTokens, shard.cachePool.freeTokens), maxSessionLength: limits.maxSessionLength,
                    openSessions: sessions.openCount, throughput: throughput, version: "plumise-petals/0.1")
     }
 
@@ -168,8 +178,6 @@ public final class ShardServer: @unchecked Sendable {
             } catch {
                 response = .error(code: code(for: error).rawValue, message: "\(error)")
             }
-            // The next request is at least a network round trip away.
-            shard.pool.park()
             guard reply(framed, response, dtype: dtype) else { return }
             lastActivity = ProcessInfo.processInfo.systemUptime
         }
@@ -192,10 +200,10 @@ public final class ShardServer: @unchecked Sendable {
             return .info(info)
         case .forward(let states):
             try check(states)
-            let cache = shard.makeCache(capacity: states.rows)
-            return .states(try run(states, cache: cache))
+            let cache = try shard.openCache(capacity: states.rows)
+            return .states(try run(states, position: 0, cache: cache))
         case .openSession(let maxLength):
-            let entry = try sessions.open(maxLength: maxLength) { shard.makeCache(capacity: maxLength) }
+            let entry = try sessions.open(maxLength: maxLength) { try shard.openCache(capacity: maxLength) }
             owned.insert(entry.id)
             return .opened(entry.id)
         case .step(let id, let position, let states):
@@ -209,8 +217,7 @@ public final class ShardServer: @unchecked Sendable {
                 guard position + states.rows <= entry.maxLength else {
                     throw ServerRequestError.badPosition("step to position \(position + states.rows) exceeds the session length \(entry.maxLength)")
                 }
-                cache.truncate(to: position)
-                return .states(try run(states, cache: cache))
+                return .states(try run(states, position: position, cache: cache))
             }
         case .closeSession(let id):
             guard owned.remove(id) != nil, sessions.close(id) else { throw SessionError.unknownSession(id) }
@@ -227,10 +234,12 @@ public final class ShardServer: @unchecked Sendable {
         }
     }
 
-    private func run(_ states: HiddenStates, cache: KVCache) throws -> HiddenStates {
+    /// The step through the scheduler (batched with other clients' steps); the cache forgets
+    /// positions from `position` on first.
+    private func run(_ states: HiddenStates, position: Int, cache: KVCache) throws -> HiddenStates {
         let buffer = FloatBuffer(count: states.values.count)
         buffer.copy(from: states.values)
-        try shard.forward(buffer, nTok: states.rows, cache: cache)
+        try scheduler.run(buffer, rows: states.rows, position: position, cache: cache)
         return HiddenStates(rows: states.rows, cols: states.cols, values: buffer.array())
     }
 
@@ -242,7 +251,8 @@ public final class ShardServer: @unchecked Sendable {
         case ServerRequestError.badPosition: return .badPosition
         case SessionError.unknownSession: return .unknownSession
         case SessionError.busy: return .busy
-        case SessionError.tooManySessions, SessionError.cacheFull: return .serverFull
+        case SessionError.tooManySessions, SessionError.cacheFull, ModelError.cacheFull: return .serverFull
+        case SchedulerError.queueFull: return .busy
         case SessionError.lengthTooLarge, SessionError.invalidLength: return .lengthTooLarge
         default: return .internalError
         }
@@ -259,12 +269,4 @@ enum ServerRequestError: Error, CustomStringConvertible {
         case .badShape(let why), .badPosition(let why): return why
         }
     }
-}
-
-/// A flag set once from any thread.
-final class ManagedFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    var isSet: Bool { lock.withLock { value } }
-    func set() { lock.withLock { value = true } }
 }

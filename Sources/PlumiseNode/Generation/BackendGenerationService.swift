@@ -1,8 +1,9 @@
 import Foundation
 import PetalsModel
 
-/// Text generation over an inference backend (this node's shards, or a route over the swarm),
-/// run on a dedicated thread so the HTTP server's event loops never block.
+/// Text generation over an inference backend (this node's shards, or a route over the swarm).
+/// Each generation runs on a thread of its own, so the HTTP server's event loops never block
+/// and concurrent generations reach the shards' schedulers together (and are batched there).
 public final class BackendGenerationService: GenerationService, @unchecked Sendable {
     public let modelName: String
     private let generator: TextGenerator
@@ -30,31 +31,37 @@ public final class BackendGenerationService: GenerationService, @unchecked Senda
         generator.tokenizer.tokenText(id) == nil ? nil : generator.tokenizer.tokenBytes(id)
     }
 
-    public func generate(_ request: GenerationRequest,
+    public func generate(_ request: GenerationRequest, isConnected connected: @escaping @Sendable () -> Bool,
                          onText: @escaping @Sendable (String) async -> Void) async throws -> GenerationOutput {
         let generator = self.generator
-        return try await executor.run(onText: onText) { emit in
-            let tokens: [Int]
-            switch request.prompt {
-            case .text(let text): tokens = generator.tokenize(text)
-            case .tokens(let ids): tokens = ids
+        let cancelled = OneWayFlag()
+        return try await withTaskCancellationHandler {
+            try await executor.run(onText: onText) { emit in
+                let tokens: [Int]
+                switch request.prompt {
+                case .text(let text): tokens = generator.tokenize(text)
+                case .tokens(let ids): tokens = ids
+                }
+                guard !tokens.isEmpty else { throw GenerationServiceError.invalidRequest("the prompt is empty") }
+                let limit = generator.backend.hyperparameters.contextLength
+                guard tokens.count + request.maxNewTokens <= limit else {
+                    throw GenerationServiceError.invalidRequest(
+                        "prompt (\(tokens.count) tokens) + max_new_tokens (\(request.maxNewTokens)) exceeds the context of \(limit)")
+                }
+                let result = try generator.generate(promptTokens: tokens, maxNewTokens: request.maxNewTokens,
+                                                    sampling: request.sampling, options: request.options,
+                                                    isCancelled: { cancelled.isSet || !connected() }, onText: emit)
+                let promptText: String
+                switch request.prompt {
+                case .text(let text): promptText = text.text
+                case .tokens(let ids): promptText = generator.tokenizer.decode(ids)
+                }
+                return GenerationOutput(text: result.text, tokens: result.tokens.count, promptTokens: tokens.count,
+                                        finishReason: result.stopReason == .length ? "length" : "stop",
+                                        promptText: promptText, logprobs: result.logprobs)
             }
-            guard !tokens.isEmpty else { throw GenerationServiceError.invalidRequest("the prompt is empty") }
-            let limit = generator.backend.hyperparameters.contextLength
-            guard tokens.count + request.maxNewTokens <= limit else {
-                throw GenerationServiceError.invalidRequest(
-                    "prompt (\(tokens.count) tokens) + max_new_tokens (\(request.maxNewTokens)) exceeds the context of \(limit)")
-            }
-            let result = try generator.generate(promptTokens: tokens, maxNewTokens: request.maxNewTokens,
-                                                sampling: request.sampling, options: request.options, onText: emit)
-            let promptText: String
-            switch request.prompt {
-            case .text(let text): promptText = text.text
-            case .tokens(let ids): promptText = generator.tokenizer.decode(ids)
-            }
-            return GenerationOutput(text: result.text, tokens: result.tokens.count, promptTokens: tokens.count,
-                                    finishReason: result.stopReason == .length ? "length" : "stop",
-                                    promptText: promptText, logprobs: result.logprobs)
+        } onCancel: {
+            cancelled.set()
         }
     }
 }

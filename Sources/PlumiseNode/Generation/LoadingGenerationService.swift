@@ -22,9 +22,9 @@ public final class LoadingGenerationService: GenerationService, @unchecked Senda
 
     public var isReady: Bool { lock.withLock { loaded != nil } }
 
-    public func generate(_ request: GenerationRequest,
+    public func generate(_ request: GenerationRequest, isConnected: @escaping @Sendable () -> Bool,
                          onText: @escaping @Sendable (String) async -> Void) async throws -> GenerationOutput {
-        try await service.generate(request, onText: onText)
+        try await service.generate(request, isConnected: isConnected, onText: onText)
     }
 
     public func chatPrompt(_ messages: [ChatMessage]) throws -> PromptText { try service.chatPrompt(messages) }

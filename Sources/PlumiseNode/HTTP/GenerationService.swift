@@ -55,16 +55,17 @@ public struct GenerationOutput: Sendable, Equatable {
 /// The text generation the HTTP API serves: the local model, or a route over the swarm.
 ///
 /// Generation is CPU-bound blocking work: implementations must run it off the caller's task
-/// (``BlockingExecutor`` does that). The API already serialises calls up to its concurrency
-/// limit and validates the parameters.
+/// (``BlockingExecutor`` does that). Calls come concurrently, up to the API's concurrency limit
+/// (a ``GenerationQueue``); the API validates the parameters.
 public protocol GenerationService: Sendable {
     /// The model's name as shown by the API (e.g. in /v1/models and responses).
     var modelName: String { get }
     /// False while the model is loading; the API answers 503 then.
     var isReady: Bool { get }
     /// Runs `request`, calling `onText` with each piece of text as it forms (stop sequences
-    /// already cut).
-    func generate(_ request: GenerationRequest,
+    /// already cut). Stops between two steps once the task is cancelled or `isConnected` returns
+    /// false (the client hung up), throwing GenerationCancelled; its sessions are freed then.
+    func generate(_ request: GenerationRequest, isConnected: @escaping @Sendable () -> Bool,
                   onText: @escaping @Sendable (String) async -> Void) async throws -> GenerationOutput
     /// The prompt for a chat in the model's own chat template (with the assistant turn opened),
     /// message contents marked as literal text.
@@ -74,6 +75,12 @@ public protocol GenerationService: Sendable {
 }
 
 extension GenerationService {
+    /// A generation whose client cannot hang up (it runs to the end).
+    public func generate(_ request: GenerationRequest,
+                         onText: @escaping @Sendable (String) async -> Void) async throws -> GenerationOutput {
+        try await generate(request, isConnected: { true }, onText: onText)
+    }
+
     /// A plain text generation.
     public func generate(prompt: String, maxNewTokens: Int, sampling: SamplingParameters,
                          onText: @escaping @Sendable (String) async -> Void) async throws -> GenerationOutput {
@@ -88,11 +95,15 @@ public enum GenerationServiceError: Error, Equatable, CustomStringConvertible {
     case notReady
     /// The request cannot be served as asked, e.g. the prompt does not fit the context (HTTP 400).
     case invalidRequest(String)
+    /// Every place is taken and the wait queue is full (HTTP 503 with Retry-After).
+    case busy(running: Int, waiting: Int, retryAfterSeconds: Int)
 
     public var description: String {
         switch self {
         case .notReady: return "the model is still loading"
         case .invalidRequest(let why): return why
+        case .busy(let running, let waiting, let retryAfter):
+            return "the node is busy: \(running) generations running and \(waiting) waiting; retry in \(retryAfter) s"
         }
     }
 }

@@ -4,7 +4,7 @@ import PetalsModel
 
 /// POST /api/v1/generate: the node's own generation endpoint (the Plumise gateway's pipeline mode).
 extension HTTPAPI {
-    func generate(_ body: Data) async throws -> Response {
+    func generate(_ body: Data, _ isConnected: @escaping @Sendable () -> Bool) async throws -> Response {
         let request = try decode(GenerateRequest.self, body)
         let p = request.parameters
         let maxNewTokens = try checkedMaxTokens(p?.max_new_tokens, name: "max_new_tokens")
@@ -23,12 +23,12 @@ extension HTTPAPI {
                                            options: GenerationOptions(stop: stop))
 
         guard request.stream == true else {
-            let output = try await runGeneration(generation)
+            let output = try await runGeneration(generation, isConnected: isConnected)
             return json(GenerateResponse(generated_text: output.text, num_tokens: output.tokens,
                                          finish_reason: output.finishReason))
         }
         return await eventStream(style: .native) { send in
-            let output = try await self.runGeneration(generation) {
+            let output = try await self.runGeneration(generation, isConnected: isConnected) {
                 await send(Self.encode(GenerateTokenEvent(token: $0)))
             }
             await send(Self.encode(GenerateFinalEvent(generated_text: output.text, num_tokens: output.tokens,

@@ -30,8 +30,10 @@ public struct HTTPAPI: Sendable {
         public var maxNewTokensLimit = 4096
         /// `max_new_tokens` / `max_tokens` when the request has none.
         public var defaultMaxNewTokens = 128
-        /// Generations running at once; further requests wait their turn.
-        public var maxConcurrentGenerations = 1
+        /// Generations running at once (their steps are batched by the shards' schedulers).
+        public var maxConcurrentGenerations = 64
+        /// Generations that may wait for a place; beyond them requests get 503 with Retry-After.
+        public var maxQueuedGenerations = 64
         /// Largest request body accepted, in bytes.
         public var maxBodyBytes = 1 << 20
         /// Seconds a connection may stay without a complete request head (slow headers) or
@@ -42,11 +44,12 @@ public struct HTTPAPI: Sendable {
         public var maxConnections = 256
 
         public init(maxNewTokensLimit: Int = 4096, defaultMaxNewTokens: Int = 128,
-                    maxConcurrentGenerations: Int = 1, maxBodyBytes: Int = 1 << 20,
+                    maxConcurrentGenerations: Int = 64, maxQueuedGenerations: Int = 64, maxBodyBytes: Int = 1 << 20,
                     idleTimeoutSeconds: Double = 30, maxConnections: Int = 256) {
             self.maxNewTokensLimit = maxNewTokensLimit
             self.defaultMaxNewTokens = defaultMaxNewTokens
             self.maxConcurrentGenerations = maxConcurrentGenerations
+            self.maxQueuedGenerations = maxQueuedGenerations
             self.maxBodyBytes = maxBodyBytes
             self.idleTimeoutSeconds = idleTimeoutSeconds
             self.maxConnections = maxConnections
@@ -64,7 +67,8 @@ public struct HTTPAPI: Sendable {
     /// The node behind the API, shown by /health; nil for a bare API (tests, tools).
     public let identity: NodeIdentity?
     private let onInference: InferenceHook?
-    private let limiter: ConcurrencyLimiter
+    /// Admission of generations: running ones, a bounded wait queue, and their metrics.
+    public let queue: GenerationQueue
 
     public init(service: any GenerationService, metrics: MetricsCollector,
                 configuration: Configuration = Configuration(),
@@ -77,7 +81,8 @@ public struct HTTPAPI: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.onInference = onInference
-        self.limiter = ConcurrencyLimiter(limit: max(configuration.maxConcurrentGenerations, 1))
+        self.queue = GenerationQueue(running: max(configuration.maxConcurrentGenerations, 1),
+                                     waiting: max(configuration.maxQueuedGenerations, 0))
     }
 
     // MARK: Server
@@ -86,7 +91,7 @@ public struct HTTPAPI: Sendable {
     /// It is a swift-service-lifecycle `Service`; `onServerRunning` receives the bound port.
     public func makeApplication(host: String, port: Int,
                                 onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
-        -> Application<RouterResponder<BasicRequestContext>>
+        -> Application<RouterResponder<APIRequestContext>>
     {
         Application(
             router: makeRouter(),
@@ -105,8 +110,8 @@ public struct HTTPAPI: Sendable {
     }
 
     /// The routes of the API (HEAD answers wherever GET does).
-    public func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
+    public func makeRouter() -> Router<APIRequestContext> {
+        let router = Router(context: APIRequestContext.self, options: .autoGenerateHeadEndpoints)
         let native: [String: [HTTPRequest.Method]] = ["health": [.get, .head], "metrics": [.get, .head],
                                                       "api/v1/generate": [.post]]
         router.add(middleware: RouteFallbacks(routes: native.merging(Self.openAIRoutes) { a, _ in a }) { status, message, path in
@@ -114,7 +119,7 @@ public struct HTTPAPI: Sendable {
         })
         router.get("health") { _, _ in self.health() }
         router.get("metrics") { _, _ in self.prometheus() }
-        router.post("api/v1/generate") { request, _ in await self.handle(request, style: .native, self.generate) }
+        router.post("api/v1/generate") { request, context in await self.handle(request, context, style: .native, self.generate) }
         addOpenAIRoutes(to: router)
         return router
     }
@@ -129,13 +134,15 @@ public struct HTTPAPI: Sendable {
 
     func prometheus() -> Response {
         Response(status: .ok, headers: [.contentType: PrometheusExporter.contentType],
-                 body: .init(byteBuffer: ByteBuffer(string: PrometheusExporter.render(metrics.snapshot()))))
+                 body: .init(byteBuffer: ByteBuffer(string: PrometheusExporter.render(metrics.snapshot()) + queue.prometheusText())))
     }
 
     // MARK: Generation
 
-    /// Reads the body, runs `endpoint`, and turns thrown errors into error responses in `style`.
-    func handle(_ request: Request, style: ErrorStyle, _ endpoint: (Data) async throws -> Response) async -> Response {
+    /// Reads the body, runs `endpoint` (its generations see whether the client is still
+    /// connected), and turns thrown errors into error responses in `style`.
+    func handle(_ request: Request, _ context: APIRequestContext, style: ErrorStyle,
+                _ endpoint: (Data, _ isConnected: @escaping @Sendable () -> Bool) async throws -> Response) async -> Response {
         do {
             let body: ByteBuffer
             do {
@@ -144,22 +151,35 @@ public struct HTTPAPI: Sendable {
                 throw APIError(.contentTooLarge, "request body larger than \(configuration.maxBodyBytes) bytes")
             }
             guard service.isReady else { throw APIError(.serviceUnavailable, "model \(service.modelName) is loading") }
-            return try await endpoint(Data(body.readableBytesView))
+            let channel = context.channel
+            return try await endpoint(Data(body.readableBytesView), { channel.isActive })
         } catch {
             return errorResponse(apiError(from: error), style: style)
         }
     }
 
-    /// Runs one generation within the concurrency limit, then records it.
-    func runGeneration(_ request: GenerationRequest,
+    /// Runs one generation once admitted (503 with Retry-After when the wait queue is full),
+    /// then records it; a generation its client abandoned is neither counted nor proven (only
+    /// delivered work is).
+    func runGeneration(_ request: GenerationRequest, isConnected: @escaping @Sendable () -> Bool,
                        onText: @escaping @Sendable (String) async -> Void = { _ in }) async throws -> GenerationOutput {
-        await limiter.acquire()
-        defer { limiter.release() }
+        let ticket = try await queue.admit()
+        defer { ticket.release() }
         let start = ContinuousClock.now
-        let output = try await service.generate(request, onText: onText)
-        let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        metrics.record(tokens: output.tokens, latencySeconds: seconds)
+        let queue = self.queue
+        let firstText = OnceFlag()
+        let output: GenerationOutput
+        do {
+            output = try await service.generate(request, isConnected: isConnected) { piece in
+                if firstText.claim() { queue.recordFirstToken(seconds: Self.seconds(ContinuousClock.now - ticket.requestedAt)) }
+                await onText(piece)
+            }
+        } catch let error as GenerationCancelled {
+            queue.recordCancelled()
+            logger.info("\(error)")
+            throw error
+        }
+        metrics.record(tokens: output.tokens, latencySeconds: Self.seconds(ContinuousClock.now - start))
         if let onInference { await onInference(output.promptText, output.text, output.tokens) }
         return output
     }
@@ -168,17 +188,24 @@ public struct HTTPAPI: Sendable {
     /// OpenAI-compatible one answers OpenAI's `{"error": {message, type, param, code}}`.
     enum ErrorStyle { case native, openAI }
 
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
     func errorResponse(_ error: APIError, style: ErrorStyle) -> Response {
-        // 503 while loading is expected, not a failure of the node.
+        // 503 while loading or busy is expected, not a failure of the node.
         if error.status == .serviceUnavailable {
             logger.notice("request refused: \(error.message)")
         } else if error.status.code >= 500 {
             logger.error("request failed: \(error.message)")
         }
+        var response: Response
         switch style {
-        case .native: return json(ErrorResponse(error: error.message), status: error.status)
-        case .openAI: return json(OpenAIErrorBody(error), status: error.status)
+        case .native: response = json(ErrorResponse(error: error.message), status: error.status)
+        case .openAI: response = json(OpenAIErrorBody(error), status: error.status)
         }
+        if let seconds = error.retryAfterSeconds { response.headers[.retryAfter] = String(seconds) }
+        return response
     }
 
     func errorEvent(_ error: APIError, style: ErrorStyle) -> String {
@@ -192,6 +219,12 @@ public struct HTTPAPI: Sendable {
         switch error {
         case let error as APIError: return error
         case GenerationServiceError.notReady: return APIError(.serviceUnavailable, "\(error)")
+        case GenerationServiceError.busy(_, _, let retryAfter):
+            return APIError(.serviceUnavailable, "\(error)", code: "server_busy", retryAfterSeconds: retryAfter)
+        case ModelError.cacheFull, SchedulerError.queueFull:
+            return APIError(.serviceUnavailable, "the node is busy: \(error)", code: "server_busy",
+                            retryAfterSeconds: queue.retryAfterSeconds)
+        case let error as GenerationCancelled: return APIError(.serviceUnavailable, error.description)
         case GenerationServiceError.invalidRequest(let why): return APIError(.badRequest, why)
         case let error as SamplingError: return APIError(.badRequest, error.description)
         case let error as RouteError:
@@ -213,17 +246,21 @@ public struct HTTPAPI: Sendable {
     }
 }
 
-/// An error answered with `status` and a message (plus OpenAI's `param` and `code` when known).
+/// An error answered with `status` and a message (plus OpenAI's `param` and `code` when known,
+/// and a Retry-After for a busy node).
 struct APIError: Error {
     var status: HTTPResponse.Status
     var message: String
     var param: String?
     var code: String?
+    var retryAfterSeconds: Int?
 
-    init(_ status: HTTPResponse.Status, _ message: String, param: String? = nil, code: String? = nil) {
+    init(_ status: HTTPResponse.Status, _ message: String, param: String? = nil, code: String? = nil,
+         retryAfterSeconds: Int? = nil) {
         self.status = status
         self.message = message
         self.param = param
         self.code = code
+        self.retryAfterSeconds = retryAfterSeconds
     }
 }

@@ -8,13 +8,14 @@ import NIOHTTP1
 /// how long a request's headers may take (a connection that has not delivered a complete head
 /// within it is closed, however slowly its bytes trickle in), and requests that do not ask to
 /// keep the connection alive (HTTP/1.0 without `Connection: keep-alive`, or `Connection:
-/// close`) closed after their reply.
+/// close`) closed after their reply; a client that hangs up is noticed at once (HangUpDetector).
 struct APIServerChannel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
     let base: HTTP1Channel
 
     init(responder: @escaping HTTPChannelHandler.Responder, idleTimeout: TimeAmount) {
-        base = HTTP1Channel(responder: responder, configuration: .init(idleTimeout: idleTimeout))
+        base = HTTP1Channel(responder: responder,
+                            configuration: .init(additionalChannelHandlers: [HangUpDetector()], idleTimeout: idleTimeout))
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {

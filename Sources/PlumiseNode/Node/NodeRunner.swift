@@ -90,12 +90,6 @@ public final class NodeRunner: @unchecked Sendable {
             listening.continuation.yield((address, port))
             listening.continuation.finish()
         }
-        let shardService = ShardServerService { [self] in
-            let server = try loadShardServer(range: range, blockCount: blockCount, description: description,
-                                             modelID: modelID, limits: limits, generation: generation)
-            ready.shardAddress(announced(server.address))
-            return server
-        }
 
         // 2. The HTTP API. Proofs and the registration name the model by its id, not the file
         //    path, so every node serving the model agrees on its hash.
@@ -106,6 +100,13 @@ public final class NodeRunner: @unchecked Sendable {
                           onInference: { [self] prompt, output, tokens in
             await recordProof(model: modelID, prompt: prompt, output: output, tokens: tokens)
         })
+        let shardService = ShardServerService { [self, limits] in
+            let server = try loadShardServer(range: range, blockCount: blockCount, description: description,
+                                             modelID: modelID, limits: limits, generation: generation, queue: api.queue)
+            ready.shardAddress(announced(server.address))
+            return server
+        }
+
         let app = api.makeApplication(host: config.petalsHost, port: config.apiPort) { [self] port in
             logger.info("HTTP API on \(config.petalsHost):\(port)")
             ready.apiPort(port)
@@ -178,25 +179,29 @@ public final class NodeRunner: @unchecked Sendable {
     }
 
     /// Loads this node's blocks, starts serving them, and hands generation to the API: over the
-    /// local shard when it holds every block, else over a route through its peers.
+    /// local shard when it holds every block, else over a route through its peers. The shard's
+    /// one scheduler batches the steps of remote clients and of this node's own generations.
     private func loadShardServer(range: Range<Int>, blockCount: Int, description: ModelDescription, modelID: String,
-                                 limits: ServerLimits, generation: LoadingGenerationService) throws -> ShardServer {
+                                 limits: ServerLimits, generation: LoadingGenerationService,
+                                 queue: GenerationQueue) throws -> ShardServer {
         let pool = ComputePool(threads: threads)
         let shard = try ModelLoadProgress.around(config.modelName, report: { [logger] in logger.info("\($0)") }) {
-            try ModelShard(model: try host.openModel(path: config.modelName, blocks: range), pool: pool)
+            try ModelShard(model: try host.openModel(path: config.modelName, blocks: range), pool: pool,
+                           cacheTokens: limits.cacheTokenBudget)
         }
+        let scheduler = StepScheduler(shard: shard)
+        queue.setSchedulerStatistics { [scheduler] in [scheduler.stats] }
         let server = ShardServer(shard: shard, transport: try host.transport(named: "tcp"),
-                                 listenAddress: "\(config.petalsHost):\(config.petalsPort)", limits: limits)
+                                 listenAddress: "\(config.petalsHost):\(config.petalsPort)", limits: limits,
+                                 scheduler: scheduler)
         try server.start()
         let bytesPerToken = 2 * range.count * shard.hp.kvDim * shard.cachePrecision.bytesPerElement // keys and values
         metrics.setGaugeSource { [limits] in
-            let info = server.info
-            return (info.openSessions, (limits.cacheTokenBudget - info.freeCacheTokens) * bytesPerToken,
-                    limits.cacheTokenBudget * bytesPerToken)
+            (server.info.openSessions, shard.cachePool.bytesInUse, limits.cacheTokenBudget * bytesPerToken)
         }
         let backend: InferenceBackend
         if range == 0..<blockCount {
-            backend = try LocalPipeline(shards: [shard])
+            backend = try LocalPipeline(shards: [shard], schedulers: [scheduler])
         } else {
             let peers = try ([announced(server.address)] + config.initialPeers).map(PeerAddress.init(parsing:))
             backend = try RemoteBackend(host: host, modelPath: config.modelName,

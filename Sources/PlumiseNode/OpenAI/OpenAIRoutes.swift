@@ -10,11 +10,15 @@ extension HTTPAPI {
         "v1/embeddings": [.post],
     ]
 
-    func addOpenAIRoutes(to router: Router<BasicRequestContext>) {
+    func addOpenAIRoutes(to router: Router<APIRequestContext>) {
         router.get("v1/models") { _, _ in self.models() }
         router.get("v1/models/:id") { _, context in self.model(id: context.parameters.get("id") ?? "") }
-        router.post("v1/chat/completions") { request, _ in await self.handle(request, style: .openAI, self.chatCompletions) }
-        router.post("v1/completions") { request, _ in await self.handle(request, style: .openAI, self.completions) }
+        router.post("v1/chat/completions") { request, context in
+            await self.handle(request, context, style: .openAI, self.chatCompletions)
+        }
+        router.post("v1/completions") { request, context in
+            await self.handle(request, context, style: .openAI, self.completions)
+        }
         router.post("v1/embeddings") { _, _ in
             self.errorResponse(APIError(.badRequest, "embeddings are not available: this node serves the text-generation "
                                             + "model \(self.service.modelName)", param: "model", code: "unsupported_endpoint"),
@@ -37,7 +41,7 @@ extension HTTPAPI {
 
     // MARK: Chat
 
-    func chatCompletions(_ body: Data) async throws -> Response {
+    func chatCompletions(_ body: Data, _ isConnected: @escaping @Sendable () -> Bool) async throws -> Response {
         try OpenAIParameters.check(body, supported: OpenAIParameters.chat)
         let request = try decode(ChatCompletionRequest.self, body)
         guard !request.messages.isEmpty else { throw APIError(.badRequest, "messages must not be empty", param: "messages") }
@@ -80,7 +84,7 @@ extension HTTPAPI {
             var choices: [Choice] = []
             var outputs: [GenerationOutput] = []
             for index in 0..<count {
-                let output = try await runGeneration(generation(index))
+                let output = try await runGeneration(generation(index), isConnected: isConnected)
                 outputs.append(output)
                 choices.append(Choice(index: index, message: .init(role: "assistant", content: output.text),
                                       finish_reason: output.finishReason,
@@ -99,7 +103,7 @@ extension HTTPAPI {
             for index in 0..<count {
                 // The role chunk waits for the first text, so failures before it are HTTP errors.
                 let opened = OnceFlag()
-                let output = try await self.runGeneration(generation(index)) { piece in
+                let output = try await self.runGeneration(generation(index), isConnected: isConnected) { piece in
                     if opened.claim() { await send(chunk([Choice(index: index, delta: .init(role: "assistant", content: ""))])) }
                     await send(chunk([Choice(index: index, delta: .init(content: piece))]))
                 }
@@ -114,7 +118,7 @@ extension HTTPAPI {
 
     // MARK: Completions
 
-    func completions(_ body: Data) async throws -> Response {
+    func completions(_ body: Data, _ isConnected: @escaping @Sendable () -> Bool) async throws -> Response {
         try OpenAIParameters.check(body, supported: OpenAIParameters.completion)
         let request = try decode(CompletionRequest.self, body)
         let prompts = request.prompt.prompts
@@ -155,7 +159,7 @@ extension HTTPAPI {
             var choices: [Choice] = []
             var outputs: [(Int, GenerationOutput)] = []
             for (index, (p, c)) in jobs.enumerated() {
-                let output = try await runGeneration(generation(p, c))
+                let output = try await runGeneration(generation(p, c), isConnected: isConnected)
                 outputs.append((c, output))
                 let prefix = echo ? output.promptText : ""
                 choices.append(Choice(index: index, text: prefix + output.text, finish_reason: output.finishReason,
@@ -176,7 +180,7 @@ extension HTTPAPI {
                 let opened = OnceFlag()
                 let echoed: String
                 if echo, case .text(let text) = prompts[p] { echoed = text.text } else { echoed = "" }
-                let output = try await self.runGeneration(generation(p, c)) { piece in
+                let output = try await self.runGeneration(generation(p, c), isConnected: isConnected) { piece in
                     if opened.claim(), !echoed.isEmpty { await send(chunk([Choice(index: index, text: echoed)])) }
                     await send(chunk([Choice(index: index, text: piece)]))
                 }

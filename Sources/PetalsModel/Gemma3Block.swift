@@ -92,8 +92,8 @@ extension ModelShard {
         ck_add_pool(pool.raw, x, s.projected.pointer, Int64(n * e))
     }
 
-    /// x += post_norm(W_down · (gelu(W_gate · norm(x)) ⊙ W_up · norm(x))), GELU as ggml
-    /// computes it (tanh form looked up in an f16 table).
+    /// x += post_norm(W_down · (gelu(W_gate · norm(x)) ⊙ W_up · norm(x))), GELU as the model's
+    /// reference computes it (see geluGate).
     func gemma3FeedForwardStep(_ w: Gemma3BlockWeights, x: UnsafeMutablePointer<Float>, nTok n: Int) {
         let e = hp.embedding, s = scratch
         w.feedForwardNorm.apply(s.normed.pointer, x, rows: n, width: e, epsilon: hp.normEpsilon, pool: pool)
@@ -103,10 +103,23 @@ extension ModelShard {
             w.gateUp[0].apply(pool, s.normed.pointer, nTok: n, into: s.gate.pointer)
             w.gateUp[1].apply(pool, s.normed.pointer, nTok: n, into: s.up.pointer)
         }
-        ck_geglu_f16_table(s.gate.pointer, s.up.pointer, Int64(n * hp.feedForward))
+        geluGate(s.gate.pointer, s.up.pointer, count: n * hp.feedForward)
         w.down.apply(pool, s.gate.pointer, nTok: n, into: s.projected.pointer)
         w.postFeedForwardNorm.apply(s.projected.pointer, s.projected.pointer, rows: n, width: e,
                                     epsilon: hp.normEpsilon, pool: pool)
         ck_add_pool(pool.raw, x, s.projected.pointer, Int64(n * e))
+    }
+}
+
+extension ModelShard {
+    /// gate = gelu(gate) ⊙ up: from ggml's f16 table for GGUF files (llama.cpp's numbers), in
+    /// the exact tanh form for Hugging Face checkpoints (transformers' gelu_pytorch_tanh).
+    func geluGate(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
+        if hp.activation == .geluTanhF16Table {
+            ck_geglu_f16_table(gate, up, Int64(count))
+            return
+        }
+        ck_gelu(gate, Int64(count))
+        for i in 0..<count { gate[i] *= up[i] }
     }
 }

@@ -52,7 +52,7 @@ extension ModelShard {
         w.up.apply(pool, s.normed.pointer, nTok: n, into: s.gate.pointer)
         switch hp.activation {
         case .gelu: ck_gelu_erf(s.gate.pointer, count)
-        case .geluTanh, .silu: ck_gelu(s.gate.pointer, count) // silu is refused for these at load
+        case .geluTanh, .silu, .geluTanhF16Table: ck_gelu(s.gate.pointer, count) // silu and the table are refused for these at load
         }
         w.down.apply(pool, s.gate.pointer, nTok: n, into: s.projected.pointer)
         ck_add(x, s.projected.pointer, Int64(n * e))

@@ -47,6 +47,10 @@ public enum Activation: String, Sendable {
     case geluTanh = "gelu_tanh"
     /// GELU with erf.
     case gelu
+    /// GELU, tanh form, read from ggml's table of f16 inputs: how llama.cpp's CPU backend
+    /// computes Gemma's gate, so GGUF files give llama.cpp's numbers (safetensors ones use the
+    /// exact tanh form, as transformers does).
+    case geluTanhF16Table = "gelu_tanh_f16_table"
 }
 
 /// The shape of a model, checked once at load.
@@ -58,7 +62,7 @@ public struct ModelHyperparameters: Equatable, Sendable {
     public let heads: Int
     public let kvHeads: Int
     public let headDim: Int
-    /// 1 / sqrt(headDim): the attention's score scale.
+    /// The attention's score scale: the model's own when it sets one, else 1 / sqrt(headDim).
     public let attentionScale: Float
     public let positions: PositionEncoding
     public let activation: Activation
@@ -104,7 +108,10 @@ public struct ModelHyperparameters: Equatable, Sendable {
         headDim = d.headDim ?? d.embeddingLength / d.headCount
         // llama.cpp: Gemma 3 27B (62 blocks) scales by embedding / heads, the others by the head size.
         let scaleWidth = architecture == .gemma3 && d.blockCount == 62 ? d.embeddingLength / d.headCount : headDim
-        attentionScale = 1 / Float(scaleWidth).squareRoot()
+        attentionScale = d.attentionScale ?? 1 / Float(scaleWidth).squareRoot()
+        guard attentionScale.isFinite, attentionScale > 0 else {
+            throw ModelError.invalidHyperparameters("attention scale \(attentionScale) is not positive")
+        }
         embeddingScale = architecture == .gemma3 ? Float(d.embeddingLength).squareRoot() : nil
         slidingWindow = architecture == .gemma3 ? d.slidingWindow.flatMap { $0 > 0 ? $0 : nil } : nil
         slidingWindowPattern = d.slidingWindowPattern ?? 6
@@ -113,7 +120,8 @@ public struct ModelHyperparameters: Equatable, Sendable {
         vocabularySize = d.vocabSize
         contextLength = d.contextLength
 
-        let activationName = d.activation ?? (architecture.isLlamaFamily ? "silu" : "gelu_tanh")
+        let activationName = d.activation
+            ?? (architecture.isLlamaFamily ? "silu" : architecture == .gemma3 ? "gelu_tanh_f16_table" : "gelu_tanh")
         guard let activation = Activation(rawValue: activationName) else {
             throw ModelError.invalidHyperparameters("unknown activation '\(activationName)'")
         }
@@ -131,7 +139,8 @@ public struct ModelHyperparameters: Equatable, Sendable {
             default: throw ModelError.invalidHyperparameters("llama needs rotary embeddings, got rope style '\(d.ropeStyle)'")
             }
             positions = .rotary(dims: ropeDims, base: d.ropeFreqBase, style: style)
-            guard activation == (architecture == .gemma3 ? .geluTanh : .silu) else {
+            let gates: [Activation] = architecture == .gemma3 ? [.geluTanh, .geluTanhF16Table] : [.silu]
+            guard gates.contains(activation) else {
                 throw ModelError.invalidHyperparameters("\(architecture.rawValue)'s feed-forward gate is not \(activation.rawValue)")
             }
         case .bloom, .gpt2:
@@ -139,7 +148,7 @@ public struct ModelHyperparameters: Equatable, Sendable {
             guard d.headCountKV == d.headCount else {
                 throw ModelError.invalidHyperparameters("\(architecture.rawValue) has one KV head per head, got \(d.headCountKV) for \(d.headCount)")
             }
-            guard activation != .silu else {
+            guard activation != .silu, activation != .geluTanhF16Table else {
                 throw ModelError.invalidHyperparameters("\(architecture.rawValue)'s feed-forward is not gated")
             }
         }

@@ -19,7 +19,9 @@ public struct ModelDescription: Codable, Equatable, Sendable {
     public var vocabSize: Int
     public var tiedEmbeddings: Bool
     /// The feed-forward activation: "silu" (gated, llama), "gelu_tanh" (GPT-2's gelu_new,
-    /// BLOOM) or "gelu" (exact, erf). Optional in the JSON; nil means the architecture's own.
+    /// BLOOM), "gelu" (exact, erf) or "gelu_tanh_f16_table" (the tanh form read from ggml's
+    /// table of f16 inputs, as llama.cpp computes Gemma's gate). Optional in the JSON; nil means
+    /// the architecture's own.
     public var activation: String?
     /// The model's network id (see ``ModelIdentity``), e.g. "HuggingFaceTB/SmolLM2-135M-Instruct".
     /// Optional in the JSON; nil means the plugin could not tell (the host falls back to `name`).
@@ -33,6 +35,10 @@ public struct ModelDescription: Codable, Equatable, Sendable {
     public var slidingWindow: Int?
     public var slidingWindowPattern: Int?
     public var ropeFreqBaseSliding: Float?
+    /// The attention's score scale when the model sets it (HF Gemma 3's query_pre_attn_scalar^-1/2,
+    /// GGUF llama's `attention.scale`); nil means the architecture's rule (1 / sqrt(head size)).
+    /// Optional in the JSON.
+    public var attentionScale: Float?
     public var tokenizer: TokenizerDescription
 
     public init(architecture: String, name: String, blockCount: Int, blockStart: Int, blockEnd: Int,
@@ -40,7 +46,8 @@ public struct ModelDescription: Codable, Equatable, Sendable {
                 headCountKV: Int, ropeFreqBase: Float, ropeDimensionCount: Int, ropeStyle: String,
                 normEpsilon: Float, vocabSize: Int, tiedEmbeddings: Bool, activation: String? = nil,
                 modelID: String? = nil, headDim: Int? = nil, slidingWindow: Int? = nil,
-                slidingWindowPattern: Int? = nil, ropeFreqBaseSliding: Float? = nil, tokenizer: TokenizerDescription) {
+                slidingWindowPattern: Int? = nil, ropeFreqBaseSliding: Float? = nil, attentionScale: Float? = nil,
+                tokenizer: TokenizerDescription) {
         self.architecture = architecture
         self.name = name
         self.blockCount = blockCount
@@ -63,6 +70,7 @@ public struct ModelDescription: Codable, Equatable, Sendable {
         self.slidingWindow = slidingWindow
         self.slidingWindowPattern = slidingWindowPattern
         self.ropeFreqBaseSliding = ropeFreqBaseSliding
+        self.attentionScale = attentionScale
         self.tokenizer = tokenizer
     }
 
@@ -76,7 +84,7 @@ public struct ModelDescription: Codable, Equatable, Sendable {
         case normEpsilon = "norm_epsilon", vocabSize = "vocab_size"
         case tiedEmbeddings = "tied_embeddings", activation, modelID = "model_id", tokenizer, headDim = "head_dim"
         case slidingWindow = "sliding_window", slidingWindowPattern = "sliding_window_pattern"
-        case ropeFreqBaseSliding = "rope_freq_base_swa"
+        case ropeFreqBaseSliding = "rope_freq_base_swa", attentionScale = "attention_scale"
     }
 }
 

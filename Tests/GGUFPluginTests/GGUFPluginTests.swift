@@ -127,6 +127,33 @@ final class GGUFPluginTests: XCTestCase {
         }
     }
 
+    /// Mistral-family settings a llama file may carry: attention.scale is passed on (llama.cpp's
+    /// llama graph uses it instead of 1 / sqrt(head size)), a tekken vocabulary adds BOS unless
+    /// the file says otherwise (llama.cpp's default for that pre-tokenizer), and Mixtral-style
+    /// experts are refused by name.
+    func testMistralFamilySettingsOfLlamaFiles() throws {
+        func description(_ writer: GGUFWriter, _ name: String) throws -> ModelDescription {
+            let model = try provider.open(path: try write(writer.bytes(), name), blockStart: 0, blockEnd: nil)
+            return try JSONDecoder().decode(ModelDescription.self, from: Data(model.descriptionText.utf8))
+        }
+        var scaled = GGUFWriter.tinyLlama()
+        XCTAssertNil(try description(scaled, "plain.gguf").attentionScale)
+        scaled.metadata.append(("llama.attention.scale", .f32(0.125)))
+        XCTAssertEqual(try description(scaled, "scaled.gguf").attentionScale, 0.125)
+
+        var tekken = GGUFWriter.tinyLlama()
+        tekken.metadata = tekken.metadata.map { $0.0 == "tokenizer.ggml.pre" ? ($0.0, .string("tekken")) : $0 }
+        XCTAssertTrue(try description(tekken, "tekken.gguf").tokenizer.addBOSToken)
+        tekken.metadata.append(("tokenizer.ggml.add_bos_token", .bool(false)))
+        XCTAssertFalse(try description(tekken, "tekken-no-bos.gguf").tokenizer.addBOSToken)
+
+        var experts = GGUFWriter.tinyLlama()
+        experts.metadata.append(("llama.expert_count", .u32(8)))
+        XCTAssertThrowsError(try provider.open(path: try write(experts.bytes(), "moe.gguf"), blockStart: 0, blockEnd: nil)) {
+            XCTAssertTrue("\($0)".contains("mixture of 8 experts"), "\($0)")
+        }
+    }
+
     func testProbeRecognisesOnlyGGUF() throws {
         XCTAssertEqual(provider.probe(path: try write(GGUFWriter.tinyLlama().bytes())), 100)
         XCTAssertEqual(provider.probe(path: try write(Array("{\"not\": \"gguf\"}".utf8), "x.json")), 0)

@@ -59,10 +59,18 @@ final class PreTokenizerTests: XCTestCase {
                        ["naïve", "\u{00A0}", "café", "\u{3000}", "日本"])
     }
 
+    /// tekken as llama.cpp runs it: letter runs cut where ASCII case changes (a letter outside
+    /// ASCII counts as both cases), one digit per word, no contractions, `/` after punctuation.
+    func testTekkenCutsLetterRunsWhereCaseChanges() throws {
+        XCTAssertEqual(try words("tekken", "HelloWorld helloWORLD HTTPServer"),
+                       ["Hello", "World", " hello", "WORLD", " HTTPServer"])
+        XCTAssertEqual(try words("tekken", "don't x12 a.//b éÉ"), ["don", "'t", " x", "1", "2", " a", ".//", "b", " éÉ"])
+    }
+
     func testAnUnknownPreTokenizerNamesItselfAndTheSupportedOnes() {
-        XCTAssertThrowsError(try PreTokenizer(name: "tekken")) { error in
+        XCTAssertThrowsError(try PreTokenizer(name: "chatglm-bpe")) { error in
             let message = "\(error)"
-            XCTAssertTrue(message.contains("'tekken'"), message)
+            XCTAssertTrue(message.contains("'chatglm-bpe'"), message)
             XCTAssertTrue(message.contains("smollm"), message)
         }
     }

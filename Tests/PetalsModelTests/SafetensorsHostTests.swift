@@ -64,6 +64,49 @@ final class SafetensorsHostTests: XCTestCase {
         XCTAssertTrue(message.contains("refers to model-00002-of-00003.safetensors, which does not exist"), message)
     }
 
+    /// A copy of fixture `name` whose config.json `edit` changes.
+    private func editedConfig(_ name: String, _ edit: (inout [String: Any]) -> Void) throws -> URL {
+        let directory = scratch.appendingPathComponent("\(name)-\(UUID().uuidString)")
+        try FileManager.default.copyItem(at: SafetensorsFixture.directory.appendingPathComponent(name), to: directory)
+        let config = directory.appendingPathComponent("config.json")
+        var object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: config)) as? [String: Any])
+        edit(&object)
+        try JSONSerialization.data(withJSONObject: object).write(to: config)
+        return directory
+    }
+
+    /// Settings of the newer families the host does not implement are refused by name; Mistral's
+    /// sliding window caps the context (full attention within it attends the same positions).
+    func testFamilySettingsAreHonouredOrRefusedByName() throws {
+        let refusals: [(String, (inout [String: Any]) -> Void, String)] = [
+            ("gemma3", { $0["model_type"] = "gemma3" }, "only the text-only 'gemma3_text'"),
+            ("gemma3", { $0["final_logit_softcapping"] = 30.0 }, "final_logit_softcapping is set"),
+            ("gemma3", { $0["layer_types"] = ["full_attention", "sliding_attention", "sliding_attention", "full_attention", "sliding_attention"] },
+             "not a repeating pattern"),
+            ("gemma3", { $0["rope_parameters"] = ["full_attention": ["rope_type": "linear", "factor": 8.0, "rope_theta": 1e6],
+                                                  "sliding_attention": ["rope_type": "default", "rope_theta": 1e4]] },
+             "rope type 'linear' (full_attention)"),
+            ("qwen2", { $0["use_sliding_window"] = true }, "use_sliding_window is true"),
+            ("qwen3-bf16", { $0["attention_bias"] = true }, "attention_bias is true"),
+            ("llama", { $0["head_dim"] = 32 }, "head_dim 32 differs"),
+        ]
+        for (name, edit, reason) in refusals {
+            let message = try openError(try editedConfig(name, edit))
+            XCTAssertTrue(message.contains(reason), "\(name): \(message)")
+        }
+        let windowed = try editedConfig("mistral") { $0["sliding_window"] = 16 }
+        XCTAssertEqual(try TestModel.host().openModel(path: windowed.path, blocks: 0..<0).description.contextLength, 16)
+        let gemma = try TestModel.host().openModel(path: SafetensorsFixture.directory.appendingPathComponent("gemma3").path,
+                                                   blocks: 0..<0).description
+        XCTAssertEqual(gemma.slidingWindow, 4)
+        XCTAssertEqual(gemma.slidingWindowPattern, 2)
+        XCTAssertEqual(gemma.ropeFreqBase, 1e6)
+        XCTAssertEqual(gemma.ropeFreqBaseSliding, 1e4)
+        XCTAssertEqual(try XCTUnwrap(gemma.attentionScale), 1 / Float(24).squareRoot(), accuracy: 1e-7)
+        XCTAssertEqual(gemma.headDim, 32)
+        XCTAssertEqual(gemma.activation, "gelu_tanh")
+    }
+
     func testTheCommandLineGeneratesFromASafetensorsDirectory() throws {
         let executable = TestModel.buildDirectory + "/plumise-petals"
         guard FileManager.default.isExecutableFile(atPath: executable) else {

@@ -40,6 +40,37 @@ final class TinyGGUFParityTests: XCTestCase {
         try compare(fixtures, preTokenizer: "default")
     }
 
+    /// A Mistral-style llama GGUF (convert_hf_to_gguf.py's output for MistralForCausalLM: Q/K
+    /// permuted, head size 32 from attention.key_length on an embedding of 64, GQA 4/2,
+    /// rope.freq_base 1e6, BOS added) with the tekken pre-tokenizer (make_mistral_gguf_fixture.py).
+    func testMistralStyleLlamaEqualsLlamaCpp() throws {
+        let fixtures = try Self.fixtures("mistral-reference.json")
+        XCTAssertEqual(Set(fixtures.map(\.type)), ["f32", "q8_0"])
+        try compare(fixtures, preTokenizer: "tekken")
+    }
+
+    struct TokenizeCase: Decodable {
+        let text: String
+        let ids: [Int]
+        let ids_parse_special_off: [Int]
+    }
+    struct TokenizeReference: Decodable { let tokenize: [TokenizeCase] }
+
+    /// tekken's pre-tokenizer (case-split letter runs, one digit per word, `/` after punctuation,
+    /// no contractions) against llama_tokenize on the same file, special tokens parsed and not.
+    func testTekkenTokenizerEqualsLlamaTokenize() throws {
+        let url = Self.directory.appendingPathComponent("mistral-reference.json")
+        let cases = try JSONDecoder().decode(TokenizeReference.self, from: Data(contentsOf: url)).tokenize
+        XCTAssertGreaterThan(cases.count, 30)
+        let path = Self.directory.appendingPathComponent("mistral-tiny-f32.gguf").path
+        let tokenizer = try Tokenizer(try TestModel.host().openModel(path: path, blocks: 0..<0).description.tokenizer)
+        XCTAssertEqual(tokenizer.preTokenizerName, "tekken")
+        for c in cases {
+            XCTAssertEqual(tokenizer.encode(c.text, parseSpecial: true), c.ids, c.text.debugDescription)
+            XCTAssertEqual(tokenizer.encode(c.text, parseSpecial: false), c.ids_parse_special_off, c.text.debugDescription)
+        }
+    }
+
     private static func fixtures(_ name: String) throws -> [Fixture] {
         let data = try Data(contentsOf: directory.appendingPathComponent(name))
         return try JSONDecoder().decode(Reference.self, from: data).fixtures
@@ -78,7 +109,8 @@ final class TinyGGUFParityTests: XCTestCase {
     }
 
     func testSplitModelsGiveTheWholeModelsLogits() throws {
-        for (file, ranges) in [("qwen3-tiny-q8_0.gguf", [0..<1, 1..<2]), ("gemma3-tiny-f32.gguf", [0..<3, 3..<7])] {
+        for (file, ranges) in [("qwen3-tiny-q8_0.gguf", [0..<1, 1..<2]), ("gemma3-tiny-f32.gguf", [0..<3, 3..<7]),
+                               ("mistral-tiny-q8_0.gguf", [0..<1, 1..<3])] {
             let path = Self.directory.appendingPathComponent(file).path
             let whole = try LocalPipeline.load(host: try TestModel.host(), path: path, ranges: nil, pool: TestModel.pool)
             let split = try LocalPipeline.load(host: try TestModel.host(), path: path, ranges: ranges, pool: TestModel.pool)

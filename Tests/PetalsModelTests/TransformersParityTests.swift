@@ -4,9 +4,10 @@ import PetalsModel
 import PetalsTestSupport
 import XCTest
 
-/// Tiny BLOOM, GPT-2 and Llama models loaded through the safetensors plugin, against Hugging
-/// Face transformers and tokenizers (fixtures made by scripts/reference/make_safetensors_fixtures.py,
-/// see Tests/Fixtures/safetensors/README.md).
+/// Tiny BLOOM, GPT-2, Llama, Qwen2, Qwen3, Gemma 3 and Mistral models loaded through the
+/// safetensors plugin, against Hugging Face transformers and tokenizers (fixtures made by
+/// scripts/reference/make_safetensors_fixtures.py and make_family_safetensors_fixtures.py, see
+/// Tests/Fixtures/safetensors/README.md).
 final class TransformersParityTests: XCTestCase {
     /// Largest |ours - transformers| allowed for a logit (the bound for F32 is 1e-3).
     /// F32 models, and BF16 ones widened to F32 at load, run in f32 with an F32 KV cache as
@@ -19,7 +20,10 @@ final class TransformersParityTests: XCTestCase {
         let tolerance = try XCTUnwrap(Self.tolerance[fixture.reference.dtype])
         let pipeline = try fixture.pipeline()
         let generator = TextGenerator(tokenizer: try fixture.tokenizer(), backend: pipeline)
-        XCTAssertEqual(pipeline.hyperparameters.architecture.rawValue, fixture.reference.architecture)
+        // transformers' model_type; Mistral runs as the host's llama, Gemma 3's text model as gemma3.
+        let hostArchitecture = ["mistral": "llama", "gemma3_text": "gemma3"][fixture.reference.architecture]
+            ?? fixture.reference.architecture
+        XCTAssertEqual(pipeline.hyperparameters.architecture.rawValue, hostArchitecture)
         var prefillDiff: Float = 0, stepDiff: Float = 0
         for prompt in fixture.reference.prompts {
             XCTAssertEqual(generator.tokenize(prompt.text), prompt.ids, "\(name): token ids of \(prompt.text.debugDescription)")
@@ -45,6 +49,15 @@ final class TransformersParityTests: XCTestCase {
     func testGPT2InF16MatchesTransformers() throws { try check("gpt2-f16") }
     func testBLOOMInBF16MatchesTransformers() throws { try check("bloom-bf16") }
     func testShardedLlamaMatchesTransformers() throws { try check("llama") }
+    /// Q/K/V biases.
+    func testQwen2MatchesTransformers() throws { try check("qwen2") }
+    /// Per-head q/k RMSNorm, head size 32 on an embedding of 64, BF16 weights, tied head.
+    func testQwen3InBF16MatchesTransformers() throws { try check("qwen3-bf16") }
+    /// 1 + w norms, scaled embeddings, exact GELU-tanh gate, sliding window of 4 on 3 of 5 blocks
+    /// with their own rotary base, attention scale from query_pre_attn_scalar.
+    func testGemma3MatchesTransformers() throws { try check("gemma3") }
+    /// Head size 32 on an embedding of 64 (as Mistral Nemo), rope_theta 1e6.
+    func testMistralMatchesTransformers() throws { try check("mistral") }
 
     func testShardsInSequenceGiveTheWholeModelsLogits() throws {
         for name in SafetensorsFixture.names {

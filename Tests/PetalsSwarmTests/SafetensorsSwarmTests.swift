@@ -5,7 +5,7 @@ import PetalsTestSupport
 import PluginAPI
 import XCTest
 
-/// BLOOM, GPT-2 and Llama safetensors models split across two shard servers in this process
+/// BLOOM, GPT-2, Llama, Qwen2, Qwen3, Gemma 3 and Mistral safetensors models split across two shard servers in this process
 /// (real TCP on 127.0.0.1): the client runs embeddings (GPT-2's learned positions included) and
 /// head, the servers the blocks, and the greedy tokens are transformers'.
 final class SafetensorsSwarmTests: XCTestCase {
@@ -34,4 +34,10 @@ final class SafetensorsSwarmTests: XCTestCase {
     func testBLOOMAcrossTwoServersGivesTransformersGreedyTokens() throws { try check("bloom-bf16") }
     func testGPT2AcrossTwoServersGivesTransformersGreedyTokens() throws { try check("gpt2") }
     func testLlamaAcrossTwoServersGivesTransformersGreedyTokens() throws { try check("llama") }
+    func testQwen2AcrossTwoServersGivesTransformersGreedyTokens() throws { try check("qwen2") }
+    func testQwen3AcrossTwoServersGivesTransformersGreedyTokens() throws { try check("qwen3-bf16") }
+    /// Block 1 of the second server is global, its others slide: the block index the server
+    /// uses for the pattern is the model's, not the shard's.
+    func testGemma3AcrossTwoServersGivesTransformersGreedyTokens() throws { try check("gemma3") }
+    func testMistralAcrossTwoServersGivesTransformersGreedyTokens() throws { try check("mistral") }
 }

@@ -5,7 +5,7 @@ import PluginAPI
 /// A tiny Hugging Face model directory of Tests/Fixtures/safetensors with what transformers
 /// computed for it (reference.json, made by scripts/reference/make_safetensors_fixtures.py).
 public struct SafetensorsFixture {
-    public static let names = ["gpt2", "gpt2-f16", "bloom-bf16", "llama"]
+    public static let names = ["gpt2", "gpt2-f16", "bloom-bf16", "llama", "qwen2", "qwen3-bf16", "gemma3", "mistral"]
     public static let directory = TestModel.repositoryRoot.appendingPathComponent("Tests/Fixtures/safetensors")
 
     public struct Prompt: Decodable {

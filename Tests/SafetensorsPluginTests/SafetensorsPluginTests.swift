@@ -259,9 +259,10 @@ final class SafetensorsPluginTests: XCTestCase {
         try writer.json("config.json", config)
         XCTAssertTrue(failure { try self.provider.open(path: self.directory, blockStart: 0, blockEnd: nil) }.contains("activation_function 'relu'"))
         config = TinyModels.gpt2Config()
-        config["model_type"] = "mistral"
+        config["model_type"] = "falcon"
         try writer.json("config.json", config)
-        XCTAssertTrue(failure { try self.provider.open(path: self.directory, blockStart: 0, blockEnd: nil) }.contains("model_type 'mistral' (supported: bloom, gpt2, llama)"))
+        XCTAssertTrue(failure { try self.provider.open(path: self.directory, blockStart: 0, blockEnd: nil) }.contains(
+            "model_type 'falcon' (supported: bloom, gemma3_text, gpt2, llama, mistral, qwen2, qwen3)"))
         config = TinyModels.gpt2Config()
         config.removeValue(forKey: "n_embd")
         try writer.json("config.json", config)
@@ -313,6 +314,7 @@ final class SafetensorsPluginTests: XCTestCase {
             (["type": "Sequence", "pretokenizers": [["type": "Digits", "individual_digits": true], byteLevel(true)]], "smollm"),
             (["type": "Sequence", "pretokenizers": [split(TokenizerJSON.bloomPattern), byteLevel(false)]], "bloom"),
             (["type": "Sequence", "pretokenizers": [split(TokenizerJSON.llama3Pattern), byteLevel(false)]], "smaug-bpe"),
+            (["type": "Sequence", "pretokenizers": [split(TokenizerJSON.qwen2Pattern), byteLevel(false)]], "qwen2"),
         ]
         for (pre, name) in cases {
             try writer.gpt2Tokenizer(preTokenizer: pre)
@@ -321,7 +323,7 @@ final class SafetensorsPluginTests: XCTestCase {
         try writer.gpt2Tokenizer(preTokenizer: ["type": "Metaspace", "replacement": "▁"])
         XCTAssertTrue(failure { try self.tokenizer() }.contains("pre-tokenizer type Metaspace is not supported"))
         try writer.gpt2Tokenizer(preTokenizer: ["type": "Sequence", "pretokenizers": [split("\\w+"), byteLevel(false)]])
-        XCTAssertTrue(failure { try self.tokenizer() }.contains("is not one of GPT-2's, SmolLM's, BLOOM's or Llama 3's"))
+        XCTAssertTrue(failure { try self.tokenizer() }.contains("is not one of GPT-2's, SmolLM's, BLOOM's, Llama 3's or Qwen2's"))
     }
 
     func testATemplatePostProcessorMeansTheModelWantsBOS() throws {

@@ -31,6 +31,7 @@ struct GGUFFormatProvider: ModelFormatProvider {
             throw PluginOpenError("block range [\(blockStart), \(end)) is outside the model's \(model.blockCount) blocks of \(path)")
         }
         try model.refuseUnsupportedRotaryScaling(header: header)
+        try model.refuseMixtureOfExperts()
         let (tensors, tied) = try model.selectTensors(blocks: blockStart..<end, file: file, header: header)
         let description = try model.describe(blocks: blockStart..<end, tiedEmbeddings: tied)
         return try ExportedModel(description: description, tensors: tensors, storage: file)
@@ -80,6 +81,14 @@ struct GGUFModel {
         }
         if header.tensors.contains(where: { $0.name == "rope_freqs.weight" }) {
             throw GGUFError.unsupported(path: path, reason: "per-dimension rope frequency factors (rope_freqs.weight, Llama 3.1-style scaling); only plain rotary embeddings are implemented")
+        }
+    }
+
+    /// Mixtral-style files say llama too, with `expert_count` experts per feed-forward
+    /// (ffn_gate_exps and a router) instead of one: refused by name rather than as missing tensors.
+    func refuseMixtureOfExperts() throws {
+        if let experts = arch("expert_count")?.int, experts > 0 {
+            throw GGUFError.unsupported(path: path, reason: "a mixture of \(experts) experts per block (\(architecture).expert_count); only dense feed-forward blocks are implemented")
         }
     }
 
@@ -158,8 +167,8 @@ struct GGUFModel {
             merges: metadata["tokenizer.ggml.merges"]?.stringArray ?? [],
             bosTokenID: metadata["tokenizer.ggml.bos_token_id"]?.int,
             eosTokenID: metadata["tokenizer.ggml.eos_token_id"]?.int,
-            // llama.cpp's default: SentencePiece vocabularies add BOS, byte-level BPE ones do not.
-            addBOSToken: metadata["tokenizer.ggml.add_bos_token"]?.bool ?? (tokenizerModel == "llama"),
+            addBOSToken: metadata["tokenizer.ggml.add_bos_token"]?.bool
+                ?? Self.addsBOSByDefault(model: tokenizerModel, pre: metadata["tokenizer.ggml.pre"]?.string),
             chatTemplate: metadata["tokenizer.chat_template"]?.string,
             scores: metadata["tokenizer.ggml.scores"]?.floatArray,
             addSpacePrefix: metadata["tokenizer.ggml.add_space_prefix"]?.bool,
@@ -170,7 +179,7 @@ struct GGUFModel {
         case "bloom", "gpt2": ropeStyle = "none"
         default: ropeStyle = "neox"
         }
-        return ModelDescription(
+        var description = ModelDescription(
             architecture: architecture,
             name: metadata["general.name"]?.string ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent,
             blockCount: blockCount, blockStart: blocks.lowerBound, blockEnd: blocks.upperBound,
@@ -193,6 +202,27 @@ struct GGUFModel {
             slidingWindow: arch("attention.sliding_window")?.int,
             slidingWindowPattern: try slidingWindowPattern(),
             ropeFreqBaseSliding: arch("rope.freq_base_swa")?.double.map { Float($0) },
+            attentionScale: try attentionScale(),
             tokenizer: tokenizer)
+        // Gemma's gate as llama.cpp's CPU backend computes it; other architectures' own.
+        if architecture == "gemma3" { description.activation = "gelu_tanh_f16_table" }
+        return description
+    }
+
+    /// llama.cpp's default when the file does not say: SentencePiece vocabularies add BOS, and so
+    /// do the byte-level ones whose pre-tokenizer llama.cpp sets add_bos for (Llama 3's and
+    /// Mistral's: pixtral, tekken); other byte-level BPE vocabularies do not.
+    static func addsBOSByDefault(model: String, pre: String?) -> Bool {
+        model == "llama" || ["llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "tekken"].contains(pre ?? "")
+    }
+
+    /// `llama.attention.scale`, which llama.cpp's llama graph uses instead of 1 / sqrt(head size)
+    /// when it is set (and nonzero); the other architectures' graphs ignore the key.
+    func attentionScale() throws -> Float? {
+        guard architecture == "llama", let value = arch("attention.scale") else { return nil }
+        guard let scale = value.double else {
+            throw GGUFError.malformed(path: path, reason: "llama.attention.scale is not a number")
+        }
+        return scale == 0 ? nil : Float(scale)
     }
 }

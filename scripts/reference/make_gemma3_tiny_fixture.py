@@ -7,7 +7,7 @@ feed-forward, GELU-tanh gated feed-forward, sliding-window layers (every 6th glo
 own RoPE base. 7 layers so that layer 5 is global and the others slide; a window of 4 so the
 prompts exceed it.
 """
-import base64, json, os, shutil, subprocess, sys, tempfile
+import json, os, shutil, subprocess, sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -58,17 +58,7 @@ def main():
             if converted.returncode != 0:
                 sys.exit("convert_hf_to_gguf.py failed:\n" + converted.stderr[-3000:])
             os.environ["ADD_SPECIAL"] = "1"
-            cases = []
-            for prompt in st.PROMPTS:
-                logits_path = os.path.join(tmp, "logits.bin")
-                out = ll.run(exe, ["greedy", path, str(GREEDY), logits_path, "0"], prompt)
-                lines = dict(line.split(":", 1) for line in out.strip().split("\n"))
-                with open(logits_path, "rb") as f:
-                    logits = base64.b64encode(f.read()).decode()
-                cases.append({"prompt": prompt, "prompt_ids": [int(t) for t in lines["prompt"].split()],
-                              "generated_ids": [int(t) for t in lines["generated"].split()],
-                              "stopped_at_eog": lines["eog"].strip() == "1",
-                              "last_logits_float32_le_base64": logits})
+            cases = ll.last_logits_and_greedy(exe, path, st.PROMPTS, GREEDY, tmp)
             fixtures.append({"file": name, "architecture": "gemma3", "type": outtype, "weights_seed": 41, "cases": cases})
         with open(os.path.join(OUT, "gemma3-reference.json"), "w") as f:
             json.dump({"generator": "scripts/reference/make_gemma3_tiny_fixture.py", "fixtures": fixtures}, f, indent=1)

@@ -87,6 +87,41 @@ def run(exe, args, text):
     return subprocess.run([exe, *args], input=text.encode(), capture_output=True, check=True).stdout.decode()
 
 
+def last_logits_and_greedy(exe, model, prompts, n_new, tmp):
+    """For each prompt: its ids, llama.cpp's logits of the last position (base64 float32) and
+    n_new greedy tokens (the tiny-GGUF fixtures' case format)."""
+    cases = []
+    for prompt in prompts:
+        logits_path = os.path.join(tmp, "logits.bin")
+        out = run(exe, ["greedy", model, str(n_new), logits_path, "0"], prompt)
+        lines = dict(line.split(":", 1) for line in out.strip().split("\n"))
+        with open(logits_path, "rb") as f:
+            logits = base64.b64encode(f.read()).decode()
+        cases.append({"prompt": prompt, "prompt_ids": [int(t) for t in lines["prompt"].split()],
+                      "generated_ids": [int(t) for t in lines["generated"].split()],
+                      "stopped_at_eog": lines["eog"].strip() == "1",
+                      "last_logits_float32_le_base64": logits})
+    return cases
+
+
+def convert_hf(hf_dir, out_path, outtype, pre=None):
+    """The vendored convert_hf_to_gguf.py on a Hugging Face directory; `pre` names the
+    pre-tokenizer when the converter's hash table (released models only) cannot."""
+    script = f"""
+import sys
+sys.path.insert(0, {SRC!r})
+import convert_hf_to_gguf as c
+import conversion.base
+if {pre!r} is not None:
+    conversion.base.TextModel.get_vocab_base_pre = lambda self, tokenizer: {pre!r}
+sys.argv = ["convert_hf_to_gguf.py", {hf_dir!r}, "--outfile", {out_path!r}, "--outtype", {outtype!r}]
+c.main()
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit("convert_hf_to_gguf.py failed:\n" + done.stderr[-3000:])
+
+
 def version():
     try:
         return subprocess.check_output(["git", "-C", SRC, "rev-parse", "HEAD"], text=True).strip()

@@ -14,7 +14,7 @@ position and 20 greedy tokens.
 
 Usage: scripts/reference/make_qwen_fixtures.sh [LLAMA_DIR]   (default /opt/llama-ref)
 """
-import base64, json, os, subprocess, sys, tempfile
+import json, os, sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -25,7 +25,6 @@ import torch  # noqa: E402
 from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM  # noqa: E402
 
 OUT = os.path.join(ll.ROOT, "Tests", "Fixtures", "gguf-tiny")
-LLAMA = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "/opt/llama-ref")
 QWEN2_SPLIT = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
                "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -51,20 +50,6 @@ def build(kind, vocab, seed):
     return model
 
 
-def convert(hf_dir, out_path, outtype):
-    """convert_hf_to_gguf.py, told the pre-tokenizer (its hash table knows released models only)."""
-    script = f"""
-import sys
-sys.path.insert(0, {os.path.join(LLAMA, 'src')!r})
-import convert_hf_to_gguf as c
-import conversion.base
-conversion.base.TextModel.get_vocab_base_pre = lambda self, tokenizer: "qwen2"
-sys.argv = ["convert_hf_to_gguf.py", {hf_dir!r}, "--outfile", {out_path!r}, "--outtype", {outtype!r}]
-c.main()
-"""
-    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
-
-
 def main():
     os.makedirs(OUT, exist_ok=True)
     raw, hf_tok = tokenizer()
@@ -79,18 +64,8 @@ def main():
             for outtype in ("f32", "q8_0"):
                 name = f"{kind}-tiny-{outtype}.gguf"
                 path = os.path.join(OUT, name)
-                convert(hf_dir, path, outtype)
-                cases = []
-                for prompt in st.PROMPTS:
-                    logits_path = os.path.join(tmp, "logits.bin")
-                    out = ll.run(exe, ["greedy", path, str(GREEDY), logits_path, "0"], prompt)
-                    lines = dict(line.split(":", 1) for line in out.strip().split("\n"))
-                    with open(logits_path, "rb") as f:
-                        logits = base64.b64encode(f.read()).decode()
-                    cases.append({"prompt": prompt, "prompt_ids": [int(t) for t in lines["prompt"].split()],
-                                  "generated_ids": [int(t) for t in lines["generated"].split()],
-                                  "stopped_at_eog": lines["eog"].strip() == "1",
-                                  "last_logits_float32_le_base64": logits})
+                ll.convert_hf(hf_dir, path, outtype, pre="qwen2")
+                cases = ll.last_logits_and_greedy(exe, path, st.PROMPTS, GREEDY, tmp)
                 fixtures.append({"file": name, "architecture": kind, "type": outtype, "weights_seed": seed,
                                  "cases": cases})
         about = {"reference": "llama.cpp " + ll.version() + " (vendored in llama-cpp-python 0.3.36)",

@@ -46,6 +46,11 @@ struct JinjaJSONWriter {
         output += close
     }
 
+    /// json.dumps(ensure_ascii=False)'s string form. PlumiseChain's JSONText.string writes
+    /// JSON.stringify's, which escapes the same characters the same way for every Swift string
+    /// (the two differ only on lone surrogates, which a Swift String cannot hold); the copies
+    /// stay apart because the template engine and the chain client share no module, and the
+    /// chain's signed bytes must not change if a template ever needs ensure_ascii.
     private mutating func writeString(_ s: String) {
         output += "\""
         for scalar in s.unicodeScalars {

@@ -14,6 +14,13 @@ struct PreTokenizer: Sendable {
         case llama3(maxDigits: Int)
         /// BLOOM: ` ?[^(\s|.,!?…。，、।۔،)]+`; the text between matches stays whole.
         case bloom
+        /// Mistral's tekken, as llama.cpp adapts it for std::regex:
+        /// `[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*|\p{N}|
+        /// ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`: Llama 3's without contractions, one
+        /// digit per word, `/` after punctuation, and letter runs cut where case changes: an
+        /// "upper" letter is one that is not a-z, a "lower" one not A-Z (so a letter outside
+        /// ASCII is both, as in llama.cpp, which sees every such letter as one class).
+        case tekken
     }
 
     let name: String
@@ -42,6 +49,9 @@ struct PreTokenizer: Sendable {
         "falcon3": ([.llama3(maxDigits: 3)], true, true),
         "dbrx": ([.llama3(maxDigits: 3)], false, true),
         "smaug-bpe": ([.llama3(maxDigits: 3)], false, true),
+        "pixtral": ([.llama3(maxDigits: 3)], true, true),
+        "falcon-h1": ([.llama3(maxDigits: 3)], true, true),
+        "tekken": ([.tekken], true, false),
         "qwen2": ([.llama3(maxDigits: 1)], false, false),
         "deepseek-r1-qwen": ([.llama3(maxDigits: 1)], false, false),
         "bloom": ([.bloom], false, true),
@@ -74,6 +84,7 @@ struct PreTokenizer: Sendable {
                 case .isolateNumbers: splitter.isolateNumbers(into: &finer)
                 case .gpt2: splitter.gpt2(into: &finer)
                 case .llama3(let maxDigits): splitter.llama3(maxDigits: maxDigits, into: &finer)
+                case .tekken: splitter.llama3(maxDigits: 1, tekken: true, into: &finer)
                 case .bloom: splitter.bloom(into: &finer)
                 }
             }
@@ -99,7 +110,7 @@ private struct WordSplitter {
     }
 
     private static let space: UInt32 = 0x20, apostrophe: UInt32 = 0x27
-    private static let cr: UInt32 = 0x0D, lf: UInt32 = 0x0A
+    private static let cr: UInt32 = 0x0D, lf: UInt32 = 0x0A, slash: UInt32 = 0x2F
 
     private func scalar(_ i: Int) -> UInt32? { i < span.upperBound ? scalars[i] : nil }
     private func inSpan(_ i: Int) -> Bool { i < span.upperBound }
@@ -188,17 +199,23 @@ private struct WordSplitter {
         cut(at: span.upperBound, into: &words)
     }
 
-    mutating func llama3(maxDigits: Int, into words: inout [Range<Int>]) {
+    /// Llama 3's rule; with `tekken`, Mistral's (no contractions, case-split letter runs, `/`
+    /// kept after punctuation).
+    mutating func llama3(maxDigits: Int, tekken: Bool = false, into words: inout [Range<Int>]) {
         var pos = span.lowerBound
         while pos < span.upperBound {
             let c = scalars[pos]
-            let contraction = contractionLength(at: pos, ignoringCase: true)
+            let contraction = tekken ? 0 : contractionLength(at: pos, ignoringCase: true)
             if contraction > 0 {
                 pos = cut(at: pos + contraction, into: &words)
                 continue
             }
-            // `[^\r\n\p{L}\p{N}]?\p{L}+`
+            // `[^\r\n\p{L}\p{N}]?\p{L}+` (tekken: `[^\r\n\p{L}\p{N}]?` and a case-split run)
             if !(isNewline(pos) || classes[pos].isNumber) && (classes[pos].isLetter || isLetter(pos + 1)) {
+                if tekken {
+                    pos = cut(at: tekkenLetters(from: classes[pos].isLetter ? pos : pos + 1), into: &words)
+                    continue
+                }
                 pos += 1
                 while isLetter(pos) { pos += 1 }
                 cut(at: pos, into: &words)
@@ -222,7 +239,7 @@ private struct WordSplitter {
             if !inSpan(body) || classes[body].isOther {
                 pos = body
                 while isOther(pos) { pos += 1 }
-                while isNewline(pos) { pos += 1 }
+                while isNewline(pos) || (tekken && scalar(pos) == Self.slash) { pos += 1 }
                 cut(at: pos, into: &words)
                 continue
             }
@@ -242,6 +259,27 @@ private struct WordSplitter {
             }
         }
         cut(at: span.upperBound, into: &words)
+    }
+
+    /// tekken's "upper" letters (`(?=\p{L})[^a-z]`) and "lower" ones (`(?=\p{L})[^A-Z]`).
+    private func isUpper(_ i: Int) -> Bool { isLetter(i) && !(0x61...0x7A).contains(scalars[i]) }
+    private func isLower(_ i: Int) -> Bool { isLetter(i) && !(0x41...0x5A).contains(scalars[i]) }
+
+    /// The end of tekken's letter alternatives from `start` (a letter), as a backtracking
+    /// matcher finds it: `upper* lower+` first, then `upper+ lower*`.
+    private func tekkenLetters(from start: Int) -> Int {
+        var end = start
+        while isUpper(end) { end += 1 }
+        if isLower(end) {
+            // upper* lower+: the lower run after the upper run.
+            while isLower(end) { end += 1 }
+            return end
+        }
+        // Backtracking gives letters of the upper run back to `lower+`: the match ends after the
+        // run's last letter that is also "lower" (a letter outside ASCII).
+        if let last = (start..<end).last(where: isLower) { return last + 1 }
+        // upper+ lower*: the upper run alone (what follows it is no lower letter).
+        return end
     }
 
     /// BLOOM's word class: anything but whitespace and `(|.,!?…。，、।۔،)`.

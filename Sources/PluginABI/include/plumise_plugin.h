@@ -83,13 +83,15 @@ typedef struct pp_model_format_vtable {
     void (*close)(pp_model *model);
 
     /// The model's description as UTF-8 JSON, valid until close. Schema (all plugins):
-    /// { "architecture": "llama"|"bloom"|"gpt2", "name": str, "block_count": int,
+    /// { "architecture": "llama"|"qwen2"|"qwen3"|"gemma3"|"bloom"|"gpt2", "name": str, "block_count": int,
     ///   "block_start": int, "block_end": int, "context_length": int,
     ///   "embedding_length": int, "feed_forward_length": int, "head_count": int,
     ///   "head_count_kv": int, "rope_freq_base": float, "rope_dimension_count": int,
     ///   "rope_style": "normal"|"neox"|"none", "norm_epsilon": float, "vocab_size": int,
-    ///   "tied_embeddings": bool, "activation": "silu"|"gelu_tanh"|"gelu"? (absent: the
-    ///   architecture's own),
+    ///   "tied_embeddings": bool, "activation": "silu"|"gelu_tanh"|"gelu"|"gelu_tanh_f16_table"?
+    ///   (absent: the architecture's own), "model_id": str?, "head_dim": int? (absent:
+    ///   embedding_length / head_count), "sliding_window": int?, "sliding_window_pattern": int?,
+    ///   "rope_freq_base_swa": float?, "attention_scale": float? (absent: 1 / sqrt(head size)),
     ///   "tokenizer": { "model": "gpt2"|"llama", "pre": str, "tokens": [str], "token_types": [int],
     ///                  "merges": [str], "bos_token_id": int, "eos_token_id": int,
     ///                  "add_bos_token": bool, "chat_template": str?, "clean_spaces": bool?,

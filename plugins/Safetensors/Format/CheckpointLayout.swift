@@ -10,6 +10,9 @@ enum TensorTransform: Equatable {
     /// BLOOM's fused query_key_value keeps each head's q, k and v rows together; the host
     /// wants every head's q rows, then every k row, then every v row (llama.cpp's attn_qkv).
     case groupQKVByPart(heads: Int, headDim: Int)
+    /// Gemma's RMSNorm scales by 1 + w; the host's by its weight. Widened to F32 and 1 added
+    /// (in f32, as transformers computes 1.0 + weight.float()).
+    case addOne
 }
 
 /// One tensor a shard needs: its canonical name, where the checkpoint keeps it and the
@@ -27,7 +30,7 @@ struct TensorSpec {
     var hostDims: [Int] {
         switch transform {
         case .transpose: return shape // [in, out] reversed twice
-        case .none, .groupQKVByPart: return shape.reversed()
+        case .none, .groupQKVByPart, .addOne: return shape.reversed()
         }
     }
 }
@@ -48,6 +51,14 @@ struct ModelShape {
     var ropeDims = 0
     var ropeStyle = "none"
     var activation = "gelu_tanh"
+    /// Values per head when it is not embedding / heads (Qwen3, Gemma 3, Mistral Nemo).
+    var headDim: Int?
+    /// Sliding-window attention: window, period of the global blocks, their rotary base.
+    var slidingWindow: Int?
+    var slidingWindowPattern: Int?
+    var ropeBaseSliding: Double?
+    /// The attention's score scale when it is not 1 / sqrt(head size).
+    var attentionScale: Double?
 }
 
 /// A Hugging Face architecture: config.json read into the host's description, and the
@@ -84,19 +95,29 @@ extension CheckpointLayout {
             embeddingLength: s.embedding, feedForwardLength: s.feedForward, headCount: s.heads, headCountKV: s.kvHeads,
             ropeFreqBase: Float(s.ropeBase), ropeDimensionCount: s.ropeDims, ropeStyle: s.ropeStyle,
             normEpsilon: Float(s.normEpsilon), vocabSize: s.vocabulary, tiedEmbeddings: s.tiedEmbeddings,
-            activation: s.activation, tokenizer: tokenizer)
+            activation: s.activation, headDim: s.headDim, slidingWindow: s.slidingWindow,
+            slidingWindowPattern: s.slidingWindowPattern, ropeFreqBaseSliding: s.ropeBaseSliding.map { Float($0) },
+            attentionScale: s.attentionScale.map { Float($0) }, tokenizer: tokenizer)
     }
 }
 
 enum CheckpointLayouts {
-    static let supported = ["bloom", "gpt2", "llama"]
+    static let supported = ["bloom", "gemma3_text", "gpt2", "llama", "mistral", "qwen2", "qwen3"]
 
     /// The layout for config.json's model_type (or its first "architectures" entry).
     static func layout(for config: ConfigJSON) throws -> CheckpointLayout {
         let declared = config.string("model_type")
             ?? ((config.values["architectures"] as? [String])?.first).map(modelType(ofClass:))
         switch declared {
-        case "llama": return try LlamaLayout(config)
+        case "llama": return try LlamaLayout(config, variant: .llama)
+        case "mistral": return try LlamaLayout(config, variant: .mistral)
+        case "qwen2": return try LlamaLayout(config, variant: .qwen2)
+        case "qwen3": return try LlamaLayout(config, variant: .qwen3)
+        case "gemma3_text": return try Gemma3Layout(config)
+        case "gemma3":
+            throw SafetensorsError.unsupported(
+                path: config.path,
+                reason: "model_type 'gemma3' (Gemma3ForConditionalGeneration, a vision model around the text one); only the text-only 'gemma3_text' checkpoints are implemented")
         case "bloom": return try BloomLayout(config)
         case "gpt2": return try GPT2Layout(config)
         default:
@@ -109,6 +130,10 @@ enum CheckpointLayouts {
     private static func modelType(ofClass name: String) -> String {
         switch name {
         case "LlamaForCausalLM": return "llama"
+        case "MistralForCausalLM": return "mistral"
+        case "Qwen2ForCausalLM": return "qwen2"
+        case "Qwen3ForCausalLM": return "qwen3"
+        case "Gemma3ForCausalLM": return "gemma3_text"
         case "BloomForCausalLM", "BloomModel": return "bloom"
         case "GPT2LMHeadModel", "GPT2Model": return "gpt2"
         default: return name

@@ -60,6 +60,8 @@ struct ConfigJSON {
 
     func optionalInt(_ key: String) throws -> Int? { has(key) ? try int(key) : nil }
 
+    func optionalDouble(_ key: String) throws -> Double? { has(key) ? try double(key, default: 0) : nil }
+
     func double(_ key: String, default fallback: Double) throws -> Double {
         guard let value = present(key) else { return fallback }
         guard let number = value as? NSNumber else {

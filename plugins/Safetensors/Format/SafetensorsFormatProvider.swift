@@ -3,12 +3,12 @@ import PluginAPI
 
 /// The Safetensors model-format plugin: a Hugging Face model directory (config.json,
 /// tokenizer.json, one or more *.safetensors files, model.safetensors.index.json when
-/// sharded) of a BLOOM, GPT-2 or Llama model. Only the tensors of the requested blocks are
+/// sharded) of a BLOOM, GPT-2, Llama, Mistral, Qwen2, Qwen3 or Gemma 3 (text) model. Only the tensors of the requested blocks are
 /// mapped; GPT-2's Conv1D weights and BLOOM's fused QKV are rearranged into the host layout.
 public struct SafetensorsFormatProvider: ModelFormatProvider {
     public let name = "safetensors"
     public let version = "0.1.0"
-    public let summary = "Hugging Face safetensors directories (BLOOM, GPT-2, Llama; F32, F16, BF16), memory-mapped per shard"
+    public let summary = "Hugging Face safetensors directories (BLOOM, GPT-2, Llama, Mistral, Qwen2, Qwen3, Gemma 3; F32, F16, BF16), memory-mapped per shard"
 
     public init() {}
 

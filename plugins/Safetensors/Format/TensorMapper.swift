@@ -50,6 +50,14 @@ enum TensorMapper {
             let source = pointers[tensor.spec.canonical]!
             let bytes = tensor.entry.range.count
             let data: UnsafeRawPointer
+            if tensor.spec.transform == .addOne {
+                let count = tensor.entry.shape.reduce(1, *)
+                let owned = OwnedBytes(count: count * 4)
+                addOne(tensor.type, count, from: source, into: owned.pointer.assumingMemoryBound(to: Float.self))
+                storage.owned.append(owned)
+                return ExportedTensor(name: tensor.spec.canonical, type: .f32, dims: tensor.spec.hostDims,
+                                      data: UnsafeRawPointer(owned.pointer), byteCount: count * 4)
+            }
             if tensor.spec.transform == .none {
                 data = source
             } else {
@@ -73,11 +81,26 @@ enum TensorMapper {
         }
     }
 
+    /// dst[i] = 1 + src[i] in f32, src being F32, F16 or BF16 (the only dtypes resolved).
+    static func addOne(_ type: TensorType, _ count: Int, from source: UnsafeRawPointer, into dst: UnsafeMutablePointer<Float>) {
+        switch type {
+        case .f16:
+            let src = source.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<count { dst[i] = 1 + Float(Float16(bitPattern: src[i])) }
+        case .bf16:
+            let src = source.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<count { dst[i] = 1 + Float(bitPattern: UInt32(src[i]) << 16) }
+        default:
+            let src = source.assumingMemoryBound(to: Float.self)
+            for i in 0..<count { dst[i] = 1 + src[i] }
+        }
+    }
+
     /// Element-wise copy in the host's order (elements are moved bit for bit, never converted).
     static func rearrange<Element>(_ transform: TensorTransform, _ shape: [Int],
                                    _ src: UnsafePointer<Element>, _ dst: UnsafeMutablePointer<Element>) {
         switch transform {
-        case .none:
+        case .none, .addOne:
             dst.update(from: src, count: shape.reduce(1, *))
         case .transpose:
             // [rows, cols] → [cols, rows]

@@ -6,11 +6,13 @@ import PluginAPI
 ///
 /// Only byte-level BPE is accepted, with the pre-tokenizers the host implements: GPT-2's
 /// (ByteLevel with its regex), SmolLM's (individual digits, then GPT-2's), BLOOM's (its Split
-/// regex, then ByteLevel without regex) and Llama 3's (its Split regex, then ByteLevel).
+/// regex, then ByteLevel without regex), Llama 3's and Qwen2's (their Split regex, then ByteLevel).
 /// Anything else is refused with a message naming what was found, never approximated.
 struct TokenizerJSON {
     static let bloomPattern = " ?[^(\\s|[.,!?…。，、।۔،])]+"
     static let llama3Pattern = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+    /// Qwen2's (and Qwen2.5's, Qwen3's): Llama 3's with one digit per word.
+    static let qwen2Pattern = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 
     /// A pre-tokenizer step as tokenizer.json spells it.
     enum Step: Equatable {
@@ -127,7 +129,9 @@ struct TokenizerJSON {
         case [.digits(individual: true), .byteLevel(useRegex: true)]: return "smollm"
         case [.split(pattern: Self.bloomPattern), .byteLevel(useRegex: false)]: return "bloom"
         case [.split(pattern: Self.llama3Pattern), .byteLevel(useRegex: false)]: return ignoreMerges ? "llama3" : "smaug-bpe"
-        default: throw fail("pre-tokenizer \(steps) is not one of GPT-2's, SmolLM's, BLOOM's or Llama 3's")
+        // llama.cpp's qwen2 runs merges on every word (its ignore_merges is off).
+        case [.split(pattern: Self.qwen2Pattern), .byteLevel(useRegex: false)] where !ignoreMerges: return "qwen2"
+        default: throw fail("pre-tokenizer \(steps) is not one of GPT-2's, SmolLM's, BLOOM's, Llama 3's or Qwen2's")
         }
     }
 

@@ -19,6 +19,15 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+# llvm-profdata and llvm-cov must be the Swift toolchain's own (the profile format follows the
+# compiler's LLVM): Debian's llvm-14 ones, often earlier on PATH, cannot read Swift 6's profiles.
+TOOLCHAIN=$(dirname "$(readlink -f "$(command -v swift)")")
+PROFDATA=$TOOLCHAIN/llvm-profdata
+COV=$TOOLCHAIN/llvm-cov
+for tool in "$PROFDATA" "$COV"; do
+    [ -x "$tool" ] || { echo "coverage: $tool not found (it ships with the Swift toolchain)" >&2; exit 1; }
+done
+
 FLAGS=(-c release -Xswiftc -enable-testing --enable-code-coverage --scratch-path .build-coverage)
 OUT=coverage
 PROFILES=$(pwd)/$OUT/profiles
@@ -38,13 +47,13 @@ fi
 
 # SwiftPM may write the test runner's profiles into its own codecov folder instead.
 mapfile -t profiles < <(find "$PROFILES" .build-coverage -name '*.profraw')
-llvm-profdata merge -sparse "${profiles[@]}" -o "$OUT/merged.profdata"
+"$PROFDATA" merge -sparse "${profiles[@]}" -o "$OUT/merged.profdata"
 objects=("$BIN/plumise-petals")
 for f in "$BIN"/*.xctest "$BIN"/lib*Plugin.so; do [ -e "$f" ] && objects+=(-object "$f"); done
 ignore='(\.build-coverage|/Tests/)'
-llvm-cov show "${objects[@]}" -instr-profile "$OUT/merged.profdata" -format html -output-dir "$OUT/html" \
+"$COV" show "${objects[@]}" -instr-profile "$OUT/merged.profdata" -format html -output-dir "$OUT/html" \
     -ignore-filename-regex "$ignore" -show-line-counts-or-regions
-llvm-cov report "${objects[@]}" -instr-profile "$OUT/merged.profdata" -ignore-filename-regex "$ignore" \
+"$COV" report "${objects[@]}" -instr-profile "$OUT/merged.profdata" -ignore-filename-regex "$ignore" \
     | tee "$OUT/summary.txt" | tail -1
 echo "coverage: $OUT/html/index.html (per-file summary in $OUT/summary.txt)"
 [ "$status" = 0 ] || echo "coverage: some tests failed (exit $status); the report covers what ran" >&2

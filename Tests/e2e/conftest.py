@@ -38,8 +38,23 @@ from recording_proxy import RecordingProxy  # noqa: F401 (test files import it f
 # (E2E_MODEL, else MODEL_NAME, else the default; absolute paths) and this session's log folder.
 BIN = services_module.default_binary()
 MODEL = services_module.default_model()
-LOG_DIR = str(Path(os.environ.get("E2E_LOG_DIR") or services_module.REPO / "logs" /
-                   datetime.datetime.now().strftime("e2e-%Y%m%d-%H%M%S")).resolve())
+
+
+def _new_log_dir():
+    """logs/e2e-<date>-<time>, made here so that two sessions started in the same second (two
+    shells, or a test's own session) never share one: the second gets a -2 suffix, and so on."""
+    base = services_module.REPO / "logs" / datetime.datetime.now().strftime("e2e-%Y%m%d-%H%M%S")
+    for n in range(1, 1000):
+        path = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"no free log folder beside {base}")
+
+
+LOG_DIR = str(Path(os.environ.get("E2E_LOG_DIR") or _new_log_dir()).resolve())
 CHAIN_ID = 41956
 REGISTER = "0x0000000000000000000000000000000000000021"
 HEARTBEAT = "0x0000000000000000000000000000000000000022"

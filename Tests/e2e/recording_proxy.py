@@ -10,10 +10,12 @@ import requests
 class RecordingProxy:
     """An HTTP proxy on 127.0.0.1 in front of `upstream`, recording every POST body with the
     upstream's answer. down() closes its port (connection refused, as for a dead oracle) and
-    up() opens the same port again."""
+    up() opens the same port again. POSTs to a path in `refuse` are answered 503 without reaching
+    the upstream (and recorded so), as an upstream that is down for that endpoint only."""
 
-    def __init__(self, upstream):
+    def __init__(self, upstream, refuse=()):
         self.upstream = upstream.rstrip("/")
+        self.refuse = set(refuse)
         self.exchanges = []  # (path, request json, status, response text)
         self.lock = threading.Lock()
         self.port = 0
@@ -31,6 +33,8 @@ class RecordingProxy:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 try:
+                    if self.path in proxy.refuse:
+                        raise requests.ConnectionError(f"{self.path} refused by the test's proxy")
                     answer = requests.post(proxy.upstream + self.path, data=body, timeout=30,
                                            headers={"Content-Type": self.headers.get("Content-Type", "application/json")})
                     status, text = answer.status_code, answer.text

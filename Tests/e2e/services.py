@@ -73,7 +73,7 @@ def binary(path=None):
     """The executable, or an error saying how to get it."""
     path = path or default_binary()
     if not Path(path).is_file():
-        raise ServiceError(f"{path} does not exist: build first (swift build -c release), or set E2E_BIN")
+        raise ServiceError(f"{path} does not exist: build first (swift build -c release -Xswiftc -enable-testing, the build of scripts/test.sh and scripts/demo.sh), or set E2E_BIN")
     return path
 
 

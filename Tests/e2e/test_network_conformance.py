@@ -17,7 +17,8 @@ import requests
 import rlp
 from eth_account import Account
 
-from conftest import (BIN, LOG_DIR, MODEL_ID, PROOF_KEYS, Node, RecordingProxy, hash_text, rpc, wait_until)
+from conftest import (BIN, LOG_DIR, MODEL_ID, PROOF_KEYS, Node, RecordingProxy, hash_text, requires_default_model, rpc,
+                      wait_until)
 
 CLAIM = "0x0000000000000000000000000000000000000023"
 
@@ -120,6 +121,7 @@ PROMPTS = ["The capital of France is", "Water boils at", "Once upon a time", "Th
 FINISHED = "<|im_start|>user\nSay OK.<|im_end|>\n<|im_start|>assistant\nOK."
 
 
+@requires_default_model  # a prompt the default model ends at once (a generation of no tokens)
 def test_every_report_is_accepted_with_its_proofs_including_a_generation_of_no_tokens(network):
     devnet, _, oracle, node = network
     wait_until("registration", lambda: rpc("agent_isAgentAccount", node.agent, "latest", url=devnet.chain_url), timeout=60)

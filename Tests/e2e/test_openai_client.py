@@ -11,7 +11,7 @@ import openai
 import pytest
 import requests
 
-from conftest import BIN, MODEL, env
+from conftest import BIN, MODEL, env, requires_default_model
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -46,6 +46,7 @@ def test_models_retrieve_names_the_served_model(client, model):
     assert refused.value.body["code"] == "model_not_found"
 
 
+@requires_default_model  # the default model's chat template and text
 def test_stop_cuts_the_text_and_finishes_with_stop(client, model):
     free = chat(client, model, max_tokens=12).choices[0]
     words = free.message.content.split()
@@ -56,6 +57,7 @@ def test_stop_cuts_the_text_and_finishes_with_stop(client, model):
     assert stopped.message.content == free.message.content[:free.message.content.index(stop)]
 
 
+@requires_default_model  # the default model's chat template and text
 def test_stop_also_on_the_native_endpoint(api):
     def generate(**parameters):
         answer = requests.post(api + "/api/v1/generate", timeout=120, json={
@@ -69,6 +71,7 @@ def test_stop_also_on_the_native_endpoint(api):
     assert stopped["finish_reason"] == "stop"
 
 
+@requires_default_model  # the default model's chat template and text
 def test_n_gives_that_many_choices_and_max_completion_tokens_bounds_each(client, model):
     answer = chat(client, model, n=3, max_completion_tokens=3, temperature=0.9, seed=7)
     assert [c.index for c in answer.choices] == [0, 1, 2]
@@ -76,6 +79,7 @@ def test_n_gives_that_many_choices_and_max_completion_tokens_bounds_each(client,
     assert answer.usage.completion_tokens == 9
 
 
+@requires_default_model  # the default model's chat template and text
 def test_seed_minus_one_means_random_and_a_seed_repeats(client, model):
     assert chat(client, model, seed=-1, temperature=1).choices[0].message.content is not None
     first = chat(client, model, seed=42, temperature=1, max_tokens=10).choices[0].message.content
@@ -83,6 +87,7 @@ def test_seed_minus_one_means_random_and_a_seed_repeats(client, model):
     assert first == again
 
 
+@requires_default_model  # the default model's chat template and text
 def test_penalties_outside_openai_ranges_are_400_naming_them(client, model):
     for name in ("presence_penalty", "frequency_penalty"):
         with pytest.raises(openai.BadRequestError) as refused:
@@ -92,6 +97,7 @@ def test_penalties_outside_openai_ranges_are_400_naming_them(client, model):
     assert chat(client, model, presence_penalty=1.5, frequency_penalty=-0.5).choices[0].message.content
 
 
+@requires_default_model  # the default model's chat template and text
 def test_logprobs_report_each_token_and_its_alternatives(client, model):
     choice = chat(client, model, logprobs=True, top_logprobs=3, max_tokens=5).choices[0]
     entries = choice.logprobs.content
@@ -105,6 +111,7 @@ def test_logprobs_report_each_token_and_its_alternatives(client, model):
         assert abs(entry.top_logprobs[0].logprob - entry.logprob) < 1e-6
 
 
+@requires_default_model  # the default model's chat template and text
 def test_content_part_arrays_are_read_as_text(client, model):
     parts = [{"type": "text", "text": "Name a "}, {"type": "text", "text": "color."}]
     as_parts = chat(client, model, text=parts).choices[0].message.content
@@ -150,6 +157,7 @@ def test_embeddings_answer_a_clear_error(client, model):
     assert "embeddings" in refused.value.message
 
 
+@requires_default_model  # the default model's chat template and text
 def test_a_request_too_long_for_the_route_is_400_before_streaming_and_bans_nobody(client, model, api):
     long_text = "word " * 1500  # about 1500 tokens: with max_tokens 1000 over the 2048 a session may hold
     with pytest.raises(openai.BadRequestError) as refused:
@@ -162,6 +170,7 @@ def test_a_request_too_long_for_the_route_is_400_before_streaming_and_bans_nobod
     assert time.monotonic() - started < 30
 
 
+@requires_default_model  # the default model's chat template and text
 def test_streams_arrive_chunk_by_chunk_with_usage(client, model):
     chunks = list(chat(client, model, stream=True, max_tokens=6, stream_options={"include_usage": True}))
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)

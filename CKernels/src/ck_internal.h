@@ -65,6 +65,32 @@ void ck__dot4_q6_K_q8_K_avx2(int64_t n, const void *w, size_t w_stride, const vo
 /// Q4_K/Q5_K sub-block scales and mins from their 12 packed bytes (ggml's get_scale_min_k4).
 void ck__unpack_scales_k4(const uint8_t scales[12], int sc[8], int m[8]);
 
+/// One K-quant super-block unpacked for the batch kernels (ck_kquant_matmul.c): weight e is
+/// d * sc[e / 16] * q[e] - dmin * m[e / 16] (dmin and m zero for the types without mins), with
+/// q the signed integer value and the scales and mins repeated per 16 weights for the types
+/// whose sub-blocks hold 32. Every integer product of a block with Q8_K activations is then
+/// sum_c sc[c] * (q . q8)_c and sum_c m[c] * bsum_c, exact however it is grouped.
+typedef struct {
+    int8_t q[CK_QK_K];
+    int16_t sc[16];
+    int16_t m[16];
+    float d, dmin;
+} ck_kblock;
+/// Each K-quant type's unpacking, beside its layout (ck_q2_k.c ... ck_iq4_xs.c).
+void ck__unpack_q2_K(const void *block, ck_kblock *out);
+void ck__unpack_q3_K(const void *block, ck_kblock *out);
+void ck__unpack_q4_K(const void *block, ck_kblock *out);
+void ck__unpack_q5_K(const void *block, ck_kblock *out);
+void ck__unpack_q6_K(const void *block, ck_kblock *out);
+void ck__unpack_iq4_xs(const void *block, ck_kblock *out);
+/// 1 for the K-quant weight types (Q8_K activations) that ck__matmul_kquant multiplies.
+int ck__is_kquant(int type);
+/// Y[t][r] for a K-quant matrix with llama.cpp's order for each token: `seg_len` splits the
+/// n_tok tokens into consecutive sequences (NULL: one sequence of n_tok), and each sequence
+/// gets the order llama.cpp's CPU backend gives a batch of that many tokens (ck_kquant_matmul.c).
+void ck__matmul_kquant(ck_pool *pool, int type, int n_parts, const void *const *W, const int64_t *rows, int64_t cols,
+                       const float *X, int64_t n_tok, int n_seg, const int64_t *seg_len, float *const *Y);
+
 /// ck__hsum8's order on 8 scalar lanes: ((0+4)+(2+6))+((1+5)+(3+7)).
 static inline float ck__hsum8_ref(const float v[8]) {
     return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));

@@ -295,6 +295,11 @@ void ck_matmul_parts(ck_pool *pool, int type, int n_parts, const void *const *W,
         }
         return;
     }
+    if (ck__is_kquant(type)) {
+        // Their batches follow llama.cpp's per-type batch kernels (ck_kquant_matmul.c).
+        ck__matmul_kquant(pool, type, n_parts, W, rows, cols, X, n_tok, 0, NULL, Y);
+        return;
+    }
     ck_dot_fn dot = ck__dot_for(type);
     if (!dot) return;
     const int act_type = ck_activation_type(type);
@@ -335,6 +340,19 @@ void ck_matmul_parts(ck_pool *pool, int type, int n_parts, const void *const *W,
     // Small grains keep both threads busy on the narrow (192-row) projections.
     ck_pool_run(pool, total, 16, matmul_rows, &job);
     if (pool) ck__pool_unlock_op(pool);
+}
+
+void ck_matmul_parts_seq(ck_pool *pool, int type, int n_parts, const void *const *W, const int64_t *rows, int64_t cols,
+                         const float *X, int64_t n_tok, int n_seg, const int64_t *seg_len, float *const *Y) {
+    if (n_tok <= 0 || n_parts < 1 || n_parts > CK_MAX_PARTS) return;
+    if (!ck__is_kquant(type) || n_seg <= 1) {
+        ck_matmul_parts(pool, type, n_parts, W, rows, cols, X, n_tok, Y);
+        return;
+    }
+    for (int i = 0; i < n_parts; i++) {
+        if (rows[i] < 0) return;
+    }
+    ck__matmul_kquant(pool, type, n_parts, W, rows, cols, X, n_tok, n_seg, seg_len, Y);
 }
 
 void ck_matmul(ck_pool *pool, int type, const void *W, int64_t rows, int64_t cols,

@@ -22,6 +22,8 @@ struct Gemma3BlockWeights: TransformerBlock, @unchecked Sendable {
     /// Attention window of this block (nil: global) and its rotary base.
     let window: Int?
     let ropeBase: Float
+    /// The model's last block (its feed-forward runs on the output row only).
+    let isLastBlock: Bool
 
     init(model: PluginModel, block: Int, hp: ModelHyperparameters) throws {
         func t(_ suffix: String) throws -> TensorView { try requireTensor(model, "blk.\(block).\(suffix)") }
@@ -57,11 +59,16 @@ struct Gemma3BlockWeights: TransformerBlock, @unchecked Sendable {
             throw ModelError.invalidHyperparameters("gemma3 needs rotary embeddings")
         }
         ropeBase = sliding ? hp.ropeFreqBaseSliding : base
+        isLastBlock = block == hp.blockCount - 1
     }
 
     func forward(_ shard: ModelShard, layer: Int, x: UnsafeMutablePointer<Float>, nTok: Int, pos0: Int, cache: KVCache) {
         shard.gemma3AttentionStep(self, layer: layer, x: x, nTok: nTok, pos0: pos0, cache: cache)
-        shard.gemma3FeedForwardStep(self, x: x, nTok: nTok)
+        // As llama.cpp, the model's last block keeps only the row it outputs (the last) after
+        // attention: its feed-forward multiplies one token, so K-quant kernels sum it as a single
+        // token. The other rows' final states are never read (logits come from the last row).
+        let rows = isLastBlock ? 1 : nTok
+        shard.gemma3FeedForwardStep(self, x: x + (nTok - rows) * shard.hp.embedding, nTok: rows)
     }
 }
 

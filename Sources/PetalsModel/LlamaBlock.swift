@@ -23,6 +23,8 @@ struct LlamaBlockWeights: TransformerBlock, @unchecked Sendable {
     let qkv: FusedProjection?
     /// Gate and up stacked, when their types allow.
     let gateUp: FusedProjection?
+    /// The model's last block (its feed-forward runs on the output row only).
+    let isLastBlock: Bool
 
     init(model: PluginModel, block: Int, hp: ModelHyperparameters) throws {
         func t(_ suffix: String) throws -> TensorView { try requireTensor(model, "blk.\(block).\(suffix)") }
@@ -56,11 +58,16 @@ struct LlamaBlockWeights: TransformerBlock, @unchecked Sendable {
         gate = gateUp == nil ? try WeightMatrix(t("ffn_gate.weight"), rows: hp.feedForward, cols: e) : g
         up = gateUp == nil ? try WeightMatrix(t("ffn_up.weight"), rows: hp.feedForward, cols: e) : u
         down = try WeightMatrix(t("ffn_down.weight"), rows: e, cols: hp.feedForward)
+        isLastBlock = block == hp.blockCount - 1
     }
 
     func forward(_ shard: ModelShard, layer: Int, x: UnsafeMutablePointer<Float>, nTok: Int, pos0: Int, cache: KVCache) {
         shard.llamaAttentionStep(self, layer: layer, x: x, nTok: nTok, pos0: pos0, cache: cache)
-        shard.llamaFeedForwardStep(self, x: x, nTok: nTok)
+        // As llama.cpp, the model's last block keeps only the row it outputs (the last) after
+        // attention: its feed-forward multiplies one token, so K-quant kernels sum it as a single
+        // token. The other rows' final states are never read (logits come from the last row).
+        let rows = isLastBlock ? 1 : nTok
+        shard.llamaFeedForwardStep(self, x: x + (nTok - rows) * shard.hp.embedding, nTok: rows)
     }
 }
 

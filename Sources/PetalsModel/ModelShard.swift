@@ -133,7 +133,9 @@ public final class ModelShard: @unchecked Sendable {
     // MARK: - Blocks
 
     /// Runs `nTok` hidden states (in place) through this shard's blocks at positions
-    /// cache.count ..< cache.count + nTok, appending their keys and values to the cache.
+    /// cache.count ..< cache.count + nTok, appending their keys and values to the cache. After
+    /// the model's last block only the last row is final (the others skip its feed-forward, as
+    /// in llama.cpp, which keeps only the rows it outputs).
     public func forward(_ hidden: FloatBuffer, nTok: Int, cache: KVCache) throws {
         guard nTok > 0, hidden.count >= nTok * hp.embedding else {
             throw ModelError.invalidHyperparameters("hidden states hold \(hidden.count) values, need \(nTok) x \(hp.embedding)")

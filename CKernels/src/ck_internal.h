@@ -10,6 +10,10 @@
 typedef float (*ck_dot_fn)(int64_t n, const void *w_row, const void *act_row);
 /// Four consecutive weight rows (w_stride bytes apart) against one activation row.
 typedef void (*ck_dot4_fn)(int64_t n, const void *w, size_t w_stride, const void *act_row, float out[4]);
+/// Four consecutive weight rows against two activation rows (prefill), each output in its
+/// ck_dot_fn's order.
+typedef void (*ck_tile4x2_fn)(int64_t n, const void *w, size_t w_stride, const void *act0, const void *act1,
+                              float out0[4], float out1[4]);
 
 /// Scalar reference dots (ck_quant.c).
 float ck__dot_q4_0_q8_0_ref(int64_t n, const void *w, const void *a);
@@ -28,10 +32,12 @@ void ck__dequantize_row_q5_0(const void *src, float *dst, int64_t n);
 float ck__dot_q5_0_q8_0_ref(int64_t n, const void *w, const void *a);
 float ck__dot_q5_0_q8_0_avx2(int64_t n, const void *w, const void *a);
 void ck__dot4_q5_0_q8_0_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
+void ck__tile4x2_q5_0_q8_0_avx2(int64_t n, const void *w, size_t w_stride, const void *a0, const void *a1, float out0[4], float out1[4]);
 void ck__dequantize_row_q5_1(const void *src, float *dst, int64_t n);
 float ck__dot_q5_1_q8_1_ref(int64_t n, const void *w, const void *a);
 float ck__dot_q5_1_q8_1_avx2(int64_t n, const void *w, const void *a);
 void ck__dot4_q5_1_q8_1_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
+void ck__tile4x2_q5_1_q8_1_avx2(int64_t n, const void *w, size_t w_stride, const void *a0, const void *a1, float out0[4], float out1[4]);
 void ck__dequantize_row_iq4_nl(const void *src, float *dst, int64_t n);
 float ck__dot_iq4_nl_q8_0_ref(int64_t n, const void *w, const void *a);
 float ck__dot_iq4_nl_q8_0_avx2(int64_t n, const void *w, const void *a);
@@ -125,6 +131,8 @@ void ck__rope_rotate_fma(float *a, float *b, float cos_t, float sin_t);
 ck_dot_fn ck__dot_for(int type);
 /// The four-row kernel for `type`, or NULL where rows go one at a time.
 ck_dot4_fn ck__dot4_for(int type);
+/// The four-row, two-token kernel for `type` (SIMD only), or NULL.
+ck_tile4x2_fn ck__tile4x2_for(int type);
 int ck__use_simd(void);
 
 /// Pool-owned scratch: `slot` 0 for matmul activations, 1.. for per-op use. Callers hold

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static uint64_t state = 88172645463325252ULL;
 static uint64_t next(void) { state ^= state << 13; state ^= state >> 7; state ^= state << 17; return state; }
@@ -34,39 +35,95 @@ static float sample(void) {
 static ggml_backend_buffer_type_t extra_buft;
 static ggml_backend_t backend;
 
+/// ggml_mul_mat(W, x) set up as llama.cpp's loader and graph would: weights in the repacking
+/// buffer when it takes them, activations and result in the CPU buffer.
+typedef struct {
+    struct ggml_context *wctx, *ctx;
+    struct ggml_tensor *W, *X, *Y;
+    struct ggml_cgraph *graph;
+    ggml_backend_buffer_t wbuf, buf;
+} product;
+
+static product product_setup(int type, const void *w, int64_t rows, int64_t cols, int64_t n_tok) {
+    product p = { 0 };
+    struct ggml_init_params ip = { .mem_size = 4 * ggml_tensor_overhead() + ggml_graph_overhead(), .no_alloc = true };
+    p.ctx = ggml_init(ip);
+    p.X = ggml_new_tensor_2d(p.ctx, GGML_TYPE_F32, cols, n_tok);
+    ggml_backend_dev_t dev = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    for (int attempt = 0; attempt < 2 && !p.wbuf; attempt++) {
+        if (p.wctx) ggml_free(p.wctx);
+        p.wctx = ggml_init(ip);
+        p.W = ggml_new_tensor_2d(p.wctx, (enum ggml_type)type, cols, rows);
+        p.Y = ggml_mul_mat(p.ctx, p.W, p.X);
+        if (attempt == 0) {
+            // The extra (repacking) buffer when it supports this product, as llama.cpp's loader picks it.
+            if (!extra_buft) continue;
+            p.wbuf = ggml_backend_alloc_ctx_tensors_from_buft(p.wctx, extra_buft);
+            if (p.wbuf && !ggml_backend_dev_supports_op(dev, p.Y)) {
+                ggml_backend_buffer_free(p.wbuf);
+                p.wbuf = NULL;
+            }
+        } else {
+            p.wbuf = ggml_backend_alloc_ctx_tensors_from_buft(p.wctx, ggml_backend_cpu_buffer_type());
+        }
+    }
+    ggml_backend_tensor_set(p.W, w, 0, ggml_nbytes(p.W));
+    p.graph = ggml_new_graph(p.ctx);
+    ggml_build_forward_expand(p.graph, p.Y);
+    p.buf = ggml_backend_alloc_ctx_tensors_from_buft(p.ctx, ggml_backend_cpu_buffer_type());
+    return p;
+}
+
+static void product_run(product *p, const float *x, float *y) {
+    ggml_backend_tensor_set(p->X, x, 0, ggml_nbytes(p->X));
+    ggml_backend_graph_compute(backend, p->graph);
+    ggml_backend_tensor_get(p->Y, y, 0, ggml_nbytes(p->Y));
+}
+
+static void product_free(product *p) {
+    ggml_backend_buffer_free(p->buf);
+    ggml_backend_buffer_free(p->wbuf);
+    ggml_free(p->ctx);
+    ggml_free(p->wctx);
+}
+
 /// y (n_tok x rows) = ggml_mul_mat(W, x) as llama.cpp computes it with 2 threads.
 static void ggml_product(int type, const void *w, int64_t rows, int64_t cols, const float *x, int64_t n_tok, float *y) {
-    struct ggml_init_params ip = { .mem_size = 4 * ggml_tensor_overhead() + ggml_graph_overhead(), .no_alloc = true };
-    struct ggml_context *wctx = ggml_init(ip), *ctx = ggml_init(ip);
-    struct ggml_tensor *W = ggml_new_tensor_2d(wctx, (enum ggml_type)type, cols, rows);
-    struct ggml_tensor *X = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, cols, n_tok);
-    struct ggml_tensor *Y = ggml_mul_mat(ctx, W, X);
-    // The extra (repacking) buffer when it supports this product, as llama.cpp's loader picks it.
-    ggml_backend_buffer_t wbuf = NULL;
-    ggml_backend_dev_t dev = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
-    if (extra_buft && ggml_backend_dev_supports_buft(dev, extra_buft)) {
-        wbuf = ggml_backend_alloc_ctx_tensors_from_buft(wctx, extra_buft);
-        // supports_op decides with the real op; fall back when the extra buffer refuses it.
-        if (wbuf && !ggml_backend_dev_supports_op(dev, Y)) { ggml_backend_buffer_free(wbuf); wbuf = NULL; }
+    product p = product_setup(type, w, rows, cols, n_tok);
+    product_run(&p, x, y);
+    product_free(&p);
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/// --time TYPE ROWS COLS N: seconds per product, ggml's (graph setup included, a small share
+/// at these sizes) and ours, best of 7, for a quick look at the batch kernels' speed.
+static int time_one(ck_pool *pool, int type, int64_t rows, int64_t cols, int64_t n) {
+    float *wf = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * n * cols), *y = malloc(sizeof(float) * n * rows);
+    for (int64_t i = 0; i < rows * cols; i++) wf[i] = sample() * 0.02f;
+    for (int64_t i = 0; i < n * cols; i++) x[i] = sample();
+    void *w = malloc(ggml_row_size(type, cols) * rows);
+    ggml_quantize_chunk(type, wf, w, 0, rows, cols, NULL);
+    double best_g = 1e9, best_o = 1e9;
+    product p = product_setup(type, w, rows, cols, n);
+    for (int k = 0; k < 7; k++) {
+        double t0 = now();
+        product_run(&p, x, y);
+        double t1 = now();
+        ck_matmul(pool, type, w, rows, cols, x, n, y);
+        double t2 = now();
+        if (t1 - t0 < best_g) best_g = t1 - t0;
+        if (t2 - t1 < best_o) best_o = t2 - t1;
     }
-    if (!wbuf) {
-        ggml_free(wctx);
-        wctx = ggml_init(ip);
-        W = ggml_new_tensor_2d(wctx, (enum ggml_type)type, cols, rows);
-        Y = ggml_mul_mat(ctx, W, X);
-        wbuf = ggml_backend_alloc_ctx_tensors_from_buft(wctx, ggml_backend_cpu_buffer_type());
-    }
-    ggml_backend_tensor_set(W, w, 0, ggml_nbytes(W));
-    struct ggml_cgraph *g = ggml_new_graph(ctx);
-    ggml_build_forward_expand(g, Y);
-    ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors_from_buft(ctx, ggml_backend_cpu_buffer_type());
-    ggml_backend_tensor_set(X, x, 0, ggml_nbytes(X));
-    ggml_backend_graph_compute(backend, g);
-    ggml_backend_tensor_get(Y, y, 0, ggml_nbytes(Y));
-    ggml_backend_buffer_free(buf);
-    ggml_backend_buffer_free(wbuf);
-    ggml_free(ctx);
-    ggml_free(wctx);
+    product_free(&p);
+    printf("%s %lldx%lld n=%lld: llama.cpp %.3f ms, ours %.3f ms (ours/theirs time %.2f)\n", ggml_type_name(type),
+           (long long)rows, (long long)cols, (long long)n, best_g * 1e3, best_o * 1e3, best_o / best_g);
+    free(wf); free(x); free(y); free(w);
+    return 0;
 }
 
 static int is_repacked(int type, int64_t rows) {
@@ -100,6 +157,12 @@ int main(int argc, char **argv) {
                                  GGML_TYPE_Q4_0, GGML_TYPE_Q4_1 };
     static const int64_t shapes[][2] = { { 576, 1536 }, { 640, 2048 }, { 640, 1024 }, { 256, 512 } }; // rows, cols
     static const int64_t batches[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 15, 16, 17, 24, 31, 33, 64 };
+    if (argc > 5 && strcmp(argv[1], "--time") == 0) {
+        for (int t = 0; t < GGML_TYPE_COUNT; t++) {
+            if (strcmp(ggml_type_name(t), argv[2]) == 0) return time_one(pool, t, atoll(argv[3]), atoll(argv[4]), atoll(argv[5]));
+        }
+        return 2;
+    }
     const char *only = argc > 1 ? argv[1] : NULL;
     int failures = 0;
     for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {

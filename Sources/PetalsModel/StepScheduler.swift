@@ -318,7 +318,7 @@ public enum SchedulerError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// A flag set once from any thread (cancellation, stopping).
+/// A flag set once from any thread (cancellation, stopping, a first event).
 public final class OneWayFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var value = false
@@ -327,4 +327,11 @@ public final class OneWayFlag: @unchecked Sendable {
 
     public var isSet: Bool { lock.withLock { value } }
     public func set() { lock.withLock { value = true } }
+    /// Sets the flag; true only for the call that set it first.
+    public func claim() -> Bool {
+        lock.withLock {
+            defer { value = true }
+            return !value
+        }
+    }
 }

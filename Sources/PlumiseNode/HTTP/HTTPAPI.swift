@@ -167,7 +167,7 @@ public struct HTTPAPI: Sendable {
         defer { ticket.release() }
         let start = ContinuousClock.now
         let queue = self.queue
-        let firstText = OnceFlag()
+        let firstText = OneWayFlag()
         let output: GenerationOutput
         do {
             output = try await service.generate(request, isConnected: isConnected) { piece in

@@ -102,7 +102,7 @@ extension HTTPAPI {
             var outputs: [GenerationOutput] = []
             for index in 0..<count {
                 // The role chunk waits for the first text, so failures before it are HTTP errors.
-                let opened = OnceFlag()
+                let opened = OneWayFlag()
                 let output = try await self.runGeneration(generation(index), isConnected: isConnected) { piece in
                     if opened.claim() { await send(chunk([Choice(index: index, delta: .init(role: "assistant", content: ""))])) }
                     await send(chunk([Choice(index: index, delta: .init(content: piece))]))
@@ -177,7 +177,7 @@ extension HTTPAPI {
             }
             var outputs: [(Int, GenerationOutput)] = []
             for (index, (p, c)) in jobs.enumerated() {
-                let opened = OnceFlag()
+                let opened = OneWayFlag()
                 let echoed: String
                 if echo, case .text(let text) = prompts[p] { echoed = text.text } else { echoed = "" }
                 let output = try await self.runGeneration(generation(p, c), isConnected: isConnected) { piece in
@@ -296,19 +296,6 @@ extension SamplingParameters {
         var s = self
         if let seed, index > 0 { s.seed = seed &+ UInt64(index) }
         return s
-    }
-}
-
-/// True for the first `claim` only (from any thread).
-final class OnceFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var claimed = false
-
-    func claim() -> Bool {
-        lock.withLock {
-            defer { claimed = true }
-            return !claimed
-        }
     }
 }
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Measures ours against llama.cpp on the default model in four formats (Q4_1 as shipped, and
-# Q8_0, F16, F32 made from it by llama-quantize), each file in one petals-bench run that
+# Q8_0, F16, F32 made from it by llama-quantize), on its K-quant mixes Q4_K_M, Q5_K_M and Q6_K
+# (llama-quantize from the F32 GGUF, as make_kquant_fixtures.sh makes them) and on the real
+# Gemma 3 270M Q4_K_M file; FILES="a.gguf b.gguf" picks others. Each file in one petals-bench run that
 # alternates the two programs ROUNDS times (default 3) and reports the median of the rounds'
 # ratios. Writes one JSON report per file and a Markdown table to OUT.
 # Not part of CI: the first time it builds llama.cpp (scripts/reference/build_llama_cpp.sh, 6 min
@@ -34,13 +36,27 @@ for t in q8_0 f16 f32; do
     files+=("$f")
 done
 
+for t in Q4_K_M Q5_K_M Q6_K; do
+    f=models/kquant/SmolLM2-135M-Instruct.$t.gguf
+    if [ ! -s "$f" ]; then
+        ./scripts/reference/convert_default_model.sh
+        mkdir -p models/kquant
+        echo "bench: making $f with llama-quantize"
+        "$LLAMA_DIR/build/bin/llama-quantize" models/SmolLM2-135M-Instruct-dequantized.f32.gguf "$f.part" "$t" 2 >/dev/null 2>&1
+        mv "$f.part" "$f"
+    fi
+    files+=("$f")
+done
+[ -s models/gemma-3-270m-q4_k_m.gguf ] && files+=(models/gemma-3-270m-q4_k_m.gguf)
+if [ -n "${FILES:-}" ]; then read -r -a files <<< "$FILES"; fi
+
 table="$OUT/table.md"
 {
     echo "| file | test | ours tok/s | llama.cpp tok/s | ratio (median) | ratio of each round |"
     echo "|------|------|-----------:|----------------:|---------------:|---------------------|"
 } > "$table"
 for f in "${files[@]}"; do
-    name=$(basename "$f" .gguf); name=${name##*.}
+    name=$(basename "$f" .gguf); case "$name" in SmolLM2*) name=${name##*.} ;; esac
     echo "bench: $f ($THREADS threads, $REPETITIONS repetitions, $ROUNDS rounds)"
     "$BENCH" --model "$f" --threads "$THREADS" --repetitions "$REPETITIONS" --rounds "$ROUNDS" \
         --compare-llama-cpp "$LLAMA_DIR/build/bin/llama-bench" --json "$OUT/$name.json"

@@ -154,6 +154,16 @@ enum { CK_MATMUL_MAX_PARTS = 4 };
 void ck_matmul_parts(ck_pool *pool, int type, int n_parts, const void *const *W, const int64_t *rows, int64_t cols,
                      const float *X, int64_t n_tok, float *const *Y);
 
+/// ck_matmul_parts for a batch holding several sequences' tokens: the first seg_len[0] tokens of
+/// X belong to one sequence, the next seg_len[1] to another, and so on. K-quant weights (Q2_K ...
+/// Q6_K, IQ4_XS) sum each token in the order llama.cpp's CPU backend gives a batch of its
+/// sequence's length (its repacked gemm/gemv or tiled kernel, see ck_kquant_matmul.c), so a
+/// token's result equals that of its sequence run alone, whatever else shares the batch;
+/// ck_matmul and ck_matmul_parts treat all n_tok tokens as one sequence. Other types' results
+/// never depend on the batch, and this is ck_matmul_parts for them.
+void ck_matmul_parts_seq(ck_pool *pool, int type, int n_parts, const void *const *W, const int64_t *rows, int64_t cols,
+                         const float *X, int64_t n_tok, int n_seg, const int64_t *seg_len, float *const *Y);
+
 // MARK: - Weight memory
 
 /// Memory for weights streamed on every token, 64-byte aligned: on Linux carved out of large

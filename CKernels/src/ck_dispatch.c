@@ -61,6 +61,15 @@ ck_dot4_fn ck__dot4_for(int type) {
     }
 }
 
+ck_tile4x2_fn ck__tile4x2_for(int type) {
+    if (!ck__use_simd()) return 0;
+    switch (type) {
+    case CK_Q5_0: return ck__tile4x2_q5_0_q8_0_avx2;
+    case CK_Q5_1: return ck__tile4x2_q5_1_q8_1_avx2;
+    default: return 0;
+    }
+}
+
 float ck_vec_dot(int type, int64_t n, const void *w_row, const void *act_row) {
     ck_dot_fn dot = ck__dot_for(type);
     return dot ? dot(n, w_row, act_row) : 0.0f;

@@ -10,6 +10,10 @@
 typedef float (*ck_dot_fn)(int64_t n, const void *w_row, const void *act_row);
 /// Four consecutive weight rows (w_stride bytes apart) against one activation row.
 typedef void (*ck_dot4_fn)(int64_t n, const void *w, size_t w_stride, const void *act_row, float out[4]);
+/// Four consecutive weight rows against two activation rows (prefill), each output in its
+/// ck_dot_fn's order.
+typedef void (*ck_tile4x2_fn)(int64_t n, const void *w, size_t w_stride, const void *act0, const void *act1,
+                              float out0[4], float out1[4]);
 
 /// Scalar reference dots (ck_quant.c).
 float ck__dot_q4_0_q8_0_ref(int64_t n, const void *w, const void *a);
@@ -28,10 +32,12 @@ void ck__dequantize_row_q5_0(const void *src, float *dst, int64_t n);
 float ck__dot_q5_0_q8_0_ref(int64_t n, const void *w, const void *a);
 float ck__dot_q5_0_q8_0_avx2(int64_t n, const void *w, const void *a);
 void ck__dot4_q5_0_q8_0_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
+void ck__tile4x2_q5_0_q8_0_avx2(int64_t n, const void *w, size_t w_stride, const void *a0, const void *a1, float out0[4], float out1[4]);
 void ck__dequantize_row_q5_1(const void *src, float *dst, int64_t n);
 float ck__dot_q5_1_q8_1_ref(int64_t n, const void *w, const void *a);
 float ck__dot_q5_1_q8_1_avx2(int64_t n, const void *w, const void *a);
 void ck__dot4_q5_1_q8_1_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
+void ck__tile4x2_q5_1_q8_1_avx2(int64_t n, const void *w, size_t w_stride, const void *a0, const void *a1, float out0[4], float out1[4]);
 void ck__dequantize_row_iq4_nl(const void *src, float *dst, int64_t n);
 float ck__dot_iq4_nl_q8_0_ref(int64_t n, const void *w, const void *a);
 float ck__dot_iq4_nl_q8_0_avx2(int64_t n, const void *w, const void *a);
@@ -64,6 +70,32 @@ float ck__dot_q6_K_q8_K_avx2(int64_t n, const void *w, const void *a);
 void ck__dot4_q6_K_q8_K_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
 /// Q4_K/Q5_K sub-block scales and mins from their 12 packed bytes (ggml's get_scale_min_k4).
 void ck__unpack_scales_k4(const uint8_t scales[12], int sc[8], int m[8]);
+
+/// One K-quant super-block unpacked for the batch kernels (ck_kquant_matmul.c): weight e is
+/// d * sc[e / 16] * q[e] - dmin * m[e / 16] (dmin and m zero for the types without mins), with
+/// q the signed integer value and the scales and mins repeated per 16 weights for the types
+/// whose sub-blocks hold 32. Every integer product of a block with Q8_K activations is then
+/// sum_c sc[c] * (q . q8)_c and sum_c m[c] * bsum_c, exact however it is grouped.
+typedef struct {
+    int8_t q[CK_QK_K];
+    int16_t sc[16];
+    int16_t m[16];
+    float d, dmin;
+} ck_kblock;
+/// Each K-quant type's unpacking, beside its layout (ck_q2_k.c ... ck_iq4_xs.c).
+void ck__unpack_q2_K(const void *block, ck_kblock *out);
+void ck__unpack_q3_K(const void *block, ck_kblock *out);
+void ck__unpack_q4_K(const void *block, ck_kblock *out);
+void ck__unpack_q5_K(const void *block, ck_kblock *out);
+void ck__unpack_q6_K(const void *block, ck_kblock *out);
+void ck__unpack_iq4_xs(const void *block, ck_kblock *out);
+/// 1 for the K-quant weight types (Q8_K activations) that ck__matmul_kquant multiplies.
+int ck__is_kquant(int type);
+/// Y[t][r] for a K-quant matrix with llama.cpp's order for each token: `seg_len` splits the
+/// n_tok tokens into consecutive sequences (NULL: one sequence of n_tok), and each sequence
+/// gets the order llama.cpp's CPU backend gives a batch of that many tokens (ck_kquant_matmul.c).
+void ck__matmul_kquant(ck_pool *pool, int type, int n_parts, const void *const *W, const int64_t *rows, int64_t cols,
+                       const float *X, int64_t n_tok, int n_seg, const int64_t *seg_len, float *const *Y);
 
 /// ck__hsum8's order on 8 scalar lanes: ((0+4)+(2+6))+((1+5)+(3+7)).
 static inline float ck__hsum8_ref(const float v[8]) {
@@ -99,6 +131,8 @@ void ck__rope_rotate_fma(float *a, float *b, float cos_t, float sin_t);
 ck_dot_fn ck__dot_for(int type);
 /// The four-row kernel for `type`, or NULL where rows go one at a time.
 ck_dot4_fn ck__dot4_for(int type);
+/// The four-row, two-token kernel for `type` (SIMD only), or NULL.
+ck_tile4x2_fn ck__tile4x2_for(int type);
 int ck__use_simd(void);
 
 /// Pool-owned scratch: `slot` 0 for matmul activations, 1.. for per-op use. Callers hold

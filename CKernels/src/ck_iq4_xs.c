@@ -35,6 +35,17 @@ void ck__dequantize_row_iq4_xs(const void *src, float *dst, int64_t n) {
     }
 }
 
+void ck__unpack_iq4_xs(const void *block, ck_kblock *out) {
+    const ck_block_iq4_xs *x = block;
+    for (int e = 0; e < CK_QK_K; e++) out->q[e] = (int8_t)iq4_xs_value(x, e);
+    for (int c = 0; c < 16; c++) {
+        out->sc[c] = (int16_t)iq4_xs_scale(x, c / 2);
+        out->m[c] = 0;
+    }
+    out->d = ck_fp16_to_fp32(x->d);
+    out->dmin = 0.0f;
+}
+
 float ck__dot_iq4_xs_q8_K_ref(int64_t n, const void *w, const void *a) {
     const ck_block_iq4_xs *x = w;
     const ck_block_q8_K *y = a;

@@ -11,6 +11,7 @@
 typedef struct {
     ck_dot_fn dot;
     ck_dot4_fn dot4; // NULL: one row at a time
+    ck_tile4x2_fn tile; // NULL: one token at a time
     int n_parts;
     const uint8_t *w[CK_MAX_PARTS];
     int64_t rows[CK_MAX_PARTS];
@@ -32,7 +33,20 @@ static void matmul_part_rows(const matmul_job *job, int part, int64_t begin, int
         // Four rows per pass: each token's activations are read once per four weight rows.
         for (; begin + 4 <= end; begin += 4) {
             const uint8_t *w_rows = w + (size_t)begin * job->w_row_bytes;
-            for (int64_t t = 0; t < job->n_tok; t++) {
+            int64_t t = 0;
+            if (job->tile) {
+                // Two tokens per pass: each row's quants are expanded once for both.
+                for (; t + 2 <= job->n_tok; t += 2) {
+                    float out0[4], out1[4];
+                    job->tile(job->cols, w_rows, job->w_row_bytes, job->act + (size_t)t * job->act_row_bytes,
+                              job->act + (size_t)(t + 1) * job->act_row_bytes, out0, out1);
+                    for (int k = 0; k < 4; k++) {
+                        y[t * rows + begin + k] = out0[k];
+                        y[(t + 1) * rows + begin + k] = out1[k];
+                    }
+                }
+            }
+            for (; t < job->n_tok; t++) {
                 float out[4];
                 job->dot4(job->cols, w_rows, job->w_row_bytes, job->act + (size_t)t * job->act_row_bytes, out);
                 for (int k = 0; k < 4; k++) y[t * rows + begin + k] = out[k];
@@ -295,6 +309,11 @@ void ck_matmul_parts(ck_pool *pool, int type, int n_parts, const void *const *W,
         }
         return;
     }
+    if (ck__is_kquant(type)) {
+        // Their batches follow llama.cpp's per-type batch kernels (ck_kquant_matmul.c).
+        ck__matmul_kquant(pool, type, n_parts, W, rows, cols, X, n_tok, 0, NULL, Y);
+        return;
+    }
     ck_dot_fn dot = ck__dot_for(type);
     if (!dot) return;
     const int act_type = ck_activation_type(type);
@@ -324,7 +343,7 @@ void ck_matmul_parts(ck_pool *pool, int type, int n_parts, const void *const *W,
         ck_pool_run(pool, n_tok, 8, prepare_rows, &prep);
         act = scratch;
     }
-    matmul_job job = { .dot = dot, .dot4 = dot4, .n_parts = n_parts, .w_row_bytes = ck_row_size(type, cols),
+    matmul_job job = { .dot = dot, .dot4 = dot4, .tile = f16_widened ? NULL : ck__tile4x2_for(type), .n_parts = n_parts, .w_row_bytes = ck_row_size(type, cols),
                        .act = act, .act_row_bytes = act_row_bytes, .cols = cols, .n_tok = n_tok };
     for (int i = 0; i < n_parts; i++) {
         job.w[i] = W[i];
@@ -335,6 +354,19 @@ void ck_matmul_parts(ck_pool *pool, int type, int n_parts, const void *const *W,
     // Small grains keep both threads busy on the narrow (192-row) projections.
     ck_pool_run(pool, total, 16, matmul_rows, &job);
     if (pool) ck__pool_unlock_op(pool);
+}
+
+void ck_matmul_parts_seq(ck_pool *pool, int type, int n_parts, const void *const *W, const int64_t *rows, int64_t cols,
+                         const float *X, int64_t n_tok, int n_seg, const int64_t *seg_len, float *const *Y) {
+    if (n_tok <= 0 || n_parts < 1 || n_parts > CK_MAX_PARTS) return;
+    if (!ck__is_kquant(type) || n_seg <= 1) {
+        ck_matmul_parts(pool, type, n_parts, W, rows, cols, X, n_tok, Y);
+        return;
+    }
+    for (int i = 0; i < n_parts; i++) {
+        if (rows[i] < 0) return;
+    }
+    ck__matmul_kquant(pool, type, n_parts, W, rows, cols, X, n_tok, n_seg, seg_len, Y);
 }
 
 void ck_matmul(ck_pool *pool, int type, const void *W, int64_t rows, int64_t cols,

@@ -29,6 +29,17 @@ void ck__dequantize_row_q2_K(const void *src, float *dst, int64_t n) {
     }
 }
 
+void ck__unpack_q2_K(const void *block, ck_kblock *out) {
+    const ck_block_q2_K *x = block;
+    for (int e = 0; e < CK_QK_K; e++) out->q[e] = (int8_t)q2_value(x, e);
+    for (int c = 0; c < 16; c++) {
+        out->sc[c] = x->scales[c] & 0x0f;
+        out->m[c] = x->scales[c] >> 4;
+    }
+    out->d = ck_fp16_to_fp32(x->d);
+    out->dmin = ck_fp16_to_fp32(x->dmin);
+}
+
 float ck__dot_q2_K_q8_K_ref(int64_t n, const void *w, const void *a) {
     const ck_block_q2_K *x = w;
     const ck_block_q8_K *y = a;

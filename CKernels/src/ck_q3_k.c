@@ -42,6 +42,19 @@ void ck__dequantize_row_q3_K(const void *src, float *dst, int64_t n) {
     }
 }
 
+void ck__unpack_q3_K(const void *block, ck_kblock *out) {
+    const ck_block_q3_K *x = block;
+    int sc[16];
+    q3_scales(x, sc);
+    for (int e = 0; e < CK_QK_K; e++) out->q[e] = (int8_t)q3_value(x, e);
+    for (int c = 0; c < 16; c++) {
+        out->sc[c] = (int16_t)sc[c];
+        out->m[c] = 0;
+    }
+    out->d = ck_fp16_to_fp32(x->d);
+    out->dmin = 0.0f;
+}
+
 float ck__dot_q3_K_q8_K_ref(int64_t n, const void *w, const void *a) {
     const ck_block_q3_K *x = w;
     const ck_block_q8_K *y = a;

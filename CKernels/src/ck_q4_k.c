@@ -43,6 +43,22 @@ void ck__dequantize_row_q4_K(const void *src, float *dst, int64_t n) {
     }
 }
 
+void ck__unpack_q4_K(const void *block, ck_kblock *out) {
+    const ck_block_q4_K *x = block;
+    int sc[8], m[8];
+    ck__unpack_scales_k4(x->scales, sc, m);
+    for (int e = 0; e < CK_QK_K; e++) {
+        const int j = e / 32;
+        out->q[e] = (int8_t)((x->qs[32 * (j / 2) + e % 32] >> (4 * (j % 2))) & 0x0f);
+    }
+    for (int c = 0; c < 16; c++) {
+        out->sc[c] = (int16_t)sc[c / 2];
+        out->m[c] = (int16_t)m[c / 2];
+    }
+    out->d = ck_fp16_to_fp32(x->d);
+    out->dmin = ck_fp16_to_fp32(x->dmin);
+}
+
 float ck__dot_q4_K_q8_K_ref(int64_t n, const void *w, const void *a) {
     const ck_block_q4_K *x = w;
     const ck_block_q8_K *y = a;

@@ -88,6 +88,31 @@ CK_AVX2 void ck__dot4_q5_0_q8_0_avx2(int64_t n, const void *w, size_t w_stride, 
     }
     for (int r = 0; r < 4; r++) out[r] = ck__hsum8(acc[r]);
 }
+
+/// Four rows x two tokens (prefill), each (row, token) in exactly ck__dot_q5_0_q8_0_avx2's
+/// order; a row's quants are expanded once for both tokens.
+CK_AVX2 void ck__tile4x2_q5_0_q8_0_avx2(int64_t n, const void *w, size_t w_stride, const void *a0, const void *a1,
+                                       float out0[4], float out1[4]) {
+    const ck_block_q8_0 *y0 = a0, *y1 = a1;
+    const ck_block_q5_0 *x[4];
+    for (int r = 0; r < 4; r++) x[r] = (const ck_block_q5_0 *)((const uint8_t *)w + r * w_stride);
+    __m256 c0[4], c1[4];
+    for (int r = 0; r < 4; r++) c0[r] = c1[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / CK_QK; b++) {
+        const __m256i qy0 = _mm256_loadu_si256((const __m256i *)y0[b].qs), qy1 = _mm256_loadu_si256((const __m256i *)y1[b].qs);
+        const float yd0 = _cvtsh_ss(y0[b].d), yd1 = _cvtsh_ss(y1[b].d);
+        for (int r = 0; r < 4; r++) {
+            const float xd = _cvtsh_ss(x[r][b].d);
+            const __m256i q = q5_0_bytes(&x[r][b]), aq = _mm256_sign_epi8(q, q);
+            c0[r] = _mm256_fmadd_ps(_mm256_set1_ps(xd * yd0), ck__dot_u8_s8(aq, _mm256_sign_epi8(qy0, q)), c0[r]);
+            c1[r] = _mm256_fmadd_ps(_mm256_set1_ps(xd * yd1), ck__dot_u8_s8(aq, _mm256_sign_epi8(qy1, q)), c1[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) {
+        out0[r] = ck__hsum8(c0[r]);
+        out1[r] = ck__hsum8(c1[r]);
+    }
+}
 #else
 float ck__dot_q5_0_q8_0_avx2(int64_t n, const void *w, const void *a) { return ck__dot_q5_0_q8_0_ref(n, w, a); }
 void ck__dot4_q5_0_q8_0_avx2(int64_t n, const void *w, size_t s, const void *a, float out[4]) {

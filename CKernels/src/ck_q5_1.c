@@ -75,6 +75,39 @@ CK_AVX2 float ck__dot_q5_1_q8_1_avx2(int64_t n, const void *w, const void *a) {
 CK_AVX2 void ck__dot4_q5_1_q8_1_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]) {
     for (int r = 0; r < 4; r++) out[r] = ck__dot_q5_1_q8_1_avx2(n, (const uint8_t *)w + r * w_stride, a);
 }
+
+/// Four rows x two tokens (prefill), each (row, token) in exactly ck__dot_q5_1_q8_1_avx2's
+/// order; a row's quants are expanded once for both tokens.
+CK_AVX2 void ck__tile4x2_q5_1_q8_1_avx2(int64_t n, const void *w, size_t w_stride, const void *a0, const void *a1,
+                                       float out0[4], float out1[4]) {
+    const ck_block_q8_1 *y0 = a0, *y1 = a1;
+    const ck_block_q5_1 *x[4];
+    for (int r = 0; r < 4; r++) x[r] = (const ck_block_q5_1 *)((const uint8_t *)w + r * w_stride);
+    __m256 c0[4], c1[4];
+    __m128 m0[4], m1[4];
+    for (int r = 0; r < 4; r++) {
+        c0[r] = c1[r] = _mm256_setzero_ps();
+        m0[r] = m1[r] = _mm_setzero_ps();
+    }
+    for (int64_t b = 0; b < n / CK_QK; b++) {
+        const __m256i qy0 = _mm256_loadu_si256((const __m256i *)y0[b].qs), qy1 = _mm256_loadu_si256((const __m256i *)y1[b].qs);
+        const float yd0 = _cvtsh_ss(y0[b].d), yd1 = _cvtsh_ss(y1[b].d);
+        const __m128 ys0 = _mm_set_ss(_cvtsh_ss(y0[b].s)), ys1 = _mm_set_ss(_cvtsh_ss(y1[b].s));
+        for (int r = 0; r < 4; r++) {
+            const float xd = _cvtsh_ss(x[r][b].d);
+            const __m128 xm = _mm_set_ss(_cvtsh_ss(x[r][b].m));
+            m0[r] = _mm_fmadd_ss(xm, ys0, m0[r]);
+            m1[r] = _mm_fmadd_ss(xm, ys1, m1[r]);
+            const __m256i q = q5_1_bytes(&x[r][b]);
+            c0[r] = _mm256_fmadd_ps(ck__dot_u8_s8(q, qy0), _mm256_set1_ps(xd * yd0), c0[r]);
+            c1[r] = _mm256_fmadd_ps(ck__dot_u8_s8(q, qy1), _mm256_set1_ps(xd * yd1), c1[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) {
+        out0[r] = ck__hsum8(c0[r]) + _mm_cvtss_f32(m0[r]);
+        out1[r] = ck__hsum8(c1[r]) + _mm_cvtss_f32(m1[r]);
+    }
+}
 #else
 float ck__dot_q5_1_q8_1_avx2(int64_t n, const void *w, const void *a) { return ck__dot_q5_1_q8_1_ref(n, w, a); }
 void ck__dot4_q5_1_q8_1_avx2(int64_t n, const void *w, size_t s, const void *a, float out[4]) {

@@ -33,6 +33,19 @@ void ck__dequantize_row_q5_K(const void *src, float *dst, int64_t n) {
     }
 }
 
+void ck__unpack_q5_K(const void *block, ck_kblock *out) {
+    const ck_block_q5_K *x = block;
+    int sc[8], m[8];
+    ck__unpack_scales_k4(x->scales, sc, m);
+    for (int e = 0; e < CK_QK_K; e++) out->q[e] = (int8_t)q5_value(x, e);
+    for (int c = 0; c < 16; c++) {
+        out->sc[c] = (int16_t)sc[c / 2];
+        out->m[c] = (int16_t)m[c / 2];
+    }
+    out->d = ck_fp16_to_fp32(x->d);
+    out->dmin = ck_fp16_to_fp32(x->dmin);
+}
+
 float ck__dot_q5_K_q8_K_ref(int64_t n, const void *w, const void *a) {
     const ck_block_q5_K *x = w;
     const ck_block_q8_K *y = a;

@@ -32,6 +32,17 @@ void ck__dequantize_row_q6_K(const void *src, float *dst, int64_t n) {
     }
 }
 
+void ck__unpack_q6_K(const void *block, ck_kblock *out) {
+    const ck_block_q6_K *x = block;
+    for (int e = 0; e < CK_QK_K; e++) out->q[e] = (int8_t)(q6_value(x, e / 128, e % 128) - 32);
+    for (int c = 0; c < 16; c++) {
+        out->sc[c] = x->scales[c];
+        out->m[c] = 0;
+    }
+    out->d = ck_fp16_to_fp32(x->d);
+    out->dmin = 0.0f;
+}
+
 float ck__dot_q6_K_q8_K_ref(int64_t n, const void *w, const void *a) {
     const ck_block_q6_K *x = w;
     const ck_block_q8_K *y = a;

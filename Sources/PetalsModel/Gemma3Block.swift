@@ -22,6 +22,8 @@ struct Gemma3BlockWeights: TransformerBlock, @unchecked Sendable {
     /// Attention window of this block (nil: global) and its rotary base.
     let window: Int?
     let ropeBase: Float
+    /// The model's last block (its feed-forward runs on each sequence's output row only).
+    let isLastBlock: Bool
 
     init(model: PluginModel, block: Int, hp: ModelHyperparameters) throws {
         func t(_ suffix: String) throws -> TensorView { try requireTensor(model, "blk.\(block).\(suffix)") }
@@ -57,11 +59,14 @@ struct Gemma3BlockWeights: TransformerBlock, @unchecked Sendable {
             throw ModelError.invalidHyperparameters("gemma3 needs rotary embeddings")
         }
         ropeBase = sliding ? hp.ropeFreqBaseSliding : base
+        isLastBlock = block == hp.blockCount - 1
     }
 
     func forward(_ shard: ModelShard, layer: Int, x: UnsafeMutablePointer<Float>, batch: BatchLayout) {
         shard.gemma3AttentionStep(self, layer: layer, x: x, batch: batch)
-        shard.gemma3FeedForwardStep(self, x: x, nTok: batch.rows)
+        shard.feedForwardRows(x, batch, lastRowsOnly: isLastBlock) { rows, tokens in
+            shard.gemma3FeedForwardStep(self, x: rows, tokens: tokens)
+        }
     }
 }
 
@@ -72,11 +77,11 @@ extension ModelShard {
         let e = hp.embedding, s = scratch, n = batch.rows
         w.attentionNorm.apply(s.normed.pointer, x, rows: n, width: e, epsilon: hp.normEpsilon, pool: pool)
         if let qkv = w.qkv {
-            qkv.apply(pool, s.normed.pointer, nTok: n, into: s.query.pointer, s.key.pointer, s.value.pointer)
+            qkv.apply(pool, s.normed.pointer, batch.tokens, into: s.query.pointer, s.key.pointer, s.value.pointer)
         } else {
-            w.queryKeyValue[0].apply(pool, s.normed.pointer, nTok: n, into: s.query.pointer)
-            w.queryKeyValue[1].apply(pool, s.normed.pointer, nTok: n, into: s.key.pointer)
-            w.queryKeyValue[2].apply(pool, s.normed.pointer, nTok: n, into: s.value.pointer)
+            w.queryKeyValue[0].apply(pool, s.normed.pointer, batch.tokens, into: s.query.pointer)
+            w.queryKeyValue[1].apply(pool, s.normed.pointer, batch.tokens, into: s.key.pointer)
+            w.queryKeyValue[2].apply(pool, s.normed.pointer, batch.tokens, into: s.value.pointer)
         }
         w.queryNorm.apply(s.query.pointer, s.query.pointer, rows: n * hp.heads, width: hp.headDim,
                           epsilon: hp.normEpsilon, pool: pool)
@@ -86,7 +91,7 @@ extension ModelShard {
             ropeStep(batch, dims: dims, base: w.ropeBase, style: style)
         }
         attendStep(layer: layer, batch: batch, window: w.window)
-        w.attentionOutput.apply(pool, s.attention.pointer, nTok: n, into: s.projected.pointer)
+        w.attentionOutput.apply(pool, s.attention.pointer, batch.tokens, into: s.projected.pointer)
         w.postAttentionNorm.apply(s.projected.pointer, s.projected.pointer, rows: n, width: e,
                                   epsilon: hp.normEpsilon, pool: pool)
         ck_add_pool(pool.raw, x, s.projected.pointer, Int64(n * e))
@@ -94,17 +99,17 @@ extension ModelShard {
 
     /// x += post_norm(W_down · (gelu(W_gate · norm(x)) ⊙ W_up · norm(x))), GELU as the model's
     /// reference computes it (see geluGate).
-    func gemma3FeedForwardStep(_ w: Gemma3BlockWeights, x: UnsafeMutablePointer<Float>, nTok n: Int) {
-        let e = hp.embedding, s = scratch
+    func gemma3FeedForwardStep(_ w: Gemma3BlockWeights, x: UnsafeMutablePointer<Float>, tokens: TokenRows) {
+        let e = hp.embedding, s = scratch, n = tokens.count
         w.feedForwardNorm.apply(s.normed.pointer, x, rows: n, width: e, epsilon: hp.normEpsilon, pool: pool)
         if let gateUp = w.fusedGateUp {
-            gateUp.apply(pool, s.normed.pointer, nTok: n, into: s.gate.pointer, s.up.pointer)
+            gateUp.apply(pool, s.normed.pointer, tokens, into: s.gate.pointer, s.up.pointer)
         } else {
-            w.gateUp[0].apply(pool, s.normed.pointer, nTok: n, into: s.gate.pointer)
-            w.gateUp[1].apply(pool, s.normed.pointer, nTok: n, into: s.up.pointer)
+            w.gateUp[0].apply(pool, s.normed.pointer, tokens, into: s.gate.pointer)
+            w.gateUp[1].apply(pool, s.normed.pointer, tokens, into: s.up.pointer)
         }
         geluGate(s.gate.pointer, s.up.pointer, count: n * hp.feedForward)
-        w.down.apply(pool, s.gate.pointer, nTok: n, into: s.projected.pointer)
+        w.down.apply(pool, s.gate.pointer, tokens, into: s.projected.pointer)
         w.postFeedForwardNorm.apply(s.projected.pointer, s.projected.pointer, rows: n, width: e,
                                     epsilon: hp.normEpsilon, pool: pool)
         ck_add_pool(pool.raw, x, s.projected.pointer, Int64(n * e))

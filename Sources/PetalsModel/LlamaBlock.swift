@@ -23,6 +23,8 @@ struct LlamaBlockWeights: TransformerBlock, @unchecked Sendable {
     let qkv: FusedProjection?
     /// Gate and up stacked, when their types allow.
     let gateUp: FusedProjection?
+    /// The model's last block (its feed-forward runs on each sequence's output row only).
+    let isLastBlock: Bool
 
     init(model: PluginModel, block: Int, hp: ModelHyperparameters) throws {
         func t(_ suffix: String) throws -> TensorView { try requireTensor(model, "blk.\(block).\(suffix)") }
@@ -56,11 +58,14 @@ struct LlamaBlockWeights: TransformerBlock, @unchecked Sendable {
         gate = gateUp == nil ? try WeightMatrix(t("ffn_gate.weight"), rows: hp.feedForward, cols: e) : g
         up = gateUp == nil ? try WeightMatrix(t("ffn_up.weight"), rows: hp.feedForward, cols: e) : u
         down = try WeightMatrix(t("ffn_down.weight"), rows: e, cols: hp.feedForward)
+        isLastBlock = block == hp.blockCount - 1
     }
 
     func forward(_ shard: ModelShard, layer: Int, x: UnsafeMutablePointer<Float>, batch: BatchLayout) {
         shard.llamaAttentionStep(self, layer: layer, x: x, batch: batch)
-        shard.llamaFeedForwardStep(self, x: x, nTok: batch.rows)
+        shard.feedForwardRows(x, batch, lastRowsOnly: isLastBlock) { rows, tokens in
+            shard.llamaFeedForwardStep(self, x: rows, tokens: tokens)
+        }
     }
 }
 
@@ -71,11 +76,11 @@ extension ModelShard {
         let e = hp.embedding, s = scratch, n = batch.rows
         w.attentionNorm.apply(s.normed.pointer, x, rows: n, width: e, epsilon: hp.normEpsilon, pool: pool)
         if let qkv = w.qkv {
-            qkv.apply(pool, s.normed.pointer, nTok: n, into: s.query.pointer, s.key.pointer, s.value.pointer)
+            qkv.apply(pool, s.normed.pointer, batch.tokens, into: s.query.pointer, s.key.pointer, s.value.pointer)
         } else {
-            w.query.apply(pool, s.normed.pointer, nTok: n, into: s.query.pointer)
-            w.key.apply(pool, s.normed.pointer, nTok: n, into: s.key.pointer)
-            w.value.apply(pool, s.normed.pointer, nTok: n, into: s.value.pointer)
+            w.query.apply(pool, s.normed.pointer, batch.tokens, into: s.query.pointer)
+            w.key.apply(pool, s.normed.pointer, batch.tokens, into: s.key.pointer)
+            w.value.apply(pool, s.normed.pointer, batch.tokens, into: s.value.pointer)
         }
         if let bias = w.queryKeyValueBias {
             bias.query.add(to: s.query.pointer, rows: n)
@@ -92,22 +97,22 @@ extension ModelShard {
             ropeStep(batch, dims: dims, base: base, style: style)
         }
         attendStep(layer: layer, batch: batch)
-        w.attentionOutput.apply(pool, s.attention.pointer, nTok: n, into: s.projected.pointer)
+        w.attentionOutput.apply(pool, s.attention.pointer, batch.tokens, into: s.projected.pointer)
         ck_add_pool(pool.raw, x, s.projected.pointer, Int64(n * e))
     }
 
     /// x += W_down · (silu(W_gate · norm(x)) ⊙ W_up · norm(x))
-    func llamaFeedForwardStep(_ w: LlamaBlockWeights, x: UnsafeMutablePointer<Float>, nTok n: Int) {
-        let e = hp.embedding, s = scratch
+    func llamaFeedForwardStep(_ w: LlamaBlockWeights, x: UnsafeMutablePointer<Float>, tokens: TokenRows) {
+        let e = hp.embedding, s = scratch, n = tokens.count
         w.feedForwardNorm.apply(s.normed.pointer, x, rows: n, width: e, epsilon: hp.normEpsilon, pool: pool)
         if let gateUp = w.gateUp {
-            gateUp.apply(pool, s.normed.pointer, nTok: n, into: s.gate.pointer, s.up.pointer)
+            gateUp.apply(pool, s.normed.pointer, tokens, into: s.gate.pointer, s.up.pointer)
         } else {
-            w.gate.apply(pool, s.normed.pointer, nTok: n, into: s.gate.pointer)
-            w.up.apply(pool, s.normed.pointer, nTok: n, into: s.up.pointer)
+            w.gate.apply(pool, s.normed.pointer, tokens, into: s.gate.pointer)
+            w.up.apply(pool, s.normed.pointer, tokens, into: s.up.pointer)
         }
         ck_silu_mul_pool(pool.raw, s.gate.pointer, s.up.pointer, Int64(n * hp.feedForward))
-        w.down.apply(pool, s.gate.pointer, nTok: n, into: s.projected.pointer)
+        w.down.apply(pool, s.gate.pointer, tokens, into: s.projected.pointer)
         ck_add_pool(pool.raw, x, s.projected.pointer, Int64(n * e))
     }
 }

@@ -152,7 +152,9 @@ public final class ModelShard: @unchecked Sendable {
     // MARK: - Blocks
 
     /// Runs `nTok` hidden states (in place) through this shard's blocks at positions
-    /// cache.count ..< cache.count + nTok, appending their keys and values to the cache.
+    /// cache.count ..< cache.count + nTok, appending their keys and values to the cache. After
+    /// the model's last block only the last row is final (the others skip its feed-forward, as
+    /// in llama.cpp, which keeps only the rows it outputs).
     public func forward(_ hidden: FloatBuffer, nTok: Int, cache: KVCache) throws {
         guard nTok > 0, hidden.count >= nTok * hp.embedding else {
             throw ModelError.invalidHyperparameters("hidden states hold \(hidden.count) values, need \(nTok) x \(hp.embedding)")
@@ -264,6 +266,26 @@ public final class ModelShard: @unchecked Sendable {
                Int64(hp.kvHeads), Int64(hp.headDim), hp.attentionScale, alibiSlopes)
     }
 
+    /// Runs a block's feed-forward `step` (in place) over the batch's rows, or, in the model's
+    /// last block, over each sequence's last row only: llama.cpp keeps just the rows it outputs
+    /// after that block's attention, so its feed-forward multiplies single tokens (the order
+    /// K-quant kernels give one token). The other rows keep their post-attention states and are
+    /// never read: logits come from each sequence's last row.
+    func feedForwardRows(_ x: UnsafeMutablePointer<Float>, _ batch: BatchLayout, lastRowsOnly: Bool,
+                         _ step: (UnsafeMutablePointer<Float>, TokenRows) -> Void) {
+        guard lastRowsOnly else { return step(x, batch.tokens) }
+        let e = hp.embedding
+        if batch.sequences.count == 1 { return step(x + (batch.rows - 1) * e, .separate(1)) }
+        let gathered = scratch.lastRows.pointer
+        for (i, sequence) in batch.sequences.enumerated() {
+            (gathered + i * e).update(from: x + (sequence.offset + sequence.rows - 1) * e, count: e)
+        }
+        step(gathered, .separate(batch.sequences.count))
+        for (i, sequence) in batch.sequences.enumerated() {
+            (x + (sequence.offset + sequence.rows - 1) * e).update(from: gathered + i * e, count: e)
+        }
+    }
+
     // MARK: - Head (last shard only)
 
     /// Logits over the vocabulary for hidden-state row `row`.
@@ -288,7 +310,7 @@ public final class ModelShard: @unchecked Sendable {
             head.norm.apply(scratch.normed.pointer + i * e, hidden.pointer + row * e, rows: 1, width: e, epsilon: hp.normEpsilon)
         }
         let out = FloatBuffer(count: rows.count * vocabulary)
-        head.output.apply(pool, scratch.normed.pointer, nTok: rows.count, into: out.pointer)
+        head.output.apply(pool, scratch.normed.pointer, .separate(rows.count), into: out.pointer)
         return rows.indices.map { out.array(from: $0 * vocabulary, length: vocabulary) }
     }
 }
@@ -316,6 +338,8 @@ struct BatchLayout {
 
     let sequences: [Sequence]
     let rows: Int
+    /// All rows, split by sequence, for the matrix products.
+    let tokens: TokenRows
 
     init(_ batch: [SequenceRows]) {
         var offset = 0
@@ -324,6 +348,7 @@ struct BatchLayout {
             return Sequence(cache: item.cache, offset: offset, rows: item.rows, position: item.cache.count)
         }
         rows = offset
+        tokens = TokenRows(sequenceLengths: batch.map(\.rows))
     }
 }
 
@@ -341,6 +366,8 @@ final class Scratch: @unchecked Sendable {
     let up: FloatBuffer
     /// Fused Q, K, V rows (BLOOM, GPT-2).
     let qkv: FloatBuffer
+    /// The last row of each sequence of a batch, gathered for the model's last feed-forward.
+    let lastRows: FloatBuffer
 
     init(hp: ModelHyperparameters, maxBatch b: Int) {
         let gated = hp.architecture.usesRMSNorm
@@ -353,5 +380,6 @@ final class Scratch: @unchecked Sendable {
         gate = FloatBuffer(count: b * hp.feedForward)
         up = FloatBuffer(count: gated ? b * hp.feedForward : 0)
         qkv = FloatBuffer(count: gated ? 0 : b * (hp.embedding + 2 * hp.kvDim))
+        lastRows = FloatBuffer(count: b * hp.embedding)
     }
 }

@@ -59,12 +59,15 @@ public struct WeightMatrix: @unchecked Sendable {
         packed = pack ? PackedWeights(type: type, parts: [(data, rows)], cols: cols) : nil
     }
 
-    /// Y[nTok x rows] = X[nTok x cols] · Wᵀ
-    func apply(_ pool: ComputePool, _ x: UnsafePointer<Float>, nTok: Int, into y: UnsafeMutablePointer<Float>) {
+    /// Y[n x rows] = X[n x cols] · Wᵀ for the n = tokens.count rows of X.
+    func apply(_ pool: ComputePool, _ x: UnsafePointer<Float>, _ tokens: TokenRows, into y: UnsafeMutablePointer<Float>) {
+        let n = Int64(tokens.count)
         if let packed {
-            ck_matmul_packed(pool.raw, packed.raw, x, Int64(nTok), y)
+            ck_matmul_packed(pool.raw, packed.raw, x, n, y)
         } else {
-            ck_matmul(pool.raw, type, data, Int64(rows), Int64(cols), x, Int64(nTok), y)
+            var (weights, outputs, height): ([UnsafeRawPointer?], [UnsafeMutablePointer<Float>?], Int64) = ([data], [y], Int64(rows))
+            ck_matmul_parts_seq(pool.raw, type, 1, &weights, &height, Int64(cols), x, n,
+                                Int32(tokens.sequenceLengths.count), tokens.sequenceLengths, &outputs)
         }
     }
 
@@ -118,7 +121,7 @@ final class PackedWeights: @unchecked Sendable {
 
 /// Several projections of the same input (Q, K, V; gate, up) computed by one kernel call:
 /// quantized weights over their stacked packed rows (then split into each projection's
-/// output buffer), other types (F16, F32) by ck_matmul_parts on the original rows.
+/// output buffer), other types (F16, F32, K-quants) by ck_matmul_parts_seq on the original rows.
 final class FusedProjection: @unchecked Sendable {
     private let packed: PackedWeights?
     private let matrices: [WeightMatrix]
@@ -143,15 +146,17 @@ final class FusedProjection: @unchecked Sendable {
         widths = matrices.map(\.rows)
     }
 
-    /// a[nTok x widths[0]] = X · W_0ᵀ, b (W_1), c (W_2, three-part projections only)
-    func apply(_ pool: ComputePool, _ x: UnsafePointer<Float>, nTok: Int,
+    /// a[n x widths[0]] = X · W_0ᵀ, b (W_1), c (W_2, three-part projections only), for the
+    /// n = tokens.count rows of X.
+    func apply(_ pool: ComputePool, _ x: UnsafePointer<Float>, _ tokens: TokenRows,
                into a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, _ c: UnsafeMutablePointer<Float>? = nil) {
+        let nTok = tokens.count
         guard let packed else {
             let weights: [UnsafeRawPointer?] = matrices.map { $0.data }
             let rows = widths.map { Int64($0) }
             let outputs: [UnsafeMutablePointer<Float>?] = [a, b, c].prefix(matrices.count).map { $0 }
-            ck_matmul_parts(pool.raw, matrices[0].type, Int32(matrices.count), weights, rows, Int64(matrices[0].cols),
-                            x, Int64(nTok), outputs)
+            ck_matmul_parts_seq(pool.raw, matrices[0].type, Int32(matrices.count), weights, rows, Int64(matrices[0].cols),
+                                x, Int64(nTok), Int32(tokens.sequenceLengths.count), tokens.sequenceLengths, outputs)
             return
         }
         let total = packed.rows
@@ -198,10 +203,10 @@ struct BiasedMatrix: @unchecked Sendable {
         bias = try WeightVector(requireTensor(model, "\(name).bias"), count: rows)
     }
 
-    /// Y[nTok x rows] = X[nTok x cols] · Wᵀ + b
-    func apply(_ pool: ComputePool, _ x: UnsafePointer<Float>, nTok: Int, into y: UnsafeMutablePointer<Float>) {
-        weight.apply(pool, x, nTok: nTok, into: y)
-        bias.add(to: y, rows: nTok)
+    /// Y[n x rows] = X[n x cols] · Wᵀ + b for the n = tokens.count rows of X.
+    func apply(_ pool: ComputePool, _ x: UnsafePointer<Float>, _ tokens: TokenRows, into y: UnsafeMutablePointer<Float>) {
+        weight.apply(pool, x, tokens, into: y)
+        bias.add(to: y, rows: tokens.count)
     }
 }
 

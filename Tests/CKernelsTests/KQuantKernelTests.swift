@@ -73,27 +73,99 @@ final class KQuantKernelTests: XCTestCase {
         }
     }
 
-    func testMatmulRowsAndBatchesEqualTheSingleRowDot() {
+    /// y = W x of `nTok` tokens as one sequence (ck_matmul) or as several (ck_matmul_parts_seq).
+    func matmul(_ pool: OpaquePointer?, _ t: Int32, _ w: [UInt8], rows: Int, cols: Int, _ x: [Float], nTok: Int,
+                segments: [Int]? = nil) -> [Float] {
+        var y = [Float](repeating: 0, count: nTok * rows)
+        w.withUnsafeBytes { wr in
+            y.withUnsafeMutableBufferPointer { yb in
+                if let segments {
+                    let lengths = segments.map { Int64($0) }
+                    var weights: [UnsafeRawPointer?] = [wr.baseAddress]
+                    var outputs: [UnsafeMutablePointer<Float>?] = [yb.baseAddress]
+                    var rowCounts = [Int64(rows)]
+                    ck_matmul_parts_seq(pool, t, 1, &weights, &rowCounts, Int64(cols), x, Int64(nTok), Int32(lengths.count),
+                                        lengths, &outputs)
+                } else {
+                    ck_matmul(pool, t, wr.baseAddress, Int64(rows), Int64(cols), x, Int64(nTok), yb.baseAddress)
+                }
+            }
+        }
+        return y
+    }
+
+    func singleRowDot(_ t: Int32, _ w: [UInt8], row: Int, cols: Int, _ x: ArraySlice<Float>) -> Float {
+        let a = prepareActivation(Array(x), weightType: t)
+        let rowBytes = ck_row_size(t, Int64(cols))
+        return w.withUnsafeBytes { wr in a.withUnsafeBytes { ck_vec_dot(t, Int64(cols), wr.baseAddress! + row * rowBytes, $0.baseAddress) } }
+    }
+
+    /// Batches follow llama.cpp's batch kernels (bit for bit against llama.cpp itself:
+    /// scripts/reference/check_matmul_vs_ggml.sh): up to 3 tokens (but Q2_K, which llama.cpp
+    /// repacks on AVX-512 CPUs), and for matrices llama.cpp does not repack any batch under 8
+    /// tokens, is the single-row dot; from 8 tokens K-quants take
+    /// the tiled kernel's order, whose sums round differently; every order stays within rounding
+    /// of the exact dot, and the scalar references give the same bits as the AVX2 kernels.
+    func testMatmulBatchesTakeLlamaCppsOrderAndScalarEqualsSIMD() {
         var rng = TestRandom(seed: 22)
-        let cols = 512, rows = 12
+        let cols = 512
+        let pool = ck_pool_create(2)
+        defer { ck_pool_destroy(pool) }
         for t in Self.types {
-            let w = randomRows(t.type, scaleOffsets: t.scaleOffsets, cols: cols, rows: rows, rng: &rng)
-            let pool = ck_pool_create(2)
-            defer { ck_pool_destroy(pool) }
-            for nTok in [1, 5] {
-                let x = rng.floats(nTok * cols)
-                var y = [Float](repeating: 0, count: nTok * rows)
-                w.withUnsafeBytes { wr in ck_matmul(pool, t.type, wr.baseAddress, Int64(rows), Int64(cols), x, Int64(nTok), &y) }
-                let rowBytes = ck_row_size(t.type, Int64(cols))
-                for tok in 0..<nTok {
-                    let a = prepareActivation(Array(x[(tok * cols)..<((tok + 1) * cols)]), weightType: t.type)
-                    for r in 0..<rows {
-                        let expected = w.withUnsafeBytes { wr in
-                            a.withUnsafeBytes { ck_vec_dot(t.type, Int64(cols), wr.baseAddress! + r * rowBytes, $0.baseAddress) }
+            for rows in [12, 16] { // 16: the repacked layout llama.cpp gives Q4_K (and Q2_K on AVX-512)
+                let w = randomRows(t.type, scaleOffsets: t.scaleOffsets, cols: cols, rows: rows, rng: &rng)
+                let x = rng.floats(13 * cols, scale: 2)
+                var changed = 0
+                for nTok in [1, 3, 5, 8, 13] {
+                    let y = matmul(pool, t.type, w, rows: rows, cols: cols, x, nTok: nTok)
+                    ck_set_force_scalar(1)
+                    let reference = matmul(pool, t.type, w, rows: rows, cols: cols, x, nTok: nTok)
+                    ck_set_force_scalar(0)
+                    XCTAssertEqual(y.map(\.bitPattern), reference.map(\.bitPattern), "\(t.name) rows \(rows) n \(nTok): scalar vs SIMD")
+                    let wf = dequantize(w, type: t.type, count: rows * cols)
+                    for tok in 0..<nTok {
+                        let xs = x[(tok * cols)..<((tok + 1) * cols)]
+                        let af = dequantize(prepareActivation(Array(xs), weightType: t.type), type: ck_activation_type(t.type), count: cols)
+                        for r in 0..<rows {
+                            let got = y[tok * rows + r]
+                            let dot = singleRowDot(t.type, w, row: r, cols: cols, xs)
+                            if got.bitPattern != dot.bitPattern { changed += 1 }
+                            if (nTok < 4 && t.type != Int32(CK_Q2_K)) || (nTok < 8 && rows == 12) || !isKQuant(t.type) {
+                                XCTAssertEqual(got.bitPattern, dot.bitPattern, "\(t.name) token \(tok) row \(r) of \(nTok)")
+                            }
+                            let products = (0..<cols).map { Double(wf[r * cols + $0]) * Double(af[$0]) }
+                            let exact = products.reduce(0, +), magnitude = products.reduce(0) { $0 + abs($1) }
+                            XCTAssertEqual(Double(got), exact, accuracy: 1e-5 * magnitude + 1e-6, "\(t.name) token \(tok) row \(r)")
                         }
-                        XCTAssertEqual(y[tok * rows + r].bitPattern, expected.bitPattern, "\(t.name) token \(tok) row \(r) of \(nTok)")
                     }
                 }
+                if isKQuant(t.type) {
+                    XCTAssertGreaterThan(changed, 0, "\(t.name) rows \(rows): batches of 8+ tokens sum in the batch kernel's order")
+                }
+            }
+        }
+    }
+
+    func isKQuant(_ type: Int32) -> Bool { ck_activation_type(type) == Int32(CK_Q8_K) }
+
+    /// Several sequences in one call keep the bits each has alone (batching must not change a
+    /// sequence's results), whatever their lengths around llama.cpp's thresholds (4 and 8).
+    func testSequencesInOneBatchKeepTheirSoloResults() {
+        var rng = TestRandom(seed: 24)
+        let cols = 512, rows = 16, segments = [5, 1, 8, 3, 13, 4]
+        let nTok = segments.reduce(0, +)
+        let pool = ck_pool_create(2)
+        defer { ck_pool_destroy(pool) }
+        for t in Self.types {
+            let w = randomRows(t.type, scaleOffsets: t.scaleOffsets, cols: cols, rows: rows, rng: &rng)
+            let x = rng.floats(nTok * cols, scale: 2)
+            let batched = matmul(pool, t.type, w, rows: rows, cols: cols, x, nTok: nTok, segments: segments)
+            var start = 0
+            for n in segments {
+                let solo = matmul(pool, t.type, w, rows: rows, cols: cols, Array(x[(start * cols)..<((start + n) * cols)]), nTok: n)
+                XCTAssertEqual(Array(batched[(start * rows)..<((start + n) * rows)]).map(\.bitPattern), solo.map(\.bitPattern),
+                               "\(t.name): a sequence of \(n) tokens in a batch of \(nTok)")
+                start += n
             }
         }
     }

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import PetalsModel
 import PetalsTestSupport
@@ -6,7 +7,8 @@ import XCTest
 /// The real Gemma 3 270M file (Q4_K_M: Q4_K, Q5_0, Q6_K, Q8_0 tensors) against llama.cpp on the
 /// same file (Tests/Fixtures/gemma3/greedy.json, scripts/reference/make_gemma_fixtures.py):
 /// greedy continuations of 6 prompts token for token, whole and split across two shards, and
-/// the first-step logits. Skips until the kernels multiply every tensor type of the file.
+/// the first-step logits (equal bit for bit: prefill follows llama.cpp's batch kernels, see
+/// ck_kquant_matmul.c). Skips without the file.
 final class GemmaParityTests: XCTestCase {
     struct Case: Decodable {
         let kind: String
@@ -48,15 +50,16 @@ final class GemmaParityTests: XCTestCase {
                     let diff = zip(ours, theirs).map { abs($0 - $1) }.max() ?? .infinity
                     print("Gemma 3 270M vs llama.cpp, \(label): first-step logits max abs diff \(diff)")
                     XCTAssertEqual(Sampler.argmax(ours), Sampler.argmax(theirs), label)
+                    if ck_cpu_has_avx2_fma_f16c() != 0 { XCTAssertEqual(diff, 0, "\(label): llama.cpp's order on AVX2") }
                 }
                 let result = try generator.generate(promptTokens: c.prompt_ids, maxNewTokens: 32, sampling: SamplingParameters())
-                XCTAssertEqual(result.tokens.first, c.generated_ids.first, label)
-                // Known gap (issue 20): llama.cpp's Q4_K batch kernel sums a prompt in another order
-                // than its decode, so Q4_K prefill logits differ by up to ~1 and some continuations
-                // part ways later. Exact continuations are required only once that order is matched.
                 let same = zip(result.tokens, c.generated_ids).prefix { $0 == $1 }.count
                 print("Gemma 3 270M vs llama.cpp, \(label): \(same) of \(c.generated_ids.count) greedy tokens equal")
-                if ProcessInfo.processInfo.environment["PETALS_REQUIRE_Q4K_PREFILL_ORDER"] == "1" {
+                XCTAssertEqual(result.tokens.first, c.generated_ids.first, label)
+                // Prefill equals llama.cpp's bit for bit (the logits above). Later decode steps can
+                // part on an AVX-512 machine (3 of 6 here), likely because llama.cpp's AVX-512 build
+                // sums attention's F16 dots and other vector ops in 16 lanes (open, issue 21).
+                if ProcessInfo.processInfo.environment["PETALS_REQUIRE_GEMMA_CONTINUATIONS"] == "1" {
                     XCTAssertEqual(result.tokens, c.generated_ids, label)
                     XCTAssertEqual(result.stopReason == .endOfGeneration, c.stopped_at_eog, label)
                 }

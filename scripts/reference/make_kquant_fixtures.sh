@@ -7,14 +7,12 @@
 #   2. Tests/Fixtures/smollm2-kquant/<TYPE>/greedy.json and logits.json: llama.cpp's 32-token greedy
 #      continuations of the 7 prompts and the logits of the first prompt's prefill and first decode
 #      step (make_llama_fixtures.py), and the sha256 of each file in files.txt.
-# llama.cpp runs with GGML_CPU_TILED_MM=0, its documented switch back to the stock vec_dot
-# path for K-quant batches: since this version it otherwise multiplies K-quant matrices by
-# batches of 8 tokens or more in a "tiled" kernel (ggml-cpu/tiled) whose sums run in another
-# order than its single-token dots, so its prefill of a long prompt and its decode of the same
-# tokens disagree in the last bits; this project uses one order (the single-token one) for both.
+# llama.cpp runs with its default settings (repacked Q4_K/Q2_K/IQ4_NL/Q4_0 weights, the tiled
+# K-quant kernel for batches of 8 tokens or more), whose batch orders CKernels follows
+# (ck_kquant_matmul.c; scripts/reference/check_matmul_vs_ggml.sh checks them kernel by kernel).
 # Needs the reference build (build_llama_cpp.sh); not part of CI. Usage: make_kquant_fixtures.sh [LLAMA_DIR]
 set -euo pipefail
-export GGML_CPU_TILED_MM=0
+unset GGML_CPU_TILED_MM GGML_CPU_TILED_MM_FORCE
 cd "$(dirname "$0")/../.."
 LLAMA=${1:-/opt/llama-ref}
 TYPES=${KQUANT_TYPES:-"Q4_K_M Q5_K_M Q6_K Q2_K Q3_K_M IQ4_XS"}

@@ -1,0 +1,359 @@
+// K-quant matrix products (Q2_K ... Q6_K, IQ4_XS) in the order llama.cpp's CPU backend sums
+// each token of a batch, so prompts give its bits and not only its decode steps'.
+//
+// What llama.cpp (ggml-cpu, default settings) runs for y = W x with a batch of n tokens, on x86:
+// - Q4_K matrices with a multiple of 8 rows (and Q2_K ones on AVX-512 CPUs) are repacked at load
+//   into 8-row groups (repack.cpp). Tokens 0 .. n - n % 4 - 1 go through its gemm in groups of 4,
+//   the rest (and every single token) through its gemv. Both keep two FMA chains per output,
+//   acc += S * (d * d8) and acc_min += M * (dmin * d8), with S = sum sc_j (q . q8)_j and
+//   M = sum m_j bsum_j exact integers; the gemv adds one whole super-block per step, the gemm one
+//   granule per step (64 weights for Q4_K, 128 for Q2_K); the result is acc - acc_min.
+// - Other K-quant matrices, from 8 tokens on, take the tiled kernel (ggml-cpu/tiled): per
+//   super-block r = d * S, r = r - dmin * M (fused), acc = acc + r * d8 (fused), blocks in order.
+//   Below 8 tokens each row and token is the type's vec_dot (ck__dot_for's kernels).
+// Every rule depends only on the token's sequence (its length and the token's place in it), so
+// several sequences batched together keep the bits each has alone (ck_matmul_parts_seq).
+//
+// The integer sums are exact whichever way they are formed: here from unpacked blocks
+// (ck_kblock: signed quants, per-16 scales and mins) by u8 x s8 pair products, each block of
+// four rows unpacked once per call and reused for every token.
+#include "ck_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    ORDER_DOT = 0,      // the type's single-token dot (vec_dot, or Q4_K's gemv: the same bits)
+    ORDER_TILED = 1,    // llama.cpp's tiled kernel
+    ORDER_CHAINS64 = 2, // repacked gemm, Q4_K
+    ORDER_CHAINS128 = 3, // repacked gemm, Q2_K
+    ORDER_CHAINS256 = 4, // repacked gemv
+};
+
+typedef void (*unpack_fn)(const void *block, ck_kblock *out);
+
+int ck__is_kquant(int type) {
+    return type == CK_Q2_K || type == CK_Q3_K || type == CK_Q4_K || type == CK_Q5_K || type == CK_Q6_K ||
+           type == CK_IQ4_XS;
+}
+
+static unpack_fn unpack_for(int type) {
+    switch (type) {
+    case CK_Q2_K: return ck__unpack_q2_K;
+    case CK_Q3_K: return ck__unpack_q3_K;
+    case CK_Q4_K: return ck__unpack_q4_K;
+    case CK_Q5_K: return ck__unpack_q5_K;
+    case CK_Q6_K: return ck__unpack_q6_K;
+    case CK_IQ4_XS: return ck__unpack_iq4_xs;
+    default: return NULL;
+    }
+}
+
+static int has_min(int type) { return type == CK_Q2_K || type == CK_Q4_K || type == CK_Q5_K; }
+
+static size_t block_bytes(int type) { return ck_row_size(type, CK_QK_K); }
+
+/// The machine llama.cpp would run on: x86 with AVX2 (its repacking and tiled kernels are
+/// x86 SIMD paths), AVX-512 for Q2_K's repacking. Independent of ck_set_force_scalar, so the
+/// scalar references give the same bits.
+static int x86_avx2(void) { return ck_cpu_has_avx2_fma_f16c(); }
+static int x86_avx512(void) {
+#if defined(__x86_64__)
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512dq");
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
+
+static int repacked(int type, int64_t rows) {
+    if (rows % 8 != 0) return 0;
+    if (type == CK_Q4_K) return x86_avx2();
+    if (type == CK_Q2_K) return x86_avx512();
+    return 0;
+}
+
+/// llama.cpp's order for token t of a sequence of n tokens (see the file comment).
+static int order_for(int type, int rep, int64_t n, int64_t t) {
+    if (rep) {
+        if (t < n - n % 4) return type == CK_Q4_K ? ORDER_CHAINS64 : ORDER_CHAINS128;
+        return type == CK_Q4_K ? ORDER_DOT : ORDER_CHAINS256;
+    }
+    if (n >= 8 && x86_avx2()) return ORDER_TILED;
+    return ORDER_DOT;
+}
+
+/// Integer sums of one unpacked block with one activation block, per granule of 64 weights:
+/// S[g] = sum of sc[c] * (q . q8)_c and M[g] = sum of m[c] * bsum_c over its four runs of 16.
+static void block_sums_ref(const ck_kblock *w, const ck_block_q8_K *a, int32_t S[4], int32_t M[4]) {
+    for (int g = 0; g < 4; g++) {
+        int32_t s = 0, m = 0;
+        for (int c = 4 * g; c < 4 * g + 4; c++) {
+            int32_t dot = 0;
+            for (int e = 16 * c; e < 16 * c + 16; e++) dot += (int32_t)w->q[e] * a->qs[e];
+            s += w->sc[c] * dot;
+            m += w->m[c] * a->bsums[c];
+        }
+        S[g] = s;
+        M[g] = m;
+    }
+}
+
+/// Folds one block's sums into a token's accumulators in `order` (see the file comment).
+static inline void combine(int order, int min, const ck_kblock *w, float d8, const int32_t S[4], const int32_t M[4],
+                           float *acc, float *acc_min) {
+    if (order == ORDER_TILED) {
+        float r = w->d * (float)(S[0] + S[1] + S[2] + S[3]);
+        if (min) r = fmaf(-w->dmin, (float)(M[0] + M[1] + M[2] + M[3]), r);
+        *acc = fmaf(r, d8, *acc);
+        return;
+    }
+    const float dd = w->d * d8, dm = w->dmin * d8;
+    if (order == ORDER_CHAINS64) {
+        for (int g = 0; g < 4; g++) {
+            *acc = fmaf((float)S[g], dd, *acc);
+            *acc_min = fmaf((float)M[g], dm, *acc_min);
+        }
+    } else if (order == ORDER_CHAINS128) {
+        for (int g = 0; g < 4; g += 2) {
+            *acc = fmaf((float)(S[g] + S[g + 1]), dd, *acc);
+            *acc_min = fmaf((float)(M[g] + M[g + 1]), dm, *acc_min);
+        }
+    } else {
+        *acc = fmaf((float)(S[0] + S[1] + S[2] + S[3]), dd, *acc);
+        *acc_min = fmaf((float)(M[0] + M[1] + M[2] + M[3]), dm, *acc_min);
+    }
+}
+
+static inline float finish(int order, float acc, float acc_min) {
+    return order == ORDER_TILED ? acc : acc - acc_min;
+}
+
+typedef struct {
+    int type, min;
+    unpack_fn unpack;
+    ck_dot_fn dot;
+    int n_parts;
+    const uint8_t *w[CK_MATMUL_MAX_PARTS];
+    int64_t rows[CK_MATMUL_MAX_PARTS];
+    int64_t first_group[CK_MATMUL_MAX_PARTS + 1]; // prefix sums of each part's groups of 4 rows
+    float *y[CK_MATMUL_MAX_PARTS];
+    const uint8_t *order[CK_MATMUL_MAX_PARTS]; // per token
+    size_t w_row_bytes;
+    const uint8_t *act;
+    size_t act_row_bytes;
+    int64_t cols, nb, n_tok;
+} kquant_job;
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/// An unpacked block in registers' layout: |q| and q per 32 weights (for the u8 x s8 sign
+/// trick), the scales as 16-bit lanes (0-7: run 2k, 8-15: run 2k + 1), the mins as 16 lanes.
+typedef struct {
+    __m256i absq[8], q[8], sc[8], m;
+} kblock_simd;
+
+CK_AVX2 static void to_simd(const ck_kblock *w, kblock_simd *v) {
+    for (int k = 0; k < 8; k++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(w->q + 32 * k));
+        v->q[k] = q;
+        v->absq[k] = _mm256_sign_epi8(q, q);
+        v->sc[k] = _mm256_set_m128i(_mm_set1_epi16(w->sc[2 * k + 1]), _mm_set1_epi16(w->sc[2 * k]));
+    }
+    v->m = _mm256_loadu_si256((const __m256i *)w->m);
+}
+
+CK_AVX2 static inline int32_t hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+/// block_sums_ref with AVX2 (q8_K quants are within [-127, 127], so the sign trick is exact).
+CK_AVX2 static inline void block_sums_avx2(const kblock_simd *w, const ck_block_q8_K *a, int min, int32_t S[4],
+                                           int32_t M[4]) {
+    for (int g = 0; g < 4; g++) {
+        const __m256i a0 = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * g));
+        const __m256i a1 = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * g + 32));
+        const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(w->absq[2 * g], _mm256_sign_epi8(a0, w->q[2 * g])), w->sc[2 * g]);
+        const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(w->absq[2 * g + 1], _mm256_sign_epi8(a1, w->q[2 * g + 1])), w->sc[2 * g + 1]);
+        S[g] = hsum_i32(_mm256_add_epi32(p0, p1));
+    }
+    if (min) {
+        int32_t lanes[8];
+        _mm256_storeu_si256((__m256i *)lanes, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a->bsums), w->m));
+        for (int g = 0; g < 4; g++) M[g] = lanes[2 * g] + lanes[2 * g + 1];
+    } else {
+        M[0] = M[1] = M[2] = M[3] = 0;
+    }
+}
+
+/// The batch tokens of a group of nr (<= 4) rows, with the FMAs as instructions.
+CK_AVX2 static void group_batch_avx2(const kquant_job *job, int part, const uint8_t *w_rows, int nr,
+                                     const int64_t *tokens, int64_t n, float *acc, float *acc_min) {
+    const uint8_t *order = job->order[part];
+    const size_t bb = block_bytes(job->type);
+    for (int64_t b = 0; b < job->nb; b++) {
+        ck_kblock blk[4];
+        kblock_simd v[4];
+        for (int r = 0; r < nr; r++) {
+            job->unpack(w_rows + (size_t)r * job->w_row_bytes + (size_t)b * bb, &blk[r]);
+            to_simd(&blk[r], &v[r]);
+        }
+        for (int64_t i = 0; i < n; i++) {
+            const int64_t t = tokens[i];
+            const ck_block_q8_K *a = (const ck_block_q8_K *)(job->act + (size_t)t * job->act_row_bytes) + b;
+            for (int r = 0; r < nr; r++) {
+                int32_t S[4], M[4];
+                block_sums_avx2(&v[r], a, job->min, S, M);
+                combine(order[t], job->min, &blk[r], a->d, S, M, &acc[r * n + i], &acc_min[r * n + i]);
+            }
+        }
+    }
+}
+#endif
+
+/// The scalar reference of group_batch_avx2.
+static void group_batch_ref(const kquant_job *job, int part, const uint8_t *w_rows, int nr, const int64_t *tokens,
+                            int64_t n, float *acc, float *acc_min) {
+    const uint8_t *order = job->order[part];
+    const size_t bb = block_bytes(job->type);
+    for (int64_t b = 0; b < job->nb; b++) {
+        ck_kblock blk[4];
+        for (int r = 0; r < nr; r++) job->unpack(w_rows + (size_t)r * job->w_row_bytes + (size_t)b * bb, &blk[r]);
+        for (int64_t i = 0; i < n; i++) {
+            const int64_t t = tokens[i];
+            const ck_block_q8_K *a = (const ck_block_q8_K *)(job->act + (size_t)t * job->act_row_bytes) + b;
+            for (int r = 0; r < nr; r++) {
+                int32_t S[4], M[4];
+                block_sums_ref(&blk[r], a, S, M);
+                combine(order[t], job->min, &blk[r], a->d, S, M, &acc[r * n + i], &acc_min[r * n + i]);
+            }
+        }
+    }
+}
+
+/// Rows [4 * g, 4 * g + 4) of one part against every token.
+static void part_group(const kquant_job *job, int part, int64_t g, int64_t *tokens, float *acc, float *acc_min) {
+    const int64_t rows = job->rows[part], r0 = 4 * g;
+    const int nr = rows - r0 < 4 ? (int)(rows - r0) : 4;
+    const uint8_t *w_rows = job->w[part] + (size_t)r0 * job->w_row_bytes;
+    const uint8_t *order = job->order[part];
+    float *y = job->y[part];
+    int64_t n = 0;
+    for (int64_t t = 0; t < job->n_tok; t++) {
+        if (order[t] == ORDER_DOT) {
+            const uint8_t *a = job->act + (size_t)t * job->act_row_bytes;
+            for (int r = 0; r < nr; r++) y[t * rows + r0 + r] = job->dot(job->cols, w_rows + (size_t)r * job->w_row_bytes, a);
+        } else {
+            tokens[n++] = t;
+        }
+    }
+    if (n == 0) return;
+    memset(acc, 0, sizeof(float) * 4 * (size_t)n);
+    memset(acc_min, 0, sizeof(float) * 4 * (size_t)n);
+#if defined(__x86_64__)
+    if (ck__use_simd()) group_batch_avx2(job, part, w_rows, nr, tokens, n, acc, acc_min);
+    else
+#endif
+        group_batch_ref(job, part, w_rows, nr, tokens, n, acc, acc_min);
+    for (int r = 0; r < nr; r++) {
+        for (int64_t i = 0; i < n; i++) {
+            const int64_t t = tokens[i];
+            y[t * rows + r0 + r] = finish(order[t], acc[r * n + i], acc_min[r * n + i]);
+        }
+    }
+}
+
+static void kquant_groups(void *raw, int64_t begin, int64_t end, int thread_index) {
+    (void)thread_index;
+    const kquant_job *job = raw;
+    int64_t *tokens = malloc(sizeof(int64_t) * (size_t)job->n_tok);
+    float *acc = malloc(sizeof(float) * 8 * (size_t)job->n_tok);
+    if (!tokens || !acc) {
+        free(tokens);
+        free(acc);
+        return;
+    }
+    for (int part = 0; part < job->n_parts && begin < end; part++) {
+        const int64_t lo = job->first_group[part], hi = job->first_group[part + 1];
+        if (begin >= hi) continue;
+        const int64_t stop = end < hi ? end : hi;
+        for (int64_t g = begin - lo; g < stop - lo; g++) part_group(job, part, g, tokens, acc, acc + 4 * job->n_tok);
+        begin = stop;
+    }
+    free(tokens);
+    free(acc);
+}
+
+typedef struct {
+    const float *x;
+    uint8_t *dst;
+    int64_t cols;
+    size_t row_bytes;
+} kquant_prep;
+
+static void kquant_prepare(void *raw, int64_t begin, int64_t end, int thread_index) {
+    (void)thread_index;
+    const kquant_prep *job = raw;
+    for (int64_t t = begin; t < end; t++) {
+        ck_quantize_row_q8_K(job->x + t * job->cols, (ck_block_q8_K *)(job->dst + (size_t)t * job->row_bytes), job->cols);
+    }
+}
+
+void ck__matmul_kquant(ck_pool *pool, int type, int n_parts, const void *const *W, const int64_t *rows, int64_t cols,
+                       const float *X, int64_t n_tok, int n_seg, const int64_t *seg_len, float *const *Y) {
+    kquant_job job = { .type = type, .min = has_min(type), .unpack = unpack_for(type), .dot = ck__dot_for(type),
+                       .n_parts = n_parts, .w_row_bytes = ck_row_size(type, cols), .cols = cols, .nb = cols / CK_QK_K,
+                       .n_tok = n_tok };
+    job.act_row_bytes = ck_row_size(CK_Q8_K, cols);
+    uint8_t *orders = malloc((size_t)n_parts * (size_t)n_tok);
+    if (!job.unpack || !job.dot || !orders) {
+        free(orders);
+        for (int i = 0; i < n_parts; i++) memset(Y[i], 0, sizeof(float) * (size_t)(rows[i] * n_tok));
+        return;
+    }
+    const int64_t whole = n_tok;
+    if (n_seg <= 0 || !seg_len) {
+        n_seg = 1;
+        seg_len = &whole;
+    }
+    for (int i = 0; i < n_parts; i++) {
+        job.w[i] = W[i];
+        job.rows[i] = rows[i];
+        job.y[i] = Y[i];
+        job.first_group[i + 1] = job.first_group[i] + (rows[i] + 3) / 4;
+        uint8_t *order = orders + (size_t)i * (size_t)n_tok;
+        const int rep = repacked(type, rows[i]);
+        int64_t t = 0;
+        for (int s = 0; s < n_seg && t < n_tok; s++) {
+            for (int64_t k = 0; k < seg_len[s] && t < n_tok; k++, t++) order[t] = (uint8_t)order_for(type, rep, seg_len[s], k);
+        }
+        for (; t < n_tok; t++) order[t] = ORDER_DOT;
+        job.order[i] = order;
+    }
+    if (pool) ck__pool_lock_op(pool);
+    uint8_t *act = pool ? ck__pool_scratch(pool, 0, job.act_row_bytes * (size_t)n_tok) : malloc(job.act_row_bytes * (size_t)n_tok);
+    if (!act) {
+        if (pool) ck__pool_unlock_op(pool);
+        free(orders);
+        for (int i = 0; i < n_parts; i++) memset(Y[i], 0, sizeof(float) * (size_t)(rows[i] * n_tok));
+        return;
+    }
+    kquant_prep prep = { X, act, cols, job.act_row_bytes };
+    ck_pool_run(pool, n_tok, 8, kquant_prepare, &prep);
+    job.act = act;
+    // Groups of four rows; a few per claim keep the two cores level on the narrow matrices.
+    ck_pool_run(pool, job.first_group[n_parts], 4, kquant_groups, &job);
+    if (pool) ck__pool_unlock_op(pool);
+    else free(act);
+    free(orders);
+}

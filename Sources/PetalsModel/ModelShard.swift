@@ -337,9 +337,9 @@ struct BatchLayout {
     }
 
     let sequences: [Sequence]
-    let rows: Int
     /// All rows, split by sequence, for the matrix products.
     let tokens: TokenRows
+    var rows: Int { tokens.count }
 
     init(_ batch: [SequenceRows]) {
         var offset = 0
@@ -347,7 +347,6 @@ struct BatchLayout {
             defer { offset += item.rows }
             return Sequence(cache: item.cache, offset: offset, rows: item.rows, position: item.cache.count)
         }
-        rows = offset
         tokens = TokenRows(sequenceLengths: batch.map(\.rows))
     }
 }

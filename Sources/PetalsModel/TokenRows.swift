@@ -13,9 +13,6 @@ struct TokenRows {
         count = sequenceLengths.reduce(0, +)
     }
 
-    /// `count` rows of one sequence (a prompt chunk, or one decode step).
-    static func oneSequence(_ count: Int) -> TokenRows { TokenRows(sequenceLengths: [count]) }
-
     /// `count` rows each of its own sequence (the last rows of a batch's sequences).
     static func separate(_ count: Int) -> TokenRows { TokenRows(sequenceLengths: Array(repeating: 1, count: count)) }
 }

@@ -78,6 +78,9 @@ int64_t ck_type_block_elements(int type);
 // MARK: - CPU features and dispatch
 
 int ck_cpu_has_avx2_fma_f16c(void);
+/// AVX-512 F/BW/DQ: llama.cpp's x86 build then takes other kernels (Q2_K repacking) and sums
+/// its vector ops in 16 lanes, so fixtures recorded on an AVX2-only machine hold exactly only there.
+int ck_cpu_has_avx512(void);
 /// Testing hook: 1 routes every dispatched kernel to its scalar reference.
 void ck_set_force_scalar(int on);
 

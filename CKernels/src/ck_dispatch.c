@@ -16,6 +16,20 @@ int ck_cpu_has_avx2_fma_f16c(void) {
 #endif
 }
 
+int ck_cpu_has_avx512(void) {
+#if defined(__x86_64__)
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512dq");
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
+
 void ck_set_force_scalar(int on) { atomic_store(&force_scalar, on ? 1 : 0); }
 
 int ck__use_simd(void) { return !atomic_load(&force_scalar) && ck_cpu_has_avx2_fma_f16c(); }

@@ -58,19 +58,7 @@ static size_t block_bytes(int type) { return ck_row_size(type, CK_QK_K); }
 /// x86 SIMD paths), AVX-512 for Q2_K's repacking. Independent of ck_set_force_scalar, so the
 /// scalar references give the same bits.
 static int x86_avx2(void) { return ck_cpu_has_avx2_fma_f16c(); }
-static int x86_avx512(void) {
-#if defined(__x86_64__)
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                 __builtin_cpu_supports("avx512dq");
-    }
-    return cached;
-#else
-    return 0;
-#endif
-}
+static int x86_avx512(void) { return ck_cpu_has_avx512(); }
 
 static int repacked(int type, int64_t rows) {
     if (rows % 8 != 0) return 0;

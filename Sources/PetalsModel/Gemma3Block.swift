@@ -7,18 +7,17 @@ import PluginAPI
 /// with rotary embeddings of their own base. (GGUF norm weights already hold Gemma's 1 + w.)
 struct Gemma3BlockWeights: TransformerBlock, @unchecked Sendable {
     let attentionNorm: Norm
-    let queryKeyValue: [WeightMatrix]
+    /// W_q, W_k, W_v.
+    let queryKeyValue: ProjectionGroup
     let queryNorm: Norm
     let keyNorm: Norm
     let attentionOutput: WeightMatrix
     let postAttentionNorm: Norm
     let feedForwardNorm: Norm
-    let gateUp: [WeightMatrix]
+    /// W_gate, W_up.
+    let gateUp: ProjectionGroup
     let down: WeightMatrix
     let postFeedForwardNorm: Norm
-    /// Q, K and V stacked, and gate and up, when their types allow.
-    let qkv: FusedProjection?
-    let fusedGateUp: FusedProjection?
     /// Attention window of this block (nil: global) and its rotary base.
     let window: Int?
     let ropeBase: Float
@@ -32,25 +31,14 @@ struct Gemma3BlockWeights: TransformerBlock, @unchecked Sendable {
         }
         let e = hp.embedding, qd = hp.queryDim, kv = hp.kvDim, f = hp.feedForward
         attentionNorm = try norm("attn_norm", e)
-        let q = try WeightMatrix(t("attn_q.weight"), rows: qd, cols: e, pack: false)
-        let k = try WeightMatrix(t("attn_k.weight"), rows: kv, cols: e, pack: false)
-        let v = try WeightMatrix(t("attn_v.weight"), rows: kv, cols: e, pack: false)
-        qkv = FusedProjection([q, k, v])
-        queryKeyValue = qkv != nil ? [q, k, v] : [
-            try WeightMatrix(t("attn_q.weight"), rows: qd, cols: e),
-            try WeightMatrix(t("attn_k.weight"), rows: kv, cols: e),
-            try WeightMatrix(t("attn_v.weight"), rows: kv, cols: e),
-        ]
+        queryKeyValue = try ProjectionGroup([(t("attn_q.weight"), qd), (t("attn_k.weight"), kv), (t("attn_v.weight"), kv)],
+                                            cols: e)
         queryNorm = try norm("attn_q_norm", hp.headDim)
         keyNorm = try norm("attn_k_norm", hp.headDim)
         attentionOutput = try WeightMatrix(t("attn_output.weight"), rows: e, cols: qd)
         postAttentionNorm = try norm("post_attention_norm", e)
         feedForwardNorm = try norm("ffn_norm", e)
-        let g = try WeightMatrix(t("ffn_gate.weight"), rows: f, cols: e, pack: false)
-        let u = try WeightMatrix(t("ffn_up.weight"), rows: f, cols: e, pack: false)
-        fusedGateUp = FusedProjection([g, u])
-        gateUp = fusedGateUp != nil ? [g, u] : [try WeightMatrix(t("ffn_gate.weight"), rows: f, cols: e),
-                                                 try WeightMatrix(t("ffn_up.weight"), rows: f, cols: e)]
+        gateUp = try ProjectionGroup([(t("ffn_gate.weight"), f), (t("ffn_up.weight"), f)], cols: e)
         down = try WeightMatrix(t("ffn_down.weight"), rows: e, cols: f)
         postFeedForwardNorm = try norm("post_ffw_norm", e)
         let sliding = hp.isSlidingBlock(block)
@@ -76,13 +64,7 @@ extension ModelShard {
     func gemma3AttentionStep(_ w: Gemma3BlockWeights, layer: Int, x: UnsafeMutablePointer<Float>, batch: BatchLayout) {
         let e = hp.embedding, s = scratch, n = batch.rows
         w.attentionNorm.apply(s.normed.pointer, x, rows: n, width: e, epsilon: hp.normEpsilon, pool: pool)
-        if let qkv = w.qkv {
-            qkv.apply(pool, s.normed.pointer, batch.tokens, into: s.query.pointer, s.key.pointer, s.value.pointer)
-        } else {
-            w.queryKeyValue[0].apply(pool, s.normed.pointer, batch.tokens, into: s.query.pointer)
-            w.queryKeyValue[1].apply(pool, s.normed.pointer, batch.tokens, into: s.key.pointer)
-            w.queryKeyValue[2].apply(pool, s.normed.pointer, batch.tokens, into: s.value.pointer)
-        }
+        w.queryKeyValue.apply(pool, s.normed.pointer, batch.tokens, into: s.query.pointer, s.key.pointer, s.value.pointer)
         w.queryNorm.apply(s.query.pointer, s.query.pointer, rows: n * hp.heads, width: hp.headDim,
                           epsilon: hp.normEpsilon, pool: pool)
         w.keyNorm.apply(s.key.pointer, s.key.pointer, rows: n * hp.kvHeads, width: hp.headDim,
@@ -102,12 +84,7 @@ extension ModelShard {
     func gemma3FeedForwardStep(_ w: Gemma3BlockWeights, x: UnsafeMutablePointer<Float>, tokens: TokenRows) {
         let e = hp.embedding, s = scratch, n = tokens.count
         w.feedForwardNorm.apply(s.normed.pointer, x, rows: n, width: e, epsilon: hp.normEpsilon, pool: pool)
-        if let gateUp = w.fusedGateUp {
-            gateUp.apply(pool, s.normed.pointer, tokens, into: s.gate.pointer, s.up.pointer)
-        } else {
-            w.gateUp[0].apply(pool, s.normed.pointer, tokens, into: s.gate.pointer)
-            w.gateUp[1].apply(pool, s.normed.pointer, tokens, into: s.up.pointer)
-        }
+        w.gateUp.apply(pool, s.normed.pointer, tokens, into: s.gate.pointer, s.up.pointer)
         geluGate(s.gate.pointer, s.up.pointer, count: n * hp.feedForward)
         w.down.apply(pool, s.gate.pointer, tokens, into: s.projected.pointer)
         w.postFeedForwardNorm.apply(s.projected.pointer, s.projected.pointer, rows: n, width: e,

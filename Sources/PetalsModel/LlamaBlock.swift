@@ -7,22 +7,17 @@ import PluginAPI
 /// a head size that need not be embedding / heads).
 struct LlamaBlockWeights: TransformerBlock, @unchecked Sendable {
     let attentionNorm: Norm
-    let query: WeightMatrix
-    let key: WeightMatrix
-    let value: WeightMatrix
+    /// W_q, W_k, W_v.
+    let queryKeyValue: ProjectionGroup
     /// Qwen2: b_q, b_k, b_v.
     let queryKeyValueBias: (query: WeightVector, key: WeightVector, value: WeightVector)?
     /// Qwen3: RMSNorm weights over each head of q and of k.
     let queryKeyNorm: (query: Norm, key: Norm)?
     let attentionOutput: WeightMatrix
     let feedForwardNorm: Norm
-    let gate: WeightMatrix
-    let up: WeightMatrix
+    /// W_gate, W_up.
+    let gateUp: ProjectionGroup
     let down: WeightMatrix
-    /// Q, K and V stacked (one pool job per step), when their types allow.
-    let qkv: FusedProjection?
-    /// Gate and up stacked, when their types allow.
-    let gateUp: FusedProjection?
     /// The model's last block (its feed-forward runs on each sequence's output row only).
     let isLastBlock: Bool
 
@@ -30,14 +25,8 @@ struct LlamaBlockWeights: TransformerBlock, @unchecked Sendable {
         func t(_ suffix: String) throws -> TensorView { try requireTensor(model, "blk.\(block).\(suffix)") }
         let e = hp.embedding, qd = hp.queryDim, kv = hp.kvDim
         attentionNorm = try Norm(model: model, "blk.\(block).attn_norm", width: e, architecture: .llama)
-        let q = try WeightMatrix(t("attn_q.weight"), rows: qd, cols: e, pack: false)
-        let k = try WeightMatrix(t("attn_k.weight"), rows: kv, cols: e, pack: false)
-        let v = try WeightMatrix(t("attn_v.weight"), rows: kv, cols: e, pack: false)
-        qkv = FusedProjection([q, k, v])
-        // Unfused fallback: pack each on its own (a no-op when the fused packing succeeded).
-        query = qkv == nil ? try WeightMatrix(t("attn_q.weight"), rows: qd, cols: e) : q
-        key = qkv == nil ? try WeightMatrix(t("attn_k.weight"), rows: kv, cols: e) : k
-        value = qkv == nil ? try WeightMatrix(t("attn_v.weight"), rows: kv, cols: e) : v
+        queryKeyValue = try ProjectionGroup([(t("attn_q.weight"), qd), (t("attn_k.weight"), kv), (t("attn_v.weight"), kv)],
+                                            cols: e)
         if model.tensors["blk.\(block).attn_q.bias"] != nil {
             queryKeyValueBias = (try WeightVector(t("attn_q.bias"), count: qd), try WeightVector(t("attn_k.bias"), count: kv),
                                  try WeightVector(t("attn_v.bias"), count: kv))
@@ -52,11 +41,7 @@ struct LlamaBlockWeights: TransformerBlock, @unchecked Sendable {
         }
         attentionOutput = try WeightMatrix(t("attn_output.weight"), rows: e, cols: qd)
         feedForwardNorm = try Norm(model: model, "blk.\(block).ffn_norm", width: e, architecture: .llama)
-        let g = try WeightMatrix(t("ffn_gate.weight"), rows: hp.feedForward, cols: e, pack: false)
-        let u = try WeightMatrix(t("ffn_up.weight"), rows: hp.feedForward, cols: e, pack: false)
-        gateUp = FusedProjection([g, u])
-        gate = gateUp == nil ? try WeightMatrix(t("ffn_gate.weight"), rows: hp.feedForward, cols: e) : g
-        up = gateUp == nil ? try WeightMatrix(t("ffn_up.weight"), rows: hp.feedForward, cols: e) : u
+        gateUp = try ProjectionGroup([(t("ffn_gate.weight"), hp.feedForward), (t("ffn_up.weight"), hp.feedForward)], cols: e)
         down = try WeightMatrix(t("ffn_down.weight"), rows: e, cols: hp.feedForward)
         isLastBlock = block == hp.blockCount - 1
     }
@@ -75,13 +60,7 @@ extension ModelShard {
     func llamaAttentionStep(_ w: LlamaBlockWeights, layer: Int, x: UnsafeMutablePointer<Float>, batch: BatchLayout) {
         let e = hp.embedding, s = scratch, n = batch.rows
         w.attentionNorm.apply(s.normed.pointer, x, rows: n, width: e, epsilon: hp.normEpsilon, pool: pool)
-        if let qkv = w.qkv {
-            qkv.apply(pool, s.normed.pointer, batch.tokens, into: s.query.pointer, s.key.pointer, s.value.pointer)
-        } else {
-            w.query.apply(pool, s.normed.pointer, batch.tokens, into: s.query.pointer)
-            w.key.apply(pool, s.normed.pointer, batch.tokens, into: s.key.pointer)
-            w.value.apply(pool, s.normed.pointer, batch.tokens, into: s.value.pointer)
-        }
+        w.queryKeyValue.apply(pool, s.normed.pointer, batch.tokens, into: s.query.pointer, s.key.pointer, s.value.pointer)
         if let bias = w.queryKeyValueBias {
             bias.query.add(to: s.query.pointer, rows: n)
             bias.key.add(to: s.key.pointer, rows: n)
@@ -105,12 +84,7 @@ extension ModelShard {
     func llamaFeedForwardStep(_ w: LlamaBlockWeights, x: UnsafeMutablePointer<Float>, tokens: TokenRows) {
         let e = hp.embedding, s = scratch, n = tokens.count
         w.feedForwardNorm.apply(s.normed.pointer, x, rows: n, width: e, epsilon: hp.normEpsilon, pool: pool)
-        if let gateUp = w.gateUp {
-            gateUp.apply(pool, s.normed.pointer, tokens, into: s.gate.pointer, s.up.pointer)
-        } else {
-            w.gate.apply(pool, s.normed.pointer, tokens, into: s.gate.pointer)
-            w.up.apply(pool, s.normed.pointer, tokens, into: s.up.pointer)
-        }
+        w.gateUp.apply(pool, s.normed.pointer, tokens, into: s.gate.pointer, s.up.pointer)
         ck_silu_mul_pool(pool.raw, s.gate.pointer, s.up.pointer, Int64(n * hp.feedForward))
         w.down.apply(pool, s.gate.pointer, tokens, into: s.projected.pointer)
         ck_add_pool(pool.raw, x, s.projected.pointer, Int64(n * e))

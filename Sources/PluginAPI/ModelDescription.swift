@@ -90,7 +90,9 @@ public struct ModelDescription: Codable, Equatable, Sendable {
 
 /// The tokenizer of a model, as stored in GGUF metadata or derived from tokenizer.json.
 public struct TokenizerDescription: Codable, Equatable, Sendable {
-    /// Tokenizer family: "gpt2" is byte-level BPE, "llama" SentencePiece (scores, byte fallback).
+    /// Tokenizer family: "gpt2" is byte-level BPE, "llama" SentencePiece (scores, byte fallback),
+    /// "sentencepiece-bpe" a SentencePiece vocabulary as Hugging Face tokenizers runs it from a
+    /// tokenizer.json (BPE with `byte_fallback`: characters, spaces as "▁", merged by rank).
     public var model: String
     /// Pre-tokenizer name in llama.cpp's vocabulary: "smollm", "gpt2", "llama3", "bloom", ...
     public var pre: String
@@ -114,11 +116,16 @@ public struct TokenizerDescription: Codable, Equatable, Sendable {
     public var addSpacePrefix: Bool?
     /// The token that stands for bytes without one (`tokenizer.ggml.unknown_token_id`).
     public var unknownTokenID: Int?
+    /// "sentencepiece-bpe": where "▁" is prefixed to text: "always" (every text between special
+    /// tokens: a Prepend normalizer), "metaspace-always" (every such text that does not start
+    /// with a space), "metaspace-first" (only the text that starts the input, unless it starts
+    /// with a space) or "never" (nil).
+    public var spacePrefix: String?
 
     public init(model: String, pre: String, tokens: [String], tokenTypes: [Int32], merges: [String],
                 bosTokenID: Int?, eosTokenID: Int?, addBOSToken: Bool, chatTemplate: String?,
                 cleanSpaces: Bool? = nil, scores: [Float]? = nil, addSpacePrefix: Bool? = nil,
-                unknownTokenID: Int? = nil) {
+                unknownTokenID: Int? = nil, spacePrefix: String? = nil) {
         self.model = model
         self.pre = pre
         self.tokens = tokens
@@ -132,6 +139,7 @@ public struct TokenizerDescription: Codable, Equatable, Sendable {
         self.scores = scores
         self.addSpacePrefix = addSpacePrefix
         self.unknownTokenID = unknownTokenID
+        self.spacePrefix = spacePrefix
     }
 
     enum CodingKeys: String, CodingKey {
@@ -139,5 +147,6 @@ public struct TokenizerDescription: Codable, Equatable, Sendable {
         case tokenTypes = "token_types", bosTokenID = "bos_token_id", eosTokenID = "eos_token_id"
         case addBOSToken = "add_bos_token", chatTemplate = "chat_template", cleanSpaces = "clean_spaces"
         case scores, addSpacePrefix = "add_space_prefix", unknownTokenID = "unknown_token_id"
+        case spacePrefix = "space_prefix"
     }
 }

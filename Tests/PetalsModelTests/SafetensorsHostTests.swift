@@ -88,7 +88,11 @@ final class SafetensorsHostTests: XCTestCase {
              "rope type 'linear' (full_attention)"),
             ("qwen2", { $0["use_sliding_window"] = true }, "use_sliding_window is true"),
             ("qwen3-bf16", { $0["attention_bias"] = true }, "attention_bias is true"),
-            ("llama", { $0["head_dim"] = 32 }, "head_dim 32 differs"),
+            // A llama head_dim of its own is read (as transformers reads it): q_proj then has
+            // 4 heads of 32 rows, which this fixture's weights have not.
+            ("llama", { $0["head_dim"] = 32 }, "self_attn.q_proj.weight"),
+            ("llama", { $0["head_dim"] = 32 }, "config.json implies [128, 64]"),
+            ("llama", { $0["head_dim"] = 0 }, "head_dim 0 is not positive"),
         ]
         for (name, edit, reason) in refusals {
             let message = try openError(try editedConfig(name, edit))

@@ -92,6 +92,43 @@ final class BPEMerger: @unchecked Sendable {
         }
     }
 
+    /// Merges one word of UTF-8 text by characters, as Hugging Face tokenizers' BPE does with
+    /// `byte_fallback` (SentencePiece vocabularies in tokenizer.json): each character starts as
+    /// its own token; one without a token becomes the `<0xXX>` tokens of its bytes (`byteTokens`,
+    /// else `unknown`), which merge with nothing, so the characters between them merge as
+    /// separate runs.
+    func encode(characters text: [UInt8], byteTokens: [Int?], unknown: Int?, into output: inout [Int]) {
+        var run: [Int32] = []
+        var lastWasUnknown = false
+        func flushRun() {
+            if run.isEmpty { return }
+            lastWasUnknown = false
+            if run.count > 1 { merge(&run) }
+            for piece in run where piece >= 0 { output.append(Int(tokenOfPiece[Int(piece)])) }
+            run.removeAll(keepingCapacity: true)
+        }
+        var offset = 0
+        while offset < text.count {
+            let length = min(UTF8Scalars.length(lead: text[offset]), text.count - offset)
+            let character = text[offset..<offset + length]
+            offset += length
+            if let piece = pieceOfText[String(decoding: character, as: UTF8.self)], tokenOfPiece[Int(piece)] >= 0 {
+                run.append(piece)
+                continue
+            }
+            flushRun()
+            let bytes = character.map { byteTokens[Int($0)] }
+            if bytes.allSatisfy({ $0 != nil }) {
+                output.append(contentsOf: bytes.compactMap { $0 })
+                lastWasUnknown = false
+            } else if let unknown, !lastWasUnknown {
+                output.append(unknown)  // fuse_unk (as SentencePiece conversions set it): one for a run
+                lastWasUnknown = true
+            }
+        }
+        flushRun()
+    }
+
     /// Merges in place; merged-away positions are set to -1.
     private func merge(_ pieces: inout [Int32]) {
         let count = pieces.count

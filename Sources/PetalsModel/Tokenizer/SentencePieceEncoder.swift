@@ -39,7 +39,7 @@ struct SentencePieceEncoder: Sendable {
         var lengths: [Int] = []
         var offset = 0
         while offset < text.count {
-            let length = min(Self.utf8Length(text[offset]), text.count - offset)
+            let length = min(UTF8Scalars.length(lead: text[offset]), text.count - offset)
             starts.append(offset)
             lengths.append(length)
             offset += length
@@ -83,13 +83,6 @@ struct SentencePieceEncoder: Sendable {
             }
             i = next[i]
         }
-    }
-
-    /// llama.cpp's `unicode_len_utf8`: the sequence length its lead byte announces (1 for
-    /// continuation bytes).
-    private static func utf8Length(_ lead: UInt8) -> Int {
-        let lookup = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4]
-        return lookup[Int(lead >> 4)]
     }
 }
 

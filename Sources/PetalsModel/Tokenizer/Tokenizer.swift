@@ -8,7 +8,12 @@ import PluginAPI
 ///   are merged into tokens by the merge list (`BPEMerger`); merged words are cached;
 /// - SentencePiece (`tokenizer.ggml.model` "llama": Llama 2, Mistral, Gemma): spaces become "▁",
 ///   a space is prepended when the file asks for it, and characters are merged by token score
-///   with byte fallback (`SentencePieceEncoder`).
+///   with byte fallback (`SentencePieceEncoder`);
+/// - SentencePiece vocabularies in a Hugging Face tokenizer.json ("sentencepiece-bpe": BPE with
+///   `byte_fallback`, as Gemma's, Llama 2's and Mistral v0.x's): spaces become "▁", "▁" is
+///   prefixed as the file's normalizer or Metaspace says, and characters are merged by merge
+///   rank, those without a token falling back to byte tokens (`BPEMerger.encode(characters:)`),
+///   as the tokenizers library does.
 ///
 /// Either way special-token texts are cut out of the input first (`SpecialTokenSplitter`), except
 /// inside a prompt's literal ranges (chat message contents).
@@ -20,6 +25,25 @@ public final class Tokenizer: @unchecked Sendable {
     private enum Encoding {
         case byteLevelBPE(PreTokenizer, BPEMerger)
         case sentencePiece(SentencePieceEncoder, addSpacePrefix: Bool)
+        case sentencePieceBPE(BPEMerger, byteTokens: [Int?], prefix: SpacePrefix)
+    }
+
+    /// Where a SentencePiece BPE vocabulary prefixes "▁" (TokenizerDescription.spacePrefix).
+    private enum SpacePrefix: String {
+        case always
+        case metaspaceAlways = "metaspace-always"
+        case metaspaceFirst = "metaspace-first"
+        case never
+
+        /// Whether "▁" goes before a text that starts at byte `offset` of the input.
+        func prefixes(_ text: ArraySlice<UInt8>, offset: Int) -> Bool {
+            switch self {
+            case .always: return true
+            case .metaspaceAlways: return text.first != 0x20
+            case .metaspaceFirst: return offset == 0 && text.first != 0x20
+            case .never: return false
+            }
+        }
     }
 
     private let tokens: [String]
@@ -46,11 +70,11 @@ public final class Tokenizer: @unchecked Sendable {
     public let unknownTokenID: Int?
 
     public init(_ description: TokenizerDescription) throws {
-        guard description.model == "gpt2" || description.model == "llama" else {
+        guard ["gpt2", "llama", "sentencepiece-bpe"].contains(description.model) else {
             throw TokenizerError.unsupportedModel(description.model)
         }
         guard !description.tokens.isEmpty else { throw TokenizerError.emptyVocabulary }
-        let isSentencePiece = description.model == "llama"
+        let isSentencePiece = description.model != "gpt2"
         let preTokenizer = isSentencePiece ? nil : try PreTokenizer(name: description.pre)
         preTokenizerName = description.pre
         // llama.cpp: SentencePiece vocabularies never clean spaces; BPE ones per pre-tokenizer.
@@ -95,6 +119,15 @@ public final class Tokenizer: @unchecked Sendable {
                                                   attributes: &attributes)
         if let preTokenizer {
             encoding = .byteLevelBPE(preTokenizer, try BPEMerger(tokens: tokens, tokenOf: tokenOf, merges: description.merges))
+        } else if description.model == "sentencepiece-bpe" {
+            guard let prefix = SpacePrefix(rawValue: description.spacePrefix ?? "never") else {
+                throw TokenizerError.unsupportedPreTokenizer("space prefix \(description.spacePrefix ?? "")",
+                                                             supported: ["always", "metaspace-always", "metaspace-first", "never"])
+            }
+            // Byte fallback as the tokenizers library does it: "<0xAB>" tokens only.
+            let byteTokens = (0...255).map { idOfBytes[Array(String(format: "<0x%02X>", $0).utf8)] }
+            encoding = .sentencePieceBPE(try BPEMerger(tokens: tokens, tokenOf: tokenOf, merges: description.merges),
+                                         byteTokens: byteTokens, prefix: prefix)
         } else {
             let scores = description.scores ?? []
             encoding = .sentencePiece(try SentencePieceEncoder(tokens: tokens, idOfBytes: idOfBytes, scores: scores),
@@ -183,6 +216,14 @@ public final class Tokenizer: @unchecked Sendable {
                         if byte == 0x20 { text += SentencePieceEncoder.space } else { text.append(byte) }
                     }
                     encoder.encode(text, into: &output, unknown: unknownTokenID)
+                case .sentencePieceBPE(let merger, let byteTokens, let prefix):
+                    // tokenizers splits special tokens out first and normalizes (and pre-tokenizes)
+                    // each text between them on its own.
+                    var text: [UInt8] = prefix.prefixes(bytes[range], offset: range.lowerBound) ? SentencePieceEncoder.space : []
+                    for byte in bytes[range] {
+                        if byte == 0x20 { text += SentencePieceEncoder.space } else { text.append(byte) }
+                    }
+                    merger.encode(characters: text, byteTokens: byteTokens, unknown: unknownTokenID, into: &output)
                 }
                 previousWasSpecial = false
             }
@@ -243,12 +284,22 @@ public final class Tokenizer: @unchecked Sendable {
     public func decodeBytes(_ ids: [Int], renderSpecial: Bool = false) -> [UInt8] {
         var bytes: [UInt8] = []
         for id in ids { bytes.append(contentsOf: tokenBytes(id, renderSpecial: renderSpecial)) }
-        // llama.cpp drops the space a SentencePiece vocabulary prefixed to the text.
-        if case .sentencePiece(_, addSpacePrefix: true) = encoding, let first = ids.first,
-           tokenBytes(first, renderSpecial: renderSpecial).first == 0x20, bytes.first == 0x20 {
+        // llama.cpp drops the space a SentencePiece vocabulary prefixed to the text (tokenizers'
+        // Strip and Metaspace decoders alike).
+        if prefixesSpace, let first = ids.first, tokenBytes(first, renderSpecial: renderSpecial).first == 0x20,
+           bytes.first == 0x20 {
             bytes.removeFirst()
         }
         return cleanSpaces ? SpaceCleaning.clean(bytes) : bytes
+    }
+
+    /// Whether encoding puts "▁" before text (then decoding drops the space it gives).
+    private var prefixesSpace: Bool {
+        switch encoding {
+        case .byteLevelBPE: return false
+        case .sentencePiece(_, let addSpacePrefix): return addSpacePrefix
+        case .sentencePieceBPE(_, _, let prefix): return prefix != .never
+        }
     }
 
     /// Whether `decode` removes spaces before punctuation (llama.cpp's clean_spaces); when it
@@ -288,6 +339,15 @@ enum UTF8Scalars {
         }
         return ((b0 & 0x07) << 18 | UInt32(bytes[i + 1] & 0x3F) << 12
                 | UInt32(bytes[i + 2] & 0x3F) << 6 | UInt32(bytes[i + 3] & 0x3F), 4)
+    }
+}
+
+extension UTF8Scalars {
+    /// The sequence length a UTF-8 lead byte announces (1 for continuation bytes, as llama.cpp's
+    /// unicode_len_utf8).
+    static func length(lead: UInt8) -> Int {
+        let lookup = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4]
+        return lookup[Int(lead >> 4)]
     }
 }
 

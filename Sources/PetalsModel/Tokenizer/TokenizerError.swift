@@ -19,7 +19,7 @@ public enum TokenizerError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unsupportedModel(let model):
-            return "unsupported tokenizer model '\(model)': byte-level BPE ('gpt2') and SentencePiece ('llama') are implemented"
+            return "unsupported tokenizer model '\(model)': byte-level BPE ('gpt2'), SentencePiece ('llama') and tokenizer.json's SentencePiece BPE ('sentencepiece-bpe') are implemented"
         case .unsupportedPreTokenizer(let pre, let supported):
             return "unsupported pre-tokenizer '\(pre)'; supported: \(supported.joined(separator: ", "))"
         case .malformedMerge(let index, let text):

@@ -114,30 +114,19 @@ public final class GenerationQueue: @unchecked Sendable {
     public func prometheusText() -> String {
         let schedulers = lock.withLock { statisticsSource }?() ?? []
         return lock.withLock {
-            var out = ""
-            func metric(_ name: String, _ type: String, _ help: String, _ value: Double) {
-                out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name) \(PrometheusExporter.format(value))\n"
-            }
-            metric("plumise_generations_running", "gauge", "Generations running now (batched together).", Double(active))
-            metric("plumise_generation_queue_length", "gauge", "Generations waiting for a place.", Double(waiters.count))
-            metric("plumise_generation_queue_capacity", "gauge", "Generations that may wait; beyond it requests get 503.",
-                   Double(waiting))
-            metric("plumise_generations_refused_total", "counter", "Requests refused with 503 because the queue was full.",
-                   Double(refused))
-            metric("plumise_generations_cancelled_total", "counter", "Generations stopped because their client went away.",
-                   Double(cancelled))
-            /// Cumulative buckets (upper bound, count in that bucket), +Inf, sum and count.
-            func histogram(_ name: String, _ help: String, _ buckets: [(Double, Int)], count: Int, sum: Double) {
-                out += "# HELP \(name) \(help)\n# TYPE \(name) histogram\n"
-                var cumulative = 0
-                for (bound, n) in buckets {
-                    cumulative += n
-                    out += "\(name)_bucket{le=\"\(PrometheusExporter.format(bound))\"} \(cumulative)\n"
-                }
-                out += "\(name)_bucket{le=\"+Inf\"} \(count)\n\(name)_sum \(PrometheusExporter.format(sum))\n\(name)_count \(count)\n"
-            }
-            histogram("plumise_time_to_first_token_seconds", "Seconds from a request's arrival to its first generated token.",
-                      Array(zip(Self.firstTokenBuckets, firstTokenCounts)), count: firstTokenCount, sum: firstTokenSum)
+            var out = PrometheusText()
+            out.metric("plumise_generations_running", "gauge", "Generations running now (batched together).", Double(active))
+            out.metric("plumise_generation_queue_length", "gauge", "Generations waiting for a place.", Double(waiters.count))
+            out.metric("plumise_generation_queue_capacity", "gauge", "Generations that may wait; beyond it requests get 503.",
+                       Double(waiting))
+            out.metric("plumise_generations_refused_total", "counter", "Requests refused with 503 because the queue was full.",
+                       Double(refused))
+            out.metric("plumise_generations_cancelled_total", "counter", "Generations stopped because their client went away.",
+                       Double(cancelled))
+            out.histogram("plumise_time_to_first_token_seconds",
+                          "Seconds from a request's arrival to its first generated token.",
+                          cumulativeBuckets: PrometheusText.cumulative(bounds: Self.firstTokenBuckets, counts: firstTokenCounts),
+                          count: firstTokenCount, sum: firstTokenSum)
             var total = StepScheduler.Statistics()
             for s in schedulers {
                 total.batches += s.batches
@@ -146,16 +135,17 @@ public final class GenerationQueue: @unchecked Sendable {
                 total.queuedSteps += s.queuedSteps
                 for i in total.batchesBySequences.indices { total.batchesBySequences[i] += s.batchesBySequences[i] }
             }
-            metric("plumise_batches_total", "counter", "Batched forwards run by this node's shard.", Double(total.batches))
-            metric("plumise_batch_rows_total", "counter", "Rows (tokens) run in those batches.", Double(total.rows))
-            metric("plumise_batch_sequences_total", "counter", "Sequences in those batches (once per batch).",
-                   Double(total.sequences))
-            metric("plumise_step_queue_length", "gauge", "Steps waiting for or in the shard's current batch.",
-                   Double(total.queuedSteps))
-            histogram("plumise_batch_sequences", "Batches by the number of sequences they ran.",
-                      Array(zip(StepScheduler.Statistics.sequenceBuckets.map(Double.init), total.batchesBySequences)),
-                      count: total.batches, sum: Double(total.sequences))
-            return out
+            out.metric("plumise_batches_total", "counter", "Batched forwards run by this node's shard.", Double(total.batches))
+            out.metric("plumise_batch_rows_total", "counter", "Rows (tokens) run in those batches.", Double(total.rows))
+            out.metric("plumise_batch_sequences_total", "counter", "Sequences in those batches (once per batch).",
+                       Double(total.sequences))
+            out.metric("plumise_step_queue_length", "gauge", "Steps waiting for or in the shard's current batch.",
+                       Double(total.queuedSteps))
+            out.histogram("plumise_batch_sequences", "Batches by the number of sequences they ran.",
+                          cumulativeBuckets: PrometheusText.cumulative(
+                              bounds: StepScheduler.Statistics.sequenceBuckets.map(Double.init), counts: total.batchesBySequences),
+                          count: total.batches, sum: Double(total.sequences))
+            return out.text
         }
     }
 }

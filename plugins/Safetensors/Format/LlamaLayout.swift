@@ -20,7 +20,7 @@ struct LlamaLayout: CheckpointLayout {
     init(_ config: ConfigJSON, variant: Variant) throws {
         self.variant = variant
         var s = try RMSNormDecoderShape.read(config, tiedByDefault: false)
-        s.headDim = try Self.headDim(config, variant: variant, embedding: s.embedding, heads: s.heads)
+        s.headDim = try Self.headDim(config, embedding: s.embedding, heads: s.heads)
         s.ropeDims = s.headDim ?? s.embedding / s.heads
         if let factor = try config.optionalDouble("partial_rotary_factor"), factor != 1 {
             throw SafetensorsError.unsupported(path: config.path, reason: "partial_rotary_factor \(factor) (rotary embeddings over the whole head only)")
@@ -42,9 +42,9 @@ struct LlamaLayout: CheckpointLayout {
         shape = s
     }
 
-    /// head_dim when it is not hidden_size / num_attention_heads (Qwen3, Mistral Nemo); plain
-    /// llama and Qwen2 checkpoints have no other.
-    private static func headDim(_ config: ConfigJSON, variant: Variant, embedding: Int, heads: Int) throws -> Int? {
+    /// head_dim when it is not hidden_size / num_attention_heads (Qwen3, Mistral Nemo; transformers
+    /// reads it for llama and Qwen2 too, with hidden_size / num_attention_heads as the default).
+    private static func headDim(_ config: ConfigJSON, embedding: Int, heads: Int) throws -> Int? {
         let implied = embedding % heads == 0 ? embedding / heads : nil
         guard let declared = try config.optionalInt("head_dim"), declared != implied else {
             guard implied != nil else {
@@ -52,8 +52,8 @@ struct LlamaLayout: CheckpointLayout {
             }
             return nil
         }
-        guard declared > 0, variant == .qwen3 || variant == .mistral else {
-            throw SafetensorsError.unsupported(path: config.path, reason: "head_dim \(declared) differs from hidden_size / num_attention_heads = \(implied.map(String.init) ?? "?")")
+        guard declared > 0 else {
+            throw SafetensorsError.badConfig(path: config.path, reason: "head_dim \(declared) is not positive")
         }
         return declared
     }

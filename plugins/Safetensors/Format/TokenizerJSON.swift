@@ -4,9 +4,13 @@ import PluginAPI
 /// Reads a Hugging Face tokenizer.json (plus tokenizer_config.json and config.json for the
 /// special token ids and chat template) into the host's TokenizerDescription.
 ///
-/// Only byte-level BPE is accepted, with the pre-tokenizers the host implements: GPT-2's
-/// (ByteLevel with its regex), SmolLM's (individual digits, then GPT-2's), BLOOM's (its Split
-/// regex, then ByteLevel without regex), Llama 3's and Qwen2's (their Split regex, then ByteLevel).
+/// Two kinds are accepted:
+/// - byte-level BPE, with the pre-tokenizers the host implements: GPT-2's (ByteLevel with its
+///   regex), SmolLM's (individual digits, then GPT-2's), BLOOM's (its Split regex, then ByteLevel
+///   without regex), Llama 3's and Qwen2's (their Split regex, then ByteLevel);
+/// - SentencePiece vocabularies converted by transformers (BPE with `byte_fallback`): Gemma's
+///   (a Replace " " → "▁" normalizer, its no-op Split on " "), legacy Llama 2 / Mistral ones
+///   (Prepend "▁" and Replace normalizers) and newer ones (a Metaspace pre-tokenizer, split off).
 /// Anything else is refused with a message naming what was found, never approximated.
 struct TokenizerJSON {
     static let bloomPattern = " ?[^(\\s|[.,!?…。，、।۔،])]+"
@@ -34,20 +38,29 @@ struct TokenizerJSON {
             throw fail("not a JSON object")
         }
         guard let model = root["model"] as? [String: Any], (model["type"] as? String ?? "BPE") == "BPE" else {
-            throw fail("model.type must be BPE (byte-level BPE is the only tokenizer implemented)")
-        }
-        if let normalizer = root["normalizer"] as? [String: Any] {
-            throw fail("normalizer \(normalizer["type"] ?? "?") is not supported (byte-level BPE tokenizers have none)")
+            throw fail("model.type must be BPE (byte-level BPE and SentencePiece BPE are the tokenizers implemented)")
         }
         for option in ["continuing_subword_prefix", "end_of_word_suffix"] where model[option] is String {
             throw fail("model.\(option) is not supported")
         }
-        if model["byte_fallback"] as? Bool == true { throw fail("model.byte_fallback is not supported") }
+        if let dropout = model["dropout"] as? Double, dropout > 0 { throw fail("model.dropout \(dropout) is not supported") }
+        let sentencePiece = model["byte_fallback"] as? Bool == true
+        let kind: (model: String, pre: String, spacePrefix: String?)
+        if sentencePiece {
+            if model["ignore_merges"] as? Bool == true { throw fail("model.ignore_merges with byte_fallback is not supported") }
+            kind = ("sentencepiece-bpe", "default", try spacePrefix(normalizer: root["normalizer"], preTokenizer: root["pre_tokenizer"]))
+        } else {
+            if let normalizer = root["normalizer"] as? [String: Any] {
+                throw fail("normalizer \(normalizer["type"] ?? "?") is not supported (byte-level BPE tokenizers have none)")
+            }
+            kind = ("gpt2", try preTokenizerName(root["pre_tokenizer"], ignoreMerges: model["ignore_merges"] as? Bool ?? false), nil)
+        }
 
-        let (tokens, tokenTypes) = try vocabulary(model: model, added: root["added_tokens"] as? [[String: Any]] ?? [])
+        let (tokens, tokenTypes) = try vocabulary(model: model, added: root["added_tokens"] as? [[String: Any]] ?? [],
+                                                  byteTokens: sentencePiece)
         let merges = try mergeRules(model["merges"])
-        let pre = try preTokenizerName(root["pre_tokenizer"], ignoreMerges: model["ignore_merges"] as? Bool ?? false)
         let idOf = Dictionary(tokens.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        let unknown = (model["unk_token"] as? String).flatMap { idOf[$0] }
 
         func special(_ key: String) -> Int? {
             if let id = modelConfig.firstInt("\(key)_token_id"), tokens.indices.contains(id) { return id }
@@ -61,20 +74,71 @@ struct TokenizerJSON {
             guard let id = idOf[first] else { throw fail("post_processor adds \(first), which is not a token") }
             (bos, addBOS) = (id, true)
         }
+        var types = tokenTypes
+        if let unknown { types[unknown] = 2 }
         return TokenizerDescription(
-            model: "gpt2", pre: pre, tokens: tokens, tokenTypes: tokenTypes, merges: merges,
+            model: kind.model, pre: kind.pre, tokens: tokens, tokenTypes: types, merges: merges,
             bosTokenID: bos, eosTokenID: special("eos"), addBOSToken: addBOS,
             chatTemplate: try chatTemplate(tokenizerConfig, file: chatTemplateFile),
             // The tokenizers library decodes without clean-up; transformers applies it when the
             // tokenizer's config asks for it.
-            cleanSpaces: try tokenizerConfig.bool("clean_up_tokenization_spaces", default: false))
+            cleanSpaces: try tokenizerConfig.bool("clean_up_tokenization_spaces", default: false),
+            unknownTokenID: unknown, spacePrefix: kind.spacePrefix)
+    }
+
+    /// Where a SentencePiece BPE tokenizer prefixes "▁" (TokenizerDescription.spacePrefix; nil: never),
+    /// from the normalizer and pre-tokenizer forms transformers' converters write; spaces must
+    /// become "▁" in one of them.
+    private func spacePrefix(normalizer: Any?, preTokenizer: Any?) throws -> String? {
+        func describe(_ value: Any?) -> String {
+            guard let object = value as? [String: Any] else { return "none" }
+            return (try? String(decoding: JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)) ?? "?"
+        }
+        func isSpaceToMeta(_ value: Any?) -> Bool {
+            guard let o = value as? [String: Any], o["type"] as? String == "Replace",
+                  (o["pattern"] as? [String: Any])?["String"] as? String == " " else { return false }
+            return o["content"] as? String == "\u{2581}"
+        }
+        func isPrependMeta(_ value: Any?) -> Bool {
+            guard let o = value as? [String: Any], o["type"] as? String == "Prepend" else { return false }
+            return o["prepend"] as? String == "\u{2581}"
+        }
+        let steps: [Any]
+        if let n = normalizer as? [String: Any], n["type"] as? String == "Sequence" {
+            steps = n["normalizers"] as? [Any] ?? []
+        } else {
+            steps = normalizer.map { $0 is NSNull ? [] : [$0] } ?? []
+        }
+        let pre = preTokenizer as? [String: Any]
+        switch steps.count {
+        case 1 where isSpaceToMeta(steps[0]), 2 where isPrependMeta(steps[0]) && isSpaceToMeta(steps[1]):
+            // Gemma's Split(" ", merged_with_previous) finds no space left: a no-op.
+            if let pre, !(pre["type"] as? String == "Split" && (pre["pattern"] as? [String: Any])?["String"] as? String == " ") {
+                throw fail("pre-tokenizer \(describe(pre)) after a SentencePiece normalizer is not supported")
+            }
+            return steps.count == 2 ? "always" : nil
+        case 0:
+            guard let pre, pre["type"] as? String == "Metaspace", (pre["replacement"] as? String ?? "\u{2581}") == "\u{2581}" else {
+                throw fail("a byte_fallback BPE needs spaces spelled \u{2581} by its normalizer or a Metaspace pre-tokenizer; found \(describe(pre))")
+            }
+            if pre["split"] as? Bool ?? true { throw fail("Metaspace with split true is not supported (merges run across words here)") }
+            switch pre["prepend_scheme"] as? String ?? ((pre["add_prefix_space"] as? Bool ?? true) ? "always" : "never") {
+            case "always": return "metaspace-always"
+            case "first": return "metaspace-first"
+            case "never": return nil
+            case let other: throw fail("Metaspace prepend_scheme \(other) is not supported")
+            }
+        default:
+            throw fail("normalizer \(describe(normalizer)) is not supported (SentencePiece BPE: Replace \" \" → \u{2581}, optionally after Prepend \u{2581})")
+        }
     }
 
     private func fail(_ reason: String) -> SafetensorsError { .badTokenizer(path: path, reason: reason) }
 
     /// Tokens by id (model.vocab and added_tokens together) and their llama.cpp token types:
     /// 1 normal, 3 control (special added tokens), 4 user-defined (other added tokens).
-    private func vocabulary(model: [String: Any], added: [[String: Any]]) throws -> ([String], [Int32]) {
+    /// With `byteTokens` (SentencePiece BPE) "<0xAB>" tokens are type 6, byte.
+    private func vocabulary(model: [String: Any], added: [[String: Any]], byteTokens: Bool) throws -> ([String], [Int32]) {
         guard let vocab = model["vocab"] as? [String: Any] else { throw fail("model.vocab is missing") }
         var textOf: [Int: String] = [:]
         var typeOf: [Int: Int32] = [:]
@@ -82,7 +146,7 @@ struct TokenizerJSON {
             guard let id = (value as? NSNumber)?.intValue, id >= 0 else { throw fail("vocab entry \(text) has no valid id") }
             if let other = textOf[id] { throw fail("tokens \(other) and \(text) share id \(id)") }
             textOf[id] = text
-            typeOf[id] = 1
+            typeOf[id] = byteTokens && Self.isByteToken(text) ? 6 : 1
         }
         for token in added {
             guard let id = (token["id"] as? NSNumber)?.intValue, id >= 0, let text = token["content"] as? String else {
@@ -106,6 +170,12 @@ struct TokenizerJSON {
             types.append(typeOf[id] ?? 1)
         }
         return (tokens, types)
+    }
+
+    /// "<0x00>" ... "<0xFF>".
+    private static func isByteToken(_ text: String) -> Bool {
+        let utf8 = Array(text.utf8)
+        return utf8.count == 6 && text.hasPrefix("<0x") && text.hasSuffix(">") && UInt8(text.dropFirst(3).prefix(2), radix: 16) != nil
     }
 
     /// Merge rules as "left right", from either form tokenizer.json uses.

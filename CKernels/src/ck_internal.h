@@ -133,6 +133,15 @@ ck_dot_fn ck__dot_for(int type);
 ck_dot4_fn ck__dot4_for(int type);
 /// The four-row, two-token kernel for `type` (SIMD only), or NULL.
 ck_tile4x2_fn ck__tile4x2_for(int type);
+
+/// One 32-weight block as bytes for the panel GEMM: signed values (Q5_0: q - 16) or, for the
+/// types with a min, the unsigned quants; its scale d and min m (0 without).
+typedef void (*ck_block32_fn)(const void *block, int8_t q[32], float *d, float *m);
+void ck__block32_q5_0(const void *block, int8_t q[32], float *d, float *m);
+void ck__block32_q5_1(const void *block, int8_t q[32], float *d, float *m);
+/// Batches of Q5_0 / Q5_1 weights (ck_block32_gemm.c): 0 when the type or machine has none.
+int ck__matmul_block32(ck_pool *pool, int type, int n_parts, const void *const *W, const int64_t *rows, int64_t cols,
+                       const uint8_t *act, size_t act_row_bytes, int64_t n_tok, float *const *Y);
 int ck__use_simd(void);
 
 /// Pool-owned scratch: `slot` 0 for matmul activations, 1.. for per-op use. Callers hold

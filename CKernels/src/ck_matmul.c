@@ -343,6 +343,10 @@ void ck_matmul_parts(ck_pool *pool, int type, int n_parts, const void *const *W,
         ck_pool_run(pool, n_tok, 8, prepare_rows, &prep);
         act = scratch;
     }
+    if (ck__matmul_block32(pool, type, n_parts, W, rows, cols, act, act_row_bytes, n_tok, Y)) {
+        if (pool) ck__pool_unlock_op(pool);
+        return;
+    }
     matmul_job job = { .dot = dot, .dot4 = dot4, .tile = f16_widened ? NULL : ck__tile4x2_for(type), .n_parts = n_parts, .w_row_bytes = ck_row_size(type, cols),
                        .act = act, .act_row_bytes = act_row_bytes, .cols = cols, .n_tok = n_tok };
     for (int i = 0; i < n_parts; i++) {

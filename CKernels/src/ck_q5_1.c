@@ -58,6 +58,14 @@ CK_AVX2 static inline __m256i q5_1_bytes(const ck_block_q5_1 *x) {
     return _mm256_or_si256(nibbles, _mm256_and_si256(ck__bit_mask_32(x->qh), _mm256_set1_epi8(0x10)));
 }
 
+/// A block for the panel GEMM (ck_block32_gemm.c): its unsigned quants, scale and min.
+CK_AVX2 void ck__block32_q5_1(const void *block, int8_t q[CK_QK], float *d, float *m) {
+    const ck_block_q5_1 *x = block;
+    _mm256_storeu_si256((__m256i *)q, q5_1_bytes(x));
+    *d = _cvtsh_ss(x->d);
+    *m = _cvtsh_ss(x->m);
+}
+
 CK_AVX2 float ck__dot_q5_1_q8_1_avx2(int64_t n, const void *w, const void *a) {
     const ck_block_q5_1 *x = w;
     const ck_block_q8_1 *y = a;
@@ -109,6 +117,11 @@ CK_AVX2 void ck__tile4x2_q5_1_q8_1_avx2(int64_t n, const void *w, size_t w_strid
     }
 }
 #else
+void ck__block32_q5_1(const void *block, int8_t q[CK_QK], float *d, float *m) {
+    q5_1_values(block, (uint8_t *)q);
+    *d = ck_fp16_to_fp32(((const ck_block_q5_1 *)block)->d);
+    *m = ck_fp16_to_fp32(((const ck_block_q5_1 *)block)->m);
+}
 float ck__dot_q5_1_q8_1_avx2(int64_t n, const void *w, const void *a) { return ck__dot_q5_1_q8_1_ref(n, w, a); }
 void ck__dot4_q5_1_q8_1_avx2(int64_t n, const void *w, size_t s, const void *a, float out[4]) {
     for (int r = 0; r < 4; r++) out[r] = ck__dot_q5_1_q8_1_ref(n, (const uint8_t *)w + r * s, a);

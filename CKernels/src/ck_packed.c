@@ -386,10 +386,46 @@ CK_AVX2 static void tile_q8_0(const ck_packed *p, int64_t g, const float *dx8, c
     out0[2] = ck__hsum8(a20); out1[2] = ck__hsum8(a21);
     out0[3] = ck__hsum8(a30); out1[3] = ck__hsum8(a31);
 }
+
+/// Three tokens x the group's four rows of Q8_0, as tile_q8_0 (each (row, token) in
+/// group_q8_0's order): each row's quants, magnitudes and scales serve three tokens.
+CK_AVX2 static void tile3_q8_0(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *const act[3],
+                               float *const out[3]) {
+    const uint8_t *qs = p->data + (size_t)g * p->group_bytes + p->scale_bytes;
+    const int8_t *qy[3];
+    const float *dy[3];
+    for (int t = 0; t < 3; t++) {
+        qy[t] = (const int8_t *)act[t];
+        dy[t] = (const float *)(act[t] + (size_t)p->nb * 32);
+    }
+    __m256 acc[4][3];
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < 3; t++) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < p->nb; b++, qs += 128, dx8 += 32) {
+        __m256i y[3];
+        __m256 e[3];
+        for (int t = 0; t < 3; t++) {
+            y[t] = _mm256_load_si256((const __m256i *)(qy[t] + b * 32));
+            e[t] = _mm256_broadcast_ss(dy[t] + b);
+        }
+        for (int r = 0; r < 4; r++) {
+            const __m256i x = _mm256_load_si256((const __m256i *)(qs + 32 * r));
+            const __m256i ax = _mm256_sign_epi8(x, x);
+            const __m256 d = _mm256_load_ps(dx8 + r * 8);
+            for (int t = 0; t < 3; t++) {
+                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(d, e[t]), ck__dot_u8_s8(ax, _mm256_sign_epi8(y[t], x)), acc[r][t]);
+            }
+        }
+    }
+    for (int t = 0; t < 3; t++)
+        for (int r = 0; r < 4; r++) out[t][r] = ck__hsum8(acc[r][t]);
+}
 #endif
 
 typedef void (*tile_kernel)(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *act0, const uint8_t *act1,
                             float out0[4], float out1[4]);
+typedef void (*tile3_kernel)(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *const act[3],
+                             float *const out[3]);
 
 static tile_kernel tile_kernel_for(int type) {
 #if defined(__x86_64__)
@@ -397,6 +433,14 @@ static tile_kernel tile_kernel_for(int type) {
         if (type == CK_Q4_1) return tile_q4_1;
         if (type == CK_Q8_0) return tile_q8_0;
     }
+#endif
+    (void)type;
+    return NULL;
+}
+
+static tile3_kernel tile3_kernel_for(int type) {
+#if defined(__x86_64__)
+    if (ck__use_simd() && type == CK_Q8_0) return tile3_q8_0;
 #endif
     (void)type;
     return NULL;
@@ -421,6 +465,7 @@ typedef struct {
     const ck_packed *p;
     group_kernel kernel;
     tile_kernel tile; // NULL: one token at a time
+    tile3_kernel tile3; // NULL: two tokens at a time at most
     const uint8_t *act;
     size_t act_bytes;
     int64_t n_tok;
@@ -445,6 +490,13 @@ static void packed_groups(void *raw, int64_t begin, int64_t end, int thread_inde
 #if defined(__x86_64__)
                 expand_scales(job->p, g, dx8);
 #endif
+                for (; job->tile3 && t + 3 <= t1; t += 3) {
+                    const uint8_t *const act[3] = { job->act + (size_t)t * job->act_bytes, job->act + (size_t)(t + 1) * job->act_bytes,
+                                                    job->act + (size_t)(t + 2) * job->act_bytes };
+                    float *const out[3] = { job->y + t * rows + g * CK_GROUP, job->y + (t + 1) * rows + g * CK_GROUP,
+                                            job->y + (t + 2) * rows + g * CK_GROUP };
+                    job->tile3(job->p, g, dx8, act, out);
+                }
                 for (; t + 2 <= t1; t += 2) {
                     job->tile(job->p, g, dx8, job->act + (size_t)t * job->act_bytes, job->act + (size_t)(t + 1) * job->act_bytes,
                               job->y + t * rows + g * CK_GROUP, job->y + (t + 1) * rows + g * CK_GROUP);
@@ -489,7 +541,8 @@ void ck_matmul_packed(ck_pool *pool, const ck_packed *p, const float *X, int64_t
     }
     packed_prep_job prep = { p, X, act, act_bytes };
     ck_pool_run(pool, n_tok, 8, packed_prepare, &prep);
-    packed_job job = { p, kernel_for(p->type), n_tok > 1 ? tile_kernel_for(p->type) : NULL, act, act_bytes, n_tok, Y, NULL, 0 };
+    packed_job job = { p, kernel_for(p->type), n_tok > 1 ? tile_kernel_for(p->type) : NULL, n_tok > 2 ? tile3_kernel_for(p->type) : NULL,
+                       act, act_bytes, n_tok, Y, NULL, 0 };
     if (job.tile) {
         job.scales_per_thread = (size_t)p->nb * 32;
         const int threads = ck_pool_threads(pool);

@@ -34,6 +34,15 @@ final class TinyGGUFParityTests: XCTestCase {
         try compare(fixtures, preTokenizer: "qwen2")
     }
 
+    /// llama-quantize's Q4_K_M of the same models (make_qwen_kquant_fixtures.py): at an embedding
+    /// of 64 every matrix takes its fallback type (Q5_0, Q8_0), as for any model that narrow.
+    func testQwen2AndQwen3Q4KMFilesEqualLlamaCpp() throws {
+        let fixtures = try Self.fixtures("qwen-kquant-reference.json")
+        XCTAssertEqual(Set(fixtures.map(\.architecture)), ["qwen2", "qwen3"])
+        XCTAssertEqual(Set(fixtures.map(\.type)), ["q4_k_m"])
+        try compare(fixtures, preTokenizer: "qwen2")
+    }
+
     func testGemma3EqualsLlamaCpp() throws {
         let fixtures = try Self.fixtures("gemma3-reference.json")
         XCTAssertEqual(fixtures.map(\.architecture), ["gemma3"])

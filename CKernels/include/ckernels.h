@@ -225,6 +225,8 @@ void ck_gelu_erf(float *x, int64_t n);
 /// gate[i] = gelu(gate[i]) * up[i], gelu of the tanh form as ggml's CPU backend computes it
 /// (looked up in an f16 table: x rounded to f16; exact for |x| >= 10) — Gemma's feed-forward.
 void ck_geglu_f16_table(float *gate, const float *up, int64_t n);
+/// The same split across the pool.
+void ck_geglu_f16_table_pool(ck_pool *pool, float *gate, const float *up, int64_t n);
 /// y[i] += x[i]
 void ck_add(float *y, const float *x, int64_t n);
 

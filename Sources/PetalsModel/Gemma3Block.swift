@@ -98,7 +98,7 @@ extension ModelShard {
     /// the exact tanh form for Hugging Face checkpoints (transformers' gelu_pytorch_tanh).
     func geluGate(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
         if hp.activation == .geluTanhF16Table {
-            ck_geglu_f16_table(gate, up, Int64(count))
+            ck_geglu_f16_table_pool(pool.raw, gate, up, Int64(count))
             return
         }
         ck_gelu(gate, Int64(count))

@@ -1,8 +1,10 @@
-// Batches (prefill) of Q5_0 and Q5_1 weights: a panel GEMM in the types' own dot order.
+// Batches (prefill) of Q5_0, Q5_1 and (unpacked) Q8_0 weights: a panel GEMM in the types' own
+// dot order.
 //
 // llama.cpp sums every output of these types, in a batch as in decode, as its AVX2 vec_dot does
 // (ck_q5_0.c, ck_q5_1.c): per 32-weight block, 8 lanes each holding the exact integer dot of 4
-// consecutive weights, one FMA per block and lane with d_w * d_a, the lanes summed as ck__hsum8
+// consecutive weights, one FMA per block and lane with d_w * d_a (Q8_0 too: tinyBLAS, its batch
+// kernel, accumulates as vec_dot does), the lanes summed as ck__hsum8
 // at the end (plus, for Q5_1, the chain of m_w * s_a FMAs). Only the integer dots and the
 // scales enter that chain, so it can be formed in any loop order: here each group of 4 rows is
 // unpacked once per call into bytes (signed values and their magnitudes, or Q5_1's unsigned
@@ -40,6 +42,14 @@ typedef struct {
     float *d;      // [nb][4]
     float *m;      // [nb][4]
 } block32_panel;
+
+/// Q8_0's block as it is: signed quants and the scale.
+static void block32_q8_0(const void *block, int8_t q[CK_QK], float *d, float *m) {
+    const ck_block_q8_0 *x = block;
+    memcpy(q, x->qs, CK_QK);
+    *d = ck_fp16_to_fp32(x->d);
+    *m = 0.0f;
+}
 
 static void unpack_group(const block32_job *job, const uint8_t *w_rows, int nr, block32_panel *p) {
     for (int64_t b = 0; b < job->nb; b++) {
@@ -153,6 +163,7 @@ int ck__matmul_block32(ck_pool *pool, int type, int n_parts, const void *const *
     switch (type) {
     case CK_Q5_0: job.unpack = ck__block32_q5_0; job.is_unsigned = 0; break;
     case CK_Q5_1: job.unpack = ck__block32_q5_1; job.is_unsigned = 1; break;
+    case CK_Q8_0: job.unpack = block32_q8_0; job.is_unsigned = 0; break;
     default: return 0;
     }
     job.w_block_bytes = ck_row_size(type, CK_QK);

@@ -121,11 +121,14 @@ public struct TokenizerDescription: Codable, Equatable, Sendable {
     /// with a space), "metaspace-first" (only the text that starts the input, unless it starts
     /// with a space) or "never" (nil).
     public var spacePrefix: String?
+    /// Unicode normalization applied to text between special tokens before encoding: "nfc"
+    /// (tokenizer.json's NFC normalizer, as Qwen2.5's), or nil for none.
+    public var normalization: String?
 
     public init(model: String, pre: String, tokens: [String], tokenTypes: [Int32], merges: [String],
                 bosTokenID: Int?, eosTokenID: Int?, addBOSToken: Bool, chatTemplate: String?,
                 cleanSpaces: Bool? = nil, scores: [Float]? = nil, addSpacePrefix: Bool? = nil,
-                unknownTokenID: Int? = nil, spacePrefix: String? = nil) {
+                unknownTokenID: Int? = nil, spacePrefix: String? = nil, normalization: String? = nil) {
         self.model = model
         self.pre = pre
         self.tokens = tokens
@@ -140,6 +143,7 @@ public struct TokenizerDescription: Codable, Equatable, Sendable {
         self.addSpacePrefix = addSpacePrefix
         self.unknownTokenID = unknownTokenID
         self.spacePrefix = spacePrefix
+        self.normalization = normalization
     }
 
     enum CodingKeys: String, CodingKey {
@@ -147,6 +151,6 @@ public struct TokenizerDescription: Codable, Equatable, Sendable {
         case tokenTypes = "token_types", bosTokenID = "bos_token_id", eosTokenID = "eos_token_id"
         case addBOSToken = "add_bos_token", chatTemplate = "chat_template", cleanSpaces = "clean_spaces"
         case scores, addSpacePrefix = "add_space_prefix", unknownTokenID = "unknown_token_id"
-        case spacePrefix = "space_prefix"
+        case spacePrefix = "space_prefix", normalization
     }
 }

@@ -11,6 +11,11 @@ byte fallback; the merges are the trainer's.
   metaspace-first  pre-tokenizer Metaspace(prepend_scheme "first", split false) (LlamaConverter,
                    legacy false)
   metaspace-always pre-tokenizer Metaspace(prepend_scheme "always", split false)
+  bytelevel-nfc    not SentencePiece: byte-level BPE with Qwen2's split regex after an NFC
+                   normalizer, as Qwen2.5's tokenizer.json (its own vocabulary, trained here)
+
+The trainer breaks ties between equally frequent pairs in no fixed order, so a new run can give
+other merges (and cases); each run's files and cases belong together.
 
 Usage: scripts/reference/make_sentencepiece_json_fixtures.sh (a virtualenv with tokenizers).
 """
@@ -18,7 +23,7 @@ import json
 import os
 
 import tokenizers
-from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "..", "Tests", "Fixtures", "sentencepiece-json")
@@ -48,6 +53,8 @@ def strings():
         "<start_of_turn>user\nHello there<end_of_turn>\n<start_of_turn>model\n",
         "text right before<end_of_turn>and after", "<bos>a bos in the text", "<unk> typed literally",
         "The capital of France is", "Hello world! Hello there, how are you today?",
+        "decomposed: Cafe\u0301 e\u0301te\u0301 A\u030angstro\u0308m", "composed: Café été Ångström",
+        "\u1100\u1161\u11a8 and \uac01", "o\u0308\u0301 stacked marks",
     ]
 
 
@@ -88,28 +95,48 @@ def build(style, vocab, merges):
     return tok
 
 
+QWEN2_SPLIT = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
+               "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
+
+
+def build_bytelevel_nfc():
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(CORPUS + ["Café été Ångström naïve"] * 5, trainer)
+    return tok
+
+
 def main():
     vocab, merges = train()
-    for style in ["gemma", "llama-legacy", "metaspace-first", "metaspace-always"]:
-        tok = build(style, vocab, merges)
+    for style in ["gemma", "llama-legacy", "metaspace-first", "metaspace-always", "bytelevel-nfc"]:
+        tok = build_bytelevel_nfc() if style == "bytelevel-nfc" else build(style, vocab, merges)
         folder = os.path.join(OUT, style)
         os.makedirs(folder, exist_ok=True)
         tok.save(os.path.join(folder, "tokenizer.json"))
         with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
-            json.dump({"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>", "unk_token": "<unk>",
-                       "add_bos_token": style != "gemma"}, f, indent=1)
+            if style == "bytelevel-nfc":
+                json.dump({"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}, f, indent=1)
+            else:
+                json.dump({"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>", "unk_token": "<unk>",
+                           "add_bos_token": style != "gemma"}, f, indent=1)
         cases = []
         for text in strings():
             ids = tok.encode(text, add_special_tokens=False).ids
             cases.append({"text": text, "ids": ids, "decoded": tok.decode(ids, skip_special_tokens=False)})
-        fallback = sum(1 for c in cases for i in c["ids"] if 4 <= i < 260)
+        fallback = 0 if style == "bytelevel-nfc" else sum(1 for c in cases for i in c["ids"] if 4 <= i < 260)
         with open(os.path.join(folder, "cases.json"), "w") as f:
             json.dump({"about": "tokenizers %s: encode(text, add_special_tokens=False).ids and decode(ids, "
                                 "skip_special_tokens=False), style %s; %d byte-fallback tokens in all"
                                 % (tokenizers.__version__, style, fallback),
                        "cases": cases}, f, indent=1, ensure_ascii=False)
         print("%s: %d tokens, %d merges, %d cases, %d byte-fallback tokens"
-              % (style, tok.get_vocab_size(), len(merges), len(cases), fallback))
+              % (style, tok.get_vocab_size(), len(json.loads(tok.to_str())["model"]["merges"]), len(cases), fallback))
 
 
 if __name__ == "__main__":

@@ -58,6 +58,8 @@ public final class Tokenizer: @unchecked Sendable {
     private let wordCache = WordCache()
     /// The description's choice, else the pre-tokenizer's (llama.cpp's) default.
     private let cleanSpaces: Bool
+    /// Text is put in Unicode NFC before encoding (tokenizer.json's NFC normalizer).
+    private let normalizesNFC: Bool
 
     public let bosTokenID: Int?
     public let eosTokenID: Int?
@@ -77,6 +79,11 @@ public final class Tokenizer: @unchecked Sendable {
         let isSentencePiece = description.model != "gpt2"
         let preTokenizer = isSentencePiece ? nil : try PreTokenizer(name: description.pre)
         preTokenizerName = description.pre
+        switch description.normalization {
+        case nil: normalizesNFC = false
+        case "nfc": normalizesNFC = true
+        case let other?: throw TokenizerError.unsupportedPreTokenizer("normalization \(other)", supported: ["nfc"])
+        }
         // llama.cpp: SentencePiece vocabularies never clean spaces; BPE ones per pre-tokenizer.
         cleanSpaces = description.cleanSpaces ?? preTokenizer?.cleansSpaces ?? false
 
@@ -205,25 +212,29 @@ public final class Tokenizer: @unchecked Sendable {
                 output.append(id)
                 previousWasSpecial = true
             case .text(let range):
+                // tokenizers normalizes each text between special tokens on its own.
+                let normalized = normalizesNFC
+                    ? Array(String(decoding: bytes[range], as: UTF8.self).precomposedStringWithCanonicalMapping.utf8) : nil
+                let text = normalized.map { $0[...] } ?? bytes[range]
                 switch encoding {
                 case .byteLevelBPE(let preTokenizer, let merger):
-                    encodeWords(bytes[range], preTokenizer: preTokenizer, merger: merger, into: &output)
+                    encodeWords(text, preTokenizer: preTokenizer, merger: merger, into: &output)
                 case .sentencePiece(let encoder, let addSpacePrefix):
                     // llama.cpp: " " before text that starts the input or follows a special token,
                     // then every space spelled "▁".
-                    var text: [UInt8] = addSpacePrefix && previousWasSpecial ? SentencePieceEncoder.space : []
-                    for byte in bytes[range] {
-                        if byte == 0x20 { text += SentencePieceEncoder.space } else { text.append(byte) }
+                    var escaped: [UInt8] = addSpacePrefix && previousWasSpecial ? SentencePieceEncoder.space : []
+                    for byte in text {
+                        if byte == 0x20 { escaped += SentencePieceEncoder.space } else { escaped.append(byte) }
                     }
-                    encoder.encode(text, into: &output, unknown: unknownTokenID)
+                    encoder.encode(escaped, into: &output, unknown: unknownTokenID)
                 case .sentencePieceBPE(let merger, let byteTokens, let prefix):
                     // tokenizers splits special tokens out first and normalizes (and pre-tokenizes)
                     // each text between them on its own.
-                    var text: [UInt8] = prefix.prefixes(bytes[range], offset: range.lowerBound) ? SentencePieceEncoder.space : []
-                    for byte in bytes[range] {
-                        if byte == 0x20 { text += SentencePieceEncoder.space } else { text.append(byte) }
+                    var escaped: [UInt8] = prefix.prefixes(text, offset: range.lowerBound) ? SentencePieceEncoder.space : []
+                    for byte in text {
+                        if byte == 0x20 { escaped += SentencePieceEncoder.space } else { escaped.append(byte) }
                     }
-                    merger.encode(characters: text, byteTokens: byteTokens, unknown: unknownTokenID, into: &output)
+                    merger.encode(characters: escaped, byteTokens: byteTokens, unknown: unknownTokenID, into: &output)
                 }
                 previousWasSpecial = false
             }

@@ -7,7 +7,8 @@ import PluginAPI
 /// Two kinds are accepted:
 /// - byte-level BPE, with the pre-tokenizers the host implements: GPT-2's (ByteLevel with its
 ///   regex), SmolLM's (individual digits, then GPT-2's), BLOOM's (its Split regex, then ByteLevel
-///   without regex), Llama 3's and Qwen2's (their Split regex, then ByteLevel);
+///   without regex), Llama 3's and Qwen2's (their Split regex, then ByteLevel), with no
+///   normalizer or an NFC one (Qwen2.5's);
 /// - SentencePiece vocabularies converted by transformers (BPE with `byte_fallback`): Gemma's
 ///   (a Replace " " → "▁" normalizer, its no-op Split on " "), legacy Llama 2 / Mistral ones
 ///   (Prepend "▁" and Replace normalizers) and newer ones (a Metaspace pre-tokenizer, split off).
@@ -45,13 +46,18 @@ struct TokenizerJSON {
         }
         if let dropout = model["dropout"] as? Double, dropout > 0 { throw fail("model.dropout \(dropout) is not supported") }
         let sentencePiece = model["byte_fallback"] as? Bool == true
+        var normalization: String?
         let kind: (model: String, pre: String, spacePrefix: String?)
         if sentencePiece {
             if model["ignore_merges"] as? Bool == true { throw fail("model.ignore_merges with byte_fallback is not supported") }
             kind = ("sentencepiece-bpe", "default", try spacePrefix(normalizer: root["normalizer"], preTokenizer: root["pre_tokenizer"]))
         } else {
+            // Qwen2.5's tokenizer.json puts text in NFC first; other normalizers are refused.
             if let normalizer = root["normalizer"] as? [String: Any] {
-                throw fail("normalizer \(normalizer["type"] ?? "?") is not supported (byte-level BPE tokenizers have none)")
+                guard normalizer["type"] as? String == "NFC" else {
+                    throw fail("normalizer \(normalizer["type"] ?? "?") is not supported (byte-level BPE: none or NFC)")
+                }
+                normalization = "nfc"
             }
             kind = ("gpt2", try preTokenizerName(root["pre_tokenizer"], ignoreMerges: model["ignore_merges"] as? Bool ?? false), nil)
         }
@@ -83,7 +89,7 @@ struct TokenizerJSON {
             // The tokenizers library decodes without clean-up; transformers applies it when the
             // tokenizer's config asks for it.
             cleanSpaces: try tokenizerConfig.bool("clean_up_tokenization_spaces", default: false),
-            unknownTokenID: unknown, spacePrefix: kind.spacePrefix)
+            unknownTokenID: unknown, spacePrefix: kind.spacePrefix, normalization: normalization)
     }
 
     /// Where a SentencePiece BPE tokenizer prefixes "▁" (TokenizerDescription.spacePrefix; nil: never),

@@ -10,6 +10,16 @@ struct SentencePieceEncoder: Sendable {
     /// "▁" (U+2581), SentencePiece's visible space.
     static let space: [UInt8] = [0xE2, 0x96, 0x81]
 
+    /// `text` with every space spelled "▁", after one more "▁" when `prefixed`.
+    static func escapingSpaces(_ text: ArraySlice<UInt8>, prefixed: Bool) -> [UInt8] {
+        var escaped: [UInt8] = prefixed ? space : []
+        escaped.reserveCapacity(text.count + 8)
+        for byte in text {
+            if byte == 0x20 { escaped += space } else { escaped.append(byte) }
+        }
+        return escaped
+    }
+
     /// Token ids by their UTF-8 bytes.
     private let idOfBytes: [[UInt8]: Int]
     private let scores: [Float]

@@ -222,18 +222,12 @@ public final class Tokenizer: @unchecked Sendable {
                 case .sentencePiece(let encoder, let addSpacePrefix):
                     // llama.cpp: " " before text that starts the input or follows a special token,
                     // then every space spelled "▁".
-                    var escaped: [UInt8] = addSpacePrefix && previousWasSpecial ? SentencePieceEncoder.space : []
-                    for byte in text {
-                        if byte == 0x20 { escaped += SentencePieceEncoder.space } else { escaped.append(byte) }
-                    }
+                    let escaped = SentencePieceEncoder.escapingSpaces(text, prefixed: addSpacePrefix && previousWasSpecial)
                     encoder.encode(escaped, into: &output, unknown: unknownTokenID)
                 case .sentencePieceBPE(let merger, let byteTokens, let prefix):
                     // tokenizers splits special tokens out first and normalizes (and pre-tokenizes)
                     // each text between them on its own.
-                    var escaped: [UInt8] = prefix.prefixes(text, offset: range.lowerBound) ? SentencePieceEncoder.space : []
-                    for byte in text {
-                        if byte == 0x20 { escaped += SentencePieceEncoder.space } else { escaped.append(byte) }
-                    }
+                    let escaped = SentencePieceEncoder.escapingSpaces(text, prefixed: prefix.prefixes(text, offset: range.lowerBound))
                     merger.encode(characters: escaped, byteTokens: byteTokens, unknown: unknownTokenID, into: &output)
                 }
                 previousWasSpecial = false

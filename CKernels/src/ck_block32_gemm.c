@@ -1,5 +1,5 @@
-// Batches (prefill) of Q5_0, Q5_1 and (unpacked) Q8_0 weights: a panel GEMM in the types' own
-// dot order.
+// Batches (prefill) of Q5_0, Q5_1, IQ4_NL and (unpacked) Q8_0 weights: a panel GEMM in the
+// types' own dot order.
 //
 // llama.cpp sums every output of these types, in a batch as in decode, as its AVX2 vec_dot does
 // (ck_q5_0.c, ck_q5_1.c): per 32-weight block, 8 lanes each holding the exact integer dot of 4
@@ -10,7 +10,9 @@
 // unpacked once per call into bytes (signed values and their magnitudes, or Q5_1's unsigned
 // quants) with float scales, a panel that stays in L1, and then multiplied by the tokens three
 // at a time with the 12 accumulators in registers. Results equal the single-row dots bit for
-// bit (MatmulTests, KQuantKernelTests); the scalar path keeps the dots.
+// bit (MatmulTests, KQuantKernelTests); the scalar path keeps the dots. IQ4_NL's order is
+// llama.cpp's repacked one instead: per block the exact integer dot of all 32 weights, one FMA
+// chain per output (`single_chain`: the 4 rows' sums reduced together, rows in vector lanes).
 #include "ck_internal.h"
 
 #include <stdlib.h>
@@ -22,6 +24,7 @@
 typedef struct {
     int type;
     int is_unsigned; // Q5_1: quants in [0, 31] multiply the activations directly, plus m * s
+    int single_chain; // IQ4_NL: one FMA per block of the whole block's integer dot
     ck_block32_fn unpack;
     size_t w_block_bytes, act_block_bytes;
     int n_parts;
@@ -47,6 +50,17 @@ typedef struct {
 static void block32_q8_0(const void *block, int8_t q[CK_QK], float *d, float *m) {
     const ck_block_q8_0 *x = block;
     memcpy(q, x->qs, CK_QK);
+    *d = ck_fp16_to_fp32(x->d);
+    *m = 0.0f;
+}
+
+/// IQ4_NL's block as its table values and scale.
+static void block32_iq4_nl(const void *block, int8_t q[CK_QK], float *d, float *m) {
+    const ck_block_iq4_nl *x = block;
+    for (int j = 0; j < CK_QK / 2; j++) {
+        q[j] = ck__iq4nl_table[x->qs[j] & 0x0f];
+        q[j + 16] = ck__iq4nl_table[x->qs[j] >> 4];
+    }
     *d = ck_fp16_to_fp32(x->d);
     *m = 0.0f;
 }
@@ -123,8 +137,45 @@ tile(const block32_job *job, const block32_panel *p, int nt, int64_t t0, int nr,
     }
 }
 
+/// tile() for the single-chain order: per token one accumulator with the 4 rows in its lanes.
+CK_AVX2 static inline __attribute__((always_inline)) void
+tile_chain(const block32_job *job, const block32_panel *p, int nt, int64_t t0, int nr, float *y, int64_t rows, int64_t r0) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m128 acc[B32_TOKENS];
+    for (int t = 0; t < nt; t++) acc[t] = _mm_setzero_ps();
+    const uint8_t *act[B32_TOKENS];
+    for (int t = 0; t < nt; t++) act[t] = job->act + (size_t)(t0 + t) * job->act_row_bytes;
+    for (int64_t b = 0; b < job->nb; b++) {
+        const __m128 wd = _mm_loadu_ps(p->d + b * B32_ROWS);
+        for (int t = 0; t < nt; t++) {
+            const uint8_t *blk = act[t] + (size_t)b * job->act_block_bytes;
+            const __m256i a = _mm256_loadu_si256((const __m256i *)(blk + job->act_block_bytes - 32));
+            __m256i lanes[B32_ROWS];
+            for (int r = 0; r < B32_ROWS; r++) {
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(p->q + (b * B32_ROWS + r) * 32));
+                const __m256i aq = _mm256_loadu_si256((const __m256i *)(p->absq + (b * B32_ROWS + r) * 32));
+                lanes[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(a, q)), ones);
+            }
+            const __m128i sums = ck__hsum4_i32(lanes[0], lanes[1], lanes[2], lanes[3]);
+            const __m128 ad = _mm_set1_ps(_cvtsh_ss(*(const uint16_t *)blk));
+            acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(sums), _mm_mul_ps(wd, ad), acc[t]);
+        }
+    }
+    for (int t = 0; t < nt; t++) {
+        float out[4];
+        _mm_storeu_ps(out, acc[t]);
+        memcpy(y + (t0 + t) * rows + r0, out, sizeof(float) * (size_t)nr);
+    }
+}
+
 CK_AVX2 static void group_tokens(const block32_job *job, const block32_panel *p, int nr, float *y, int64_t rows, int64_t r0) {
     int64_t t = 0;
+    if (job->single_chain) {
+        for (; t + 3 <= job->n_tok; t += 3) tile_chain(job, p, 3, t, nr, y, rows, r0);
+        if (job->n_tok - t == 2) tile_chain(job, p, 2, t, nr, y, rows, r0);
+        else if (job->n_tok - t == 1) tile_chain(job, p, 1, t, nr, y, rows, r0);
+        return;
+    }
     for (; t + 3 <= job->n_tok; t += 3) tile(job, p, 3, t, nr, y, rows, r0);
     if (job->n_tok - t == 2) tile(job, p, 2, t, nr, y, rows, r0);
     else if (job->n_tok - t == 1) tile(job, p, 1, t, nr, y, rows, r0);
@@ -164,6 +215,7 @@ int ck__matmul_block32(ck_pool *pool, int type, int n_parts, const void *const *
     case CK_Q5_0: job.unpack = ck__block32_q5_0; job.is_unsigned = 0; break;
     case CK_Q5_1: job.unpack = ck__block32_q5_1; job.is_unsigned = 1; break;
     case CK_Q8_0: job.unpack = block32_q8_0; job.is_unsigned = 0; break;
+    case CK_IQ4_NL: job.unpack = block32_iq4_nl; job.single_chain = 1; break;
     default: return 0;
     }
     job.w_block_bytes = ck_row_size(type, CK_QK);

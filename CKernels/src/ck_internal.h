@@ -139,7 +139,7 @@ ck_tile4x2_fn ck__tile4x2_for(int type);
 typedef void (*ck_block32_fn)(const void *block, int8_t q[32], float *d, float *m);
 void ck__block32_q5_0(const void *block, int8_t q[32], float *d, float *m);
 void ck__block32_q5_1(const void *block, int8_t q[32], float *d, float *m);
-/// Batches of Q5_0 / Q5_1 / Q8_0 weights in GGUF layout (ck_block32_gemm.c): 0 when the type or machine has none.
+/// Batches of Q5_0 / Q5_1 / IQ4_NL / Q8_0 weights in GGUF layout (ck_block32_gemm.c): 0 when the type or machine has none.
 int ck__matmul_block32(ck_pool *pool, int type, int n_parts, const void *const *W, const int64_t *rows, int64_t cols,
                        const uint8_t *act, size_t act_row_bytes, int64_t n_tok, float *const *Y);
 int ck__use_simd(void);

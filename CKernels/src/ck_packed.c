@@ -357,6 +357,54 @@ CK_AVX2 static void tile_q4_1(const ck_packed *p, int64_t g, const float *dx8, c
     tile2_q4_1(p, g, 2, dx8, act0, act1, out0, out1);
 }
 
+/// Three tokens x the group's four rows of Q4_1, as tile_q4_1 (each (row, token) in
+/// group_q4_1's order): each block's nibbles unpacked and its mins converted once for all three.
+CK_AVX2 static void tile3_q4_1(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *const act[3],
+                               float *const out[3]) {
+    const uint8_t *base = p->data + (size_t)g * p->group_bytes;
+    const uint16_t *mx = (const uint16_t *)base + p->nb * CK_GROUP;
+    const uint8_t *qs = base + p->scale_bytes;
+    const int8_t *qy[3];
+    const float *dy[3], *sy[3];
+    for (int t = 0; t < 3; t++) {
+        qy[t] = (const int8_t *)act[t];
+        dy[t] = (const float *)(act[t] + (size_t)p->nb * 32);
+        sy[t] = dy[t] + p->nb;
+    }
+    const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f);
+    __m256 acc[4][3];
+    __m128 mins[3];
+    for (int t = 0; t < 3; t++) {
+        mins[t] = _mm_setzero_ps();
+        for (int r = 0; r < 4; r++) acc[r][t] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < p->nb; b++, qs += 64, dx8 += 32) {
+        const __m128 mb = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(mx + b * CK_GROUP)));
+        __m256i y[3];
+        __m256 e[3];
+        for (int t = 0; t < 3; t++) {
+            mins[t] = _mm_fmadd_ps(mb, _mm_broadcast_ss(sy[t] + b), mins[t]);
+            y[t] = _mm256_load_si256((const __m256i *)(qy[t] + b * 32));
+            e[t] = _mm256_broadcast_ss(dy[t] + b);
+        }
+        const __m256i a = _mm256_load_si256((const __m256i *)qs), c = _mm256_load_si256((const __m256i *)(qs + 32));
+        const __m256i q[4] = { _mm256_and_si256(a, low), _mm256_and_si256(_mm256_srli_epi16(a, 4), low),
+                               _mm256_and_si256(c, low), _mm256_and_si256(_mm256_srli_epi16(c, 4), low) };
+        for (int r = 0; r < 4; r++) {
+            const __m256 dr = _mm256_load_ps(dx8 + r * 8);
+            for (int t = 0; t < 3; t++) {
+                const __m256 sum = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(q[r], y[t]), ones));
+                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dr, e[t]), sum, acc[r][t]);
+            }
+        }
+    }
+    for (int t = 0; t < 3; t++) {
+        float m[4];
+        _mm_storeu_ps(m, mins[t]);
+        for (int r = 0; r < 4; r++) out[t][r] = ck__hsum8(acc[r][t]) + m[r];
+    }
+}
+
 /// Two tokens x the group's four rows of Q8_0, each (row, token) in exactly group_q8_0's order
 /// (llama.cpp's: its prefill, tinyBLAS, accumulates as its single-token dot does), so a batch
 /// gives the bits of one token at a time; each row's quants and absolute values are loaded
@@ -441,6 +489,7 @@ static tile_kernel tile_kernel_for(int type) {
 static tile3_kernel tile3_kernel_for(int type) {
 #if defined(__x86_64__)
     if (ck__use_simd() && type == CK_Q8_0) return tile3_q8_0;
+    if (ck__use_simd() && type == CK_Q4_1) return tile3_q4_1;
 #endif
     (void)type;
     return NULL;

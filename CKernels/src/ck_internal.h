@@ -192,6 +192,15 @@ CK_AVX2 static inline __m256i ck__bit_mask_32(const uint8_t bits[4]) {
     return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
 }
 
+/// A Q5 block's 32 unsigned 5-bit quants in element order (Q5_0 and Q5_1 share the layout: the
+/// low 4 bits as nibbles, element j in byte j's low nibble and j + 16 in its high one, the fifth
+/// in bit j of qh): nibbles with 0x10 or-ed in where the fifth bit is set.
+CK_AVX2 static inline __m256i ck__q5_unsigned_bytes(const uint8_t qs[16], const uint8_t qh[4]) {
+    const __m128i packed = _mm_loadu_si128((const __m128i *)qs);
+    const __m256i nibbles = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
+    return _mm256_or_si256(nibbles, _mm256_and_si256(ck__bit_mask_32(qh), _mm256_set1_epi8(0x10)));
+}
+
 /// The totals of four vectors of 8 int32 lanes, as lanes 0..3 (exact in any order).
 CK_AVX2 static inline __m128i ck__hsum4_i32(__m256i a, __m256i b, __m256i c, __m256i d) {
     const __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));

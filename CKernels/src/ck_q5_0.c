@@ -80,15 +80,8 @@ CK_AVX2 float ck__dot_q5_0_q8_0_avx2(int64_t n, const void *w, const void *a) {
     return ck__hsum8(acc);
 }
 
-/// A block's 32 quants as unsigned bytes (q, without the - 16).
-CK_AVX2 static inline __m256i q5_0_unsigned_bytes(const ck_block_q5_0 *x) {
-    const __m128i packed = _mm_loadu_si128((const __m128i *)x->qs);
-    const __m256i nibbles = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
-    return _mm256_or_si256(nibbles, _mm256_and_si256(ck__bit_mask_32(x->qh), _mm256_set1_epi8(0x10)));
-}
-
 /// Four rows (w_stride bytes apart), each in exactly ck__dot_q5_0_q8_0_avx2's order. The same
-/// exact lane sums come from the unsigned quants: sum q * y - 16 * sum y, with the activations'
+/// exact lane sums come from the unsigned quants (q, without the - 16): sum q * y - 16 * sum y, with the activations'
 /// sums formed once per block for the four rows (no sign trick per row).
 CK_AVX2 void ck__dot4_q5_0_q8_0_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]) {
     const ck_block_q8_0 *y = a;
@@ -102,7 +95,7 @@ CK_AVX2 void ck__dot4_q5_0_q8_0_avx2(int64_t n, const void *w, size_t w_stride, 
         const float yd = _cvtsh_ss(y[b].d);
         for (int r = 0; r < 4; r++) {
             const __m256 d = _mm256_set1_ps(_cvtsh_ss(x[r][b].d) * yd);
-            const __m256i qa = _mm256_madd_epi16(_mm256_maddubs_epi16(q5_0_unsigned_bytes(&x[r][b]), qy), ones16);
+            const __m256i qa = _mm256_madd_epi16(_mm256_maddubs_epi16(ck__q5_unsigned_bytes(x[r][b].qs, x[r][b].qh), qy), ones16);
             acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(qa, y16)), acc[r]);
         }
     }

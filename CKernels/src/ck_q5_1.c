@@ -51,12 +51,8 @@ float ck__dot_q5_1_q8_1_ref(int64_t n, const void *w, const void *a) {
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-/// A block's 32 quants as unsigned bytes: nibbles with 0x10 or-ed in where the fifth bit is set.
-CK_AVX2 static inline __m256i q5_1_bytes(const ck_block_q5_1 *x) {
-    const __m128i packed = _mm_loadu_si128((const __m128i *)x->qs);
-    const __m256i nibbles = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
-    return _mm256_or_si256(nibbles, _mm256_and_si256(ck__bit_mask_32(x->qh), _mm256_set1_epi8(0x10)));
-}
+/// A block's 32 quants as unsigned bytes.
+CK_AVX2 static inline __m256i q5_1_bytes(const ck_block_q5_1 *x) { return ck__q5_unsigned_bytes(x->qs, x->qh); }
 
 /// A block for the panel GEMM (ck_block32_gemm.c): its unsigned quants, scale and min.
 CK_AVX2 void ck__block32_q5_1(const void *block, int8_t q[CK_QK], float *d, float *m) {

@@ -87,9 +87,5 @@ static void geglu_range(void *raw, int64_t begin, int64_t end, int thread_index)
 void ck_geglu_f16_table_pool(ck_pool *pool, float *gate, const float *up, int64_t n) {
     pthread_once(&gelu_table_once, build_gelu_table);
     geglu_job job = { gate, up };
-    // Whole 8-lane groups per chunk, as the other element-wise ops (every element takes the
-    // path it takes in one call; both paths give the same bits anyway).
-    int64_t chunk = (n + 8 * ck_pool_threads(pool) - 1) / (8 * ck_pool_threads(pool));
-    if (chunk < 4096) chunk = 4096;
-    ck__pool_run_chunked(pool, n, (chunk + 7) & ~(int64_t)7, geglu_range, &job);
+    ck__run_elements(pool, n, geglu_range, &job);
 }

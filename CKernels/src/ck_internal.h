@@ -151,6 +151,8 @@ void ck__pool_lock_op(ck_pool *pool);
 /// ck_pool_run over chunks of exactly `chunk` items (for jobs of few, large items); a claim may
 /// hand `fn` a run of several whole chunks (see run_chunks in ck_pool.c).
 void ck__pool_run_chunked(ck_pool *pool, int64_t n, int64_t chunk, ck_range_fn fn, void *ctx);
+/// Element-wise ops (ck_ops.c, ck_geglu.c) over the pool in chunks of whole 8-lane groups.
+void ck__run_elements(ck_pool *pool, int64_t n, ck_range_fn fn, void *ctx);
 void ck__pool_unlock_op(ck_pool *pool);
 
 #if defined(__x86_64__)

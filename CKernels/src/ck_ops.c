@@ -157,7 +157,7 @@ static void add_range(void *raw, int64_t begin, int64_t end, int thread_index) {
 
 /// Element-wise ops in chunks of whole 8-lane groups (at least 4096 values, about eight per
 /// thread), so every element takes the vector or scalar path it takes in one call.
-static void run_elements(ck_pool *pool, int64_t n, ck_range_fn fn, void *ctx) {
+void ck__run_elements(ck_pool *pool, int64_t n, ck_range_fn fn, void *ctx) {
     int64_t chunk = (n + 8 * ck_pool_threads(pool) - 1) / (8 * ck_pool_threads(pool));
     if (chunk < 4096) chunk = 4096;
     ck__pool_run_chunked(pool, n, (chunk + 7) & ~(int64_t)7, fn, ctx);
@@ -165,12 +165,12 @@ static void run_elements(ck_pool *pool, int64_t n, ck_range_fn fn, void *ctx) {
 
 void ck_silu_mul_pool(ck_pool *pool, float *gate, const float *up, int64_t n) {
     rows_job job = { .out = gate, .x = up };
-    run_elements(pool, n, silu_mul_range, &job);
+    ck__run_elements(pool, n, silu_mul_range, &job);
 }
 
 void ck_add_pool(ck_pool *pool, float *y, const float *x, int64_t n) {
     rows_job job = { .out = y, .x = x };
-    run_elements(pool, n, add_range, &job);
+    ck__run_elements(pool, n, add_range, &job);
 }
 
 static void rope_rows(void *raw, int64_t begin, int64_t end, int thread_index) {

@@ -22,7 +22,6 @@
 #define B32_TOKENS 3
 
 typedef struct {
-    int type;
     int is_unsigned; // Q5_1: quants in [0, 31] multiply the activations directly, plus m * s
     int single_chain; // IQ4_NL: one FMA per block of the whole block's integer dot
     ck_block32_fn unpack;
@@ -209,7 +208,7 @@ int ck__matmul_block32(ck_pool *pool, int type, int n_parts, const void *const *
                        const uint8_t *act, size_t act_row_bytes, int64_t n_tok, float *const *Y) {
 #if defined(__x86_64__)
     if (!ck__use_simd() || n_tok < 2 || cols % CK_QK != 0) return 0;
-    block32_job job = { .type = type, .n_parts = n_parts, .w_row_bytes = ck_row_size(type, cols), .act = act,
+    block32_job job = { .n_parts = n_parts, .w_row_bytes = ck_row_size(type, cols), .act = act,
                         .act_row_bytes = act_row_bytes, .nb = cols / CK_QK, .n_tok = n_tok };
     switch (type) {
     case CK_Q5_0: job.unpack = ck__block32_q5_0; job.is_unsigned = 0; break;

@@ -6,6 +6,9 @@ enum KernelBench {
     struct Result: Codable {
         var type: String
         var gemvGBps: Double
+        /// The GEMV over the same rows packed at load as a model holds them (ck_pack_weights),
+        /// nil for the types that stay in GGUF's row layout.
+        var packedGemvGBps: Double?
         /// The read test run just before this kernel's GEMV (a shared machine's bandwidth drifts).
         var readGBps: Double
         var gemvFractionOfBandwidth: Double
@@ -48,6 +51,15 @@ enum KernelBench {
         return weights
     }
 
+    /// The rows packed in four-row groups (as WeightMatrix holds them), or nil for the types
+    /// that stay in GGUF's layout.
+    static func pack(type: Int32, _ weights: UnsafeMutableRawPointer, rows: Int, cols: Int) -> OpaquePointer? {
+        guard ck_packed_type_supported(type) != 0 else { return nil }
+        var parts: [UnsafeRawPointer?] = [UnsafeRawPointer(weights)]
+        var counts = [Int64(rows)]
+        return ck_pack_weights(type, 1, &parts, &counts, Int64(cols))
+    }
+
     static func freeWeights(_ weights: UnsafeMutableRawPointer, type: Int32, rows: Int, cols: Int) {
         ck_weights_free(weights, ck_row_size(type, Int64(cols)) * rows)
     }
@@ -68,6 +80,13 @@ enum KernelBench {
                 timed { ck_matmul(pool.raw, type, weights, Int64(rows), Int64(cols), x.pointer, 1, y.pointer) }
             }
             let gbps = bytes / median(gemv) / 1e9
+            var packedGbps: Double?
+            if let packed = pack(type: type, weights, rows: rows, cols: cols) {
+                defer { ck_packed_free(packed) }
+                ck_matmul_packed(pool.raw, packed, x.pointer, 1, y.pointer)
+                let packedGemv = (0..<7).map { _ in timed { ck_matmul_packed(pool.raw, packed, x.pointer, 1, y.pointer) } }
+                packedGbps = bytes / median(packedGemv) / 1e9
+            }
             // Prefill: a block-sized matrix times a batch of tokens.
             var gflops: [String: Double] = [:]
             for batch in [64, 512] {
@@ -75,14 +94,26 @@ enum KernelBench {
                 let (pr, pc) = ck_type_block_elements(type) == 256 ? (576, 1536) : (1536, 576)
                 let pw = makeWeights(type: type, rows: pr, cols: pc)
                 defer { freeWeights(pw, type: type, rows: pr, cols: pc) }
+                // As a model runs it: over the packed rows where the type packs.
+                let packed = pack(type: type, pw, rows: pr, cols: pc)
+                defer { if let packed { ck_packed_free(packed) } }
                 let seconds = median((0..<3).map { _ in
-                    timed { ck_matmul(pool.raw, type, pw, Int64(pr), Int64(pc), x.pointer, Int64(batch), y.pointer) }
+                    timed {
+                        if let packed {
+                            ck_matmul_packed(pool.raw, packed, x.pointer, Int64(batch), y.pointer)
+                        } else {
+                            ck_matmul(pool.raw, type, pw, Int64(pr), Int64(pc), x.pointer, Int64(batch), y.pointer)
+                        }
+                    }
                 })
                 gflops["n\(batch)"] = 2 * Double(pr * pc * batch) / seconds / 1e9
             }
-            log("  " + name.padding(toLength: 5, withPad: " ", startingAt: 0) + String(format: " gemv %6.1f GB/s (%3.0f%% of %.1f GB/s read)   prefill %6.1f GFLOP/s (n=64) %6.1f GFLOP/s (n=512)",
-                       gbps, 100 * gbps * 1e9 / bandwidth, bandwidth / 1e9, gflops["n64"] ?? 0, gflops["n512"] ?? 0))
-            return Result(type: name, gemvGBps: gbps, readGBps: bandwidth / 1e9, gemvFractionOfBandwidth: gbps * 1e9 / bandwidth, prefillGFLOPs: gflops)
+            let packedText = packedGbps.map { String(format: "packed %6.1f GB/s (%3.0f%%)", $0, 100 * $0 * 1e9 / bandwidth) } ?? "packed      -         "
+            log("  " + name.padding(toLength: 6, withPad: " ", startingAt: 0) + String(format: " gemv rows %6.1f GB/s (%3.0f%% of %.1f GB/s read)  ",
+                       gbps, 100 * gbps * 1e9 / bandwidth, bandwidth / 1e9) + packedText
+                + String(format: "   prefill %6.1f GFLOP/s (n=64) %6.1f GFLOP/s (n=512)", gflops["n64"] ?? 0, gflops["n512"] ?? 0))
+            return Result(type: name, gemvGBps: gbps, packedGemvGBps: packedGbps, readGBps: bandwidth / 1e9,
+                          gemvFractionOfBandwidth: gbps * 1e9 / bandwidth, prefillGFLOPs: gflops)
         }
     }
 }

@@ -10,10 +10,11 @@
 // unpacked once per call into bytes (signed values and their magnitudes, or Q5_1's unsigned
 // quants) with float scales, a panel that stays in L1, and then multiplied by the tokens three
 // at a time with the 12 accumulators in registers. Results equal the single-row dots bit for
-// bit (MatmulTests, KQuantKernelTests); the scalar path keeps the dots. IQ4_NL's order is
+// bit (MatmulTests, KQuantKernelTests); the scalar path keeps the dots. The groups come from
+// GGUF rows or from weights packed at load (ck_packed.c: ck__packed_block32). IQ4_NL's order is
 // llama.cpp's repacked one instead: per block the exact integer dot of all 32 weights, one FMA
 // chain per output (`single_chain`: the 4 rows' sums reduced together, rows in vector lanes).
-#include "ck_internal.h"
+#include "ck_packed_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ typedef struct {
     int is_unsigned; // Q5_1: quants in [0, 31] multiply the activations directly, plus m * s
     int single_chain; // IQ4_NL: one FMA per block of the whole block's integer dot
     ck_block32_fn unpack;
+    const ck_packed *packed; // the weights packed in four-row groups (one part), or NULL: GGUF rows
     size_t w_block_bytes, act_block_bytes;
     int n_parts;
     const uint8_t *w[CK_MATMUL_MAX_PARTS];
@@ -64,12 +66,15 @@ static void block32_iq4_nl(const void *block, int8_t q[CK_QK], float *d, float *
     *m = 0.0f;
 }
 
-static void unpack_group(const block32_job *job, const uint8_t *w_rows, int nr, block32_panel *p) {
+/// Group g (rows w_rows, nr of them) into the panel.
+static void unpack_group(const block32_job *job, int64_t g, const uint8_t *w_rows, int nr, block32_panel *p) {
     for (int64_t b = 0; b < job->nb; b++) {
         for (int r = 0; r < B32_ROWS; r++) {
             int8_t *q = p->q + (b * B32_ROWS + r) * 32;
             float *d = p->d + b * B32_ROWS + r, *m = p->m + b * B32_ROWS + r;
-            if (r < nr) {
+            if (job->packed) {
+                ck__packed_block32(job->packed, g, b, r, q, d, m);
+            } else if (r < nr) {
                 job->unpack(w_rows + (size_t)r * job->w_row_bytes + (size_t)b * job->w_block_bytes, q, d, m);
             } else {
                 memset(q, 0, 32); // rows past the matrix: zeros, their outputs dropped
@@ -195,7 +200,7 @@ static void block32_groups(void *raw, int64_t begin, int64_t end, int thread_ind
         for (int64_t g = begin - lo; g < stop - lo; g++) {
             const int64_t r0 = g * B32_ROWS;
             const int nr = rows - r0 < B32_ROWS ? (int)(rows - r0) : B32_ROWS;
-            unpack_group(job, job->w[part] + (size_t)r0 * job->w_row_bytes, nr, &p);
+            unpack_group(job, g, job->packed ? NULL : job->w[part] + (size_t)r0 * job->w_row_bytes, nr, &p);
             group_tokens(job, &p, nr, job->y[part], rows, r0);
         }
         begin = stop;
@@ -203,6 +208,21 @@ static void block32_groups(void *raw, int64_t begin, int64_t end, int thread_ind
     free(memory);
 }
 #endif
+
+void ck__matmul_block32_packed(ck_pool *pool, const ck_packed *p, const uint8_t *act, size_t act_row_bytes, int64_t n_tok,
+                               float *Y) {
+#if defined(__x86_64__)
+    block32_job job = { .is_unsigned = p->type == CK_Q5_1, .single_chain = p->type == CK_IQ4_NL, .packed = p, .n_parts = 1,
+                        .act = act, .act_row_bytes = act_row_bytes, .nb = p->nb, .n_tok = n_tok };
+    job.act_block_bytes = ck_row_size(ck_activation_type(p->type), CK_QK);
+    job.rows[0] = p->rows;
+    job.y[0] = Y;
+    job.first_group[1] = p->groups;
+    ck_pool_run(pool, p->groups, 4, block32_groups, &job);
+#else
+    (void)pool; (void)p; (void)act; (void)act_row_bytes; (void)n_tok; (void)Y;
+#endif
+}
 
 int ck__matmul_block32(ck_pool *pool, int type, int n_parts, const void *const *W, const int64_t *rows, int64_t cols,
                        const uint8_t *act, size_t act_row_bytes, int64_t n_tok, float *const *Y) {

@@ -11,27 +11,69 @@
 //         row 1's element k in its high nibble (chunk B: rows 2 and 3). One AND and one shift
 //         give a whole row's 32 quants in element order, instead of a load, shift, insert and
 //         AND per row in GGUF's layout.
+//   Q5_0/Q5_1/IQ4_NL: as Q4 (IQ4_NL's nibbles are table indices), and for Q5 the four rows'
+//         fifth bits of the block in 16 bytes after all the nibbles (ck_packed_q5.c). Their
+//         batches run through the panel GEMM (ck_block32_gemm.c), which reads these groups.
 // Several matrices with the same input (Q, K, V; gate, up) can be stacked into one packed
 // matrix so a decode step runs them as one pool job.
-#include "ck_internal.h"
+#include "ck_packed_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define CK_GROUP 4
-
-struct ck_packed {
-    int type;
-    int64_t rows, cols, nb, groups;
-    size_t scale_bytes;  // bytes of the scale area at the front of each group (multiple of 32)
-    size_t group_bytes;  // multiple of 64
-    uint8_t *data;
-};
-
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
 int ck_packed_type_supported(int type) {
-    return type == CK_Q4_0 || type == CK_Q4_1 || type == CK_Q8_0;
+    return type == CK_Q4_0 || type == CK_Q4_1 || type == CK_Q8_0 || type == CK_Q5_0 || type == CK_Q5_1 || type == CK_IQ4_NL;
+}
+
+int ck__packed_uses_panel(int type) { return type == CK_Q5_0 || type == CK_Q5_1 || type == CK_IQ4_NL; }
+
+static int has_min(int type) { return type == CK_Q4_1 || type == CK_Q5_1; }
+static int has_fifth_bits(int type) { return type == CK_Q5_0 || type == CK_Q5_1; }
+
+/// One GGUF block's fields, whatever its type: f16 scale (and min), the 16 nibble bytes (element
+/// j in byte j's low nibble, j + 16 in its high one) and the fifth bits; Q8_0's 32 quants.
+typedef struct {
+    uint16_t *d, *m;
+    uint8_t *nib, *qh;
+    int8_t *q8;
+} block_fields;
+
+static block_fields fields_of(int type, void *row, int64_t b) {
+    block_fields f = { 0 };
+    switch (type) {
+    case CK_Q8_0: { ck_block_q8_0 *x = (ck_block_q8_0 *)row + b; f.d = &x->d; f.q8 = x->qs; break; }
+    case CK_Q4_0: { ck_block_q4_0 *x = (ck_block_q4_0 *)row + b; f.d = &x->d; f.nib = x->qs; break; }
+    case CK_Q4_1: { ck_block_q4_1 *x = (ck_block_q4_1 *)row + b; f.d = &x->d; f.m = &x->m; f.nib = x->qs; break; }
+    case CK_Q5_0: { ck_block_q5_0 *x = (ck_block_q5_0 *)row + b; f.d = &x->d; f.nib = x->qs; f.qh = x->qh; break; }
+    case CK_Q5_1: { ck_block_q5_1 *x = (ck_block_q5_1 *)row + b; f.d = &x->d; f.m = &x->m; f.nib = x->qs; f.qh = x->qh; break; }
+    default: { ck_block_iq4_nl *x = (ck_block_iq4_nl *)row + b; f.d = &x->d; f.nib = x->qs; break; } // IQ4_NL
+    }
+    return f;
+}
+
+/// Where row r's parts of block b live in its group.
+typedef struct {
+    uint16_t *d, *m;
+    uint8_t *chunk; // nibbles: the 32-byte chunk shared with the row's pair (shift 4 * (r % 2))
+    uint8_t *high;  // fifth bits: 16 bytes shared by the four rows
+    int8_t *q8;
+} group_slots;
+
+static group_slots slots_of(const ck_packed *p, uint8_t *group, int64_t b, int r) {
+    group_slots s = { 0 };
+    uint16_t *d = (uint16_t *)group;
+    s.d = d + b * CK_GROUP + r;
+    if (has_min(p->type)) s.m = d + p->nb * CK_GROUP + b * CK_GROUP + r;
+    uint8_t *qs = group + p->scale_bytes;
+    if (p->type == CK_Q8_0) {
+        s.q8 = (int8_t *)qs + (size_t)b * 128 + (size_t)r * 32;
+    } else {
+        s.chunk = qs + (size_t)b * 64 + (size_t)(r / 2) * 32;
+        if (has_fifth_bits(p->type)) s.high = group + p->high_offset + (size_t)b * 16;
+    }
+    return s;
 }
 
 ck_packed *ck_pack_weights(int type, int n_parts, const void *const *parts, const int64_t *part_rows, int64_t cols) {
@@ -49,9 +91,11 @@ ck_packed *ck_pack_weights(int type, int n_parts, const void *const *parts, cons
     p->nb = cols / CK_QK;
     p->groups = rows / CK_GROUP;
     const size_t per_scale = (size_t)p->nb * CK_GROUP * 2;
-    p->scale_bytes = round_up(type == CK_Q4_1 ? 2 * per_scale : per_scale, 32);
+    p->scale_bytes = round_up(has_min(type) ? 2 * per_scale : per_scale, 32);
     const size_t quant_bytes = (size_t)p->nb * CK_GROUP * (type == CK_Q8_0 ? 32 : 16);
-    p->group_bytes = round_up(p->scale_bytes + quant_bytes, 64);
+    p->high_offset = has_fifth_bits(type) ? p->scale_bytes + quant_bytes : 0;
+    const size_t high_bytes = has_fifth_bits(type) ? (size_t)p->nb * 16 : 0;
+    p->group_bytes = round_up(p->scale_bytes + quant_bytes + high_bytes, 64);
     p->data = ck_weights_alloc(p->group_bytes * (size_t)p->groups);
     if (!p->data) {
         free(p);
@@ -62,34 +106,29 @@ ck_packed *ck_pack_weights(int type, int n_parts, const void *const *parts, cons
     int64_t g = 0;
     for (int part = 0; part < n_parts; part++) {
         for (int64_t pg = 0; pg < part_rows[part] / CK_GROUP; pg++, g++) {
-            uint8_t *dst = p->data + (size_t)g * p->group_bytes;
-            uint16_t *d = (uint16_t *)dst;
-            uint16_t *m = d + p->nb * CK_GROUP;
-            uint8_t *qs = dst + p->scale_bytes;
+            uint8_t *group = p->data + (size_t)g * p->group_bytes;
             for (int r = 0; r < CK_GROUP; r++) {
-                const uint8_t *src = (const uint8_t *)parts[part] + (size_t)(pg * CK_GROUP + r) * row_bytes;
+                void *src = (uint8_t *)parts[part] + (size_t)(pg * CK_GROUP + r) * row_bytes;
                 for (int64_t b = 0; b < p->nb; b++) {
-                    if (type == CK_Q8_0) {
-                        const ck_block_q8_0 *x = (const ck_block_q8_0 *)src + b;
-                        d[b * CK_GROUP + r] = x->d;
-                        memcpy(qs + (size_t)b * 128 + (size_t)r * 32, x->qs, 32);
-                    } else {
-                        const uint8_t *nib;
-                        if (type == CK_Q4_1) {
-                            const ck_block_q4_1 *x = (const ck_block_q4_1 *)src + b;
-                            d[b * CK_GROUP + r] = x->d;
-                            m[b * CK_GROUP + r] = x->m;
-                            nib = x->qs;
-                        } else {
-                            const ck_block_q4_0 *x = (const ck_block_q4_0 *)src + b;
-                            d[b * CK_GROUP + r] = x->d;
-                            nib = x->qs;
-                        }
-                        uint8_t *chunk = qs + (size_t)b * 64 + (size_t)(r / 2) * 32;
-                        const int shift = (r % 2) * 4;
+                    const block_fields x = fields_of(type, src, b);
+                    const group_slots s = slots_of(p, group, b, r);
+                    *s.d = *x.d;
+                    if (s.m) *s.m = *x.m;
+                    if (s.q8) {
+                        memcpy(s.q8, x.q8, 32);
+                        continue;
+                    }
+                    const int shift = (r % 2) * 4;
+                    for (int k = 0; k < CK_QK / 2; k++) {
+                        s.chunk[k] |= (uint8_t)((x.nib[k] & 0x0f) << shift);
+                        s.chunk[k + CK_QK / 2] |= (uint8_t)((x.nib[k] >> 4) << shift);
+                    }
+                    if (s.high) {
+                        // Byte k: bit r = row r's fifth bit of element k, bit 4 + r that of element k + 16.
+                        uint32_t qh;
+                        memcpy(&qh, x.qh, 4);
                         for (int k = 0; k < CK_QK / 2; k++) {
-                            chunk[k] |= (uint8_t)((nib[k] & 0x0f) << shift);
-                            chunk[k + CK_QK / 2] |= (uint8_t)((nib[k] >> 4) << shift);
+                            s.high[k] |= (uint8_t)((((qh >> k) & 1) << r) | (((qh >> (k + 16)) & 1) << (4 + r)));
                         }
                     }
                 }
@@ -109,33 +148,29 @@ int64_t ck_packed_rows(const ck_packed *p) { return p ? p->rows : 0; }
 size_t ck_packed_bytes(const ck_packed *p) { return p ? p->group_bytes * (size_t)p->groups : 0; }
 
 void ck_packed_row(const ck_packed *p, int64_t row, void *out) {
-    const int64_t g = row / CK_GROUP, r = row % CK_GROUP;
-    const uint8_t *src = p->data + (size_t)g * p->group_bytes;
-    const uint16_t *d = (const uint16_t *)src;
-    const uint16_t *m = d + p->nb * CK_GROUP;
-    const uint8_t *qs = src + p->scale_bytes;
+    const int64_t g = row / CK_GROUP;
+    const int r = (int)(row % CK_GROUP);
+    uint8_t *group = p->data + (size_t)g * p->group_bytes;
     for (int64_t b = 0; b < p->nb; b++) {
-        if (p->type == CK_Q8_0) {
-            ck_block_q8_0 *x = (ck_block_q8_0 *)out + b;
-            x->d = d[b * CK_GROUP + r];
-            memcpy(x->qs, qs + (size_t)b * 128 + (size_t)r * 32, 32);
+        const block_fields x = fields_of(p->type, out, b);
+        const group_slots s = slots_of(p, group, b, r);
+        *x.d = *s.d;
+        if (x.m) *x.m = *s.m;
+        if (x.q8) {
+            memcpy(x.q8, s.q8, 32);
             continue;
         }
-        uint8_t *nib;
-        if (p->type == CK_Q4_1) {
-            ck_block_q4_1 *x = (ck_block_q4_1 *)out + b;
-            x->d = d[b * CK_GROUP + r];
-            x->m = m[b * CK_GROUP + r];
-            nib = x->qs;
-        } else {
-            ck_block_q4_0 *x = (ck_block_q4_0 *)out + b;
-            x->d = d[b * CK_GROUP + r];
-            nib = x->qs;
-        }
-        const uint8_t *chunk = qs + (size_t)b * 64 + (size_t)(r / 2) * 32;
         const int shift = (r % 2) * 4;
         for (int k = 0; k < CK_QK / 2; k++) {
-            nib[k] = (uint8_t)(((chunk[k] >> shift) & 0x0f) | (((chunk[k + CK_QK / 2] >> shift) & 0x0f) << 4));
+            x.nib[k] = (uint8_t)(((s.chunk[k] >> shift) & 0x0f) | (((s.chunk[k + CK_QK / 2] >> shift) & 0x0f) << 4));
+        }
+        if (x.qh) {
+            uint32_t qh = 0;
+            for (int k = 0; k < CK_QK / 2; k++) {
+                qh |= (uint32_t)((s.high[k] >> r) & 1) << k;
+                qh |= (uint32_t)((s.high[k] >> (4 + r)) & 1) << (k + 16);
+            }
+            memcpy(x.qh, &qh, 4);
         }
     }
 }
@@ -155,7 +190,7 @@ static void pack_activation(const ck_packed *p, const float *x, uint8_t *dst) {
     float *d = (float *)(dst + (size_t)p->nb * 32);
     float *s = d + p->nb;
     for (int64_t b = 0; b < p->nb; b++) {
-        if (p->type == CK_Q4_1) {
+        if (ck_activation_type(p->type) == CK_Q8_1) {
             ck_block_q8_1 blk;
             ck_quantize_row_q8_1(x + b * CK_QK, &blk, CK_QK);
             memcpy(qs + b * 32, blk.qs, 32);
@@ -169,8 +204,6 @@ static void pack_activation(const ck_packed *p, const float *x, uint8_t *dst) {
         }
     }
 }
-
-typedef void (*group_kernel)(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]);
 
 /// Scalar path (no AVX2, or ck_set_force_scalar): rebuild each row and run the reference dot
 /// on the rebuilt activation blocks.
@@ -208,300 +241,37 @@ static void group_ref(const ck_packed *p, int64_t g, const uint8_t *act, float o
     free(a);
 }
 
-#if defined(__x86_64__)
-#include <immintrin.h>
 
-/// The four rows' d_x * d_y, each broadcast to 8 lanes.
-#define SCALES4(dx16, dy)                                                                   \
-    const __m128 dd_ = _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(dx16))), dy); \
-    const __m256 dd2_ = _mm256_set_m128(dd_, dd_);                                          \
-    const __m256 D0 = _mm256_permute_ps(dd2_, 0x00), D1 = _mm256_permute_ps(dd2_, 0x55);   \
-    const __m256 D2 = _mm256_permute_ps(dd2_, 0xaa), D3 = _mm256_permute_ps(dd2_, 0xff)
-
-CK_AVX2 static void group_q4_1(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]) {
-    const uint8_t *base = p->data + (size_t)g * p->group_bytes;
-    const uint16_t *dx = (const uint16_t *)base, *mx = dx + p->nb * CK_GROUP;
-    const uint8_t *qs = base + p->scale_bytes;
-    const int8_t *qy = (const int8_t *)act;
-    const float *dy = (const float *)(act + (size_t)p->nb * 32), *sy = dy + p->nb;
-    const __m256i low = _mm256_set1_epi8(0x0f);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-    __m128 mins = _mm_setzero_ps();
-    for (int64_t b = 0; b < p->nb; b++) {
-        const __m256i y = _mm256_load_si256((const __m256i *)(qy + b * 32));
-        // ggml: summs += m * s (fused), then acc = fma(d_x * d_y, sum, acc) per block.
-        mins = _mm_fmadd_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(mx + b * CK_GROUP))), _mm_broadcast_ss(sy + b), mins);
-        SCALES4(dx + b * CK_GROUP, _mm_broadcast_ss(dy + b));
-        const __m256i a = _mm256_load_si256((const __m256i *)(qs + b * 64));
-        const __m256i c = _mm256_load_si256((const __m256i *)(qs + b * 64 + 32));
-        const __m256i a_hi = _mm256_srli_epi16(a, 4), c_hi = _mm256_srli_epi16(c, 4);
-        acc0 = _mm256_fmadd_ps(D0, ck__dot_u8_s8(_mm256_and_si256(a, low), y), acc0);
-        acc1 = _mm256_fmadd_ps(D1, ck__dot_u8_s8(_mm256_and_si256(a_hi, low), y), acc1);
-        acc2 = _mm256_fmadd_ps(D2, ck__dot_u8_s8(_mm256_and_si256(c, low), y), acc2);
-        acc3 = _mm256_fmadd_ps(D3, ck__dot_u8_s8(_mm256_and_si256(c_hi, low), y), acc3);
-    }
-    float m[4];
-    _mm_storeu_ps(m, mins);
-    out[0] = ck__hsum8(acc0) + m[0];
-    out[1] = ck__hsum8(acc1) + m[1];
-    out[2] = ck__hsum8(acc2) + m[2];
-    out[3] = ck__hsum8(acc3) + m[3];
-}
-
-CK_AVX2 static void group_q4_0(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]) {
-    const uint8_t *base = p->data + (size_t)g * p->group_bytes;
-    const uint16_t *dx = (const uint16_t *)base;
-    const uint8_t *qs = base + p->scale_bytes;
-    const int8_t *qy = (const int8_t *)act;
-    const float *dy = (const float *)(act + (size_t)p->nb * 32);
-    const __m256i low = _mm256_set1_epi8(0x0f), eight = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
-    // As ck__dot_q4_0_q8_0_avx2 (llama.cpp's repacked order): the four rows' exact block dots,
-    // then one FMA per row and block.
-    __m128 acc = _mm_setzero_ps();
-    for (int64_t b = 0; b < p->nb; b++) {
-        const __m256i y = _mm256_load_si256((const __m256i *)(qy + b * 32));
-        const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(dx + b * CK_GROUP))), _mm_broadcast_ss(dy + b));
-        const __m256i a = _mm256_load_si256((const __m256i *)(qs + b * 64));
-        const __m256i c = _mm256_load_si256((const __m256i *)(qs + b * 64 + 32));
-        const __m256i q0 = _mm256_sub_epi8(_mm256_and_si256(a, low), eight), q1 = _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(a, 4), low), eight);
-        const __m256i q2 = _mm256_sub_epi8(_mm256_and_si256(c, low), eight), q3 = _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(c, 4), low), eight);
-#define LANES(q) _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(y, q)), ones)
-        const __m128i sums = ck__hsum4_i32(LANES(q0), LANES(q1), LANES(q2), LANES(q3));
-#undef LANES
-        acc = _mm_fmadd_ps(_mm_cvtepi32_ps(sums), dd, acc);
-    }
-    _mm_storeu_ps(out, acc);
-}
-
-CK_AVX2 static void group_q8_0(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]) {
-    const uint8_t *base = p->data + (size_t)g * p->group_bytes;
-    const uint16_t *dx = (const uint16_t *)base;
-    const uint8_t *qs = base + p->scale_bytes;
-    const int8_t *qy = (const int8_t *)act;
-    const float *dy = (const float *)(act + (size_t)p->nb * 32);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-    for (int64_t b = 0; b < p->nb; b++) {
-        const __m256i y = _mm256_load_si256((const __m256i *)(qy + b * 32));
-        SCALES4(dx + b * CK_GROUP, _mm_broadcast_ss(dy + b));
-        const __m256i *x = (const __m256i *)(qs + b * 128);
-        acc0 = _mm256_fmadd_ps(D0, ck__dot_s8_s8(_mm256_load_si256(x + 0), y), acc0);
-        acc1 = _mm256_fmadd_ps(D1, ck__dot_s8_s8(_mm256_load_si256(x + 1), y), acc1);
-        acc2 = _mm256_fmadd_ps(D2, ck__dot_s8_s8(_mm256_load_si256(x + 2), y), acc2);
-        acc3 = _mm256_fmadd_ps(D3, ck__dot_s8_s8(_mm256_load_si256(x + 3), y), acc3);
-    }
-    out[0] = ck__hsum8(acc0);
-    out[1] = ck__hsum8(acc1);
-    out[2] = ck__hsum8(acc2);
-    out[3] = ck__hsum8(acc3);
-}
-
-/// Prefill: the group's d_x widened and broadcast once per group (scratch: nb x 4 vectors),
-/// so each (row, token, block) scale product is a single multiply.
-CK_AVX2 static void expand_scales(const ck_packed *p, int64_t g, float *dx8) {
-    const uint16_t *dx = (const uint16_t *)(p->data + (size_t)g * p->group_bytes);
-    for (int64_t b = 0; b < p->nb; b++) {
-        const __m128 d = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(dx + b * CK_GROUP)));
-        const __m256 d2 = _mm256_set_m128(d, d);
-        _mm256_store_ps(dx8 + (b * 4 + 0) * 8, _mm256_permute_ps(d2, 0x00));
-        _mm256_store_ps(dx8 + (b * 4 + 1) * 8, _mm256_permute_ps(d2, 0x55));
-        _mm256_store_ps(dx8 + (b * 4 + 2) * 8, _mm256_permute_ps(d2, 0xaa));
-        _mm256_store_ps(dx8 + (b * 4 + 3) * 8, _mm256_permute_ps(d2, 0xff));
-    }
-}
-
-/// Two rows x two tokens of Q4_1 (rows 0-1 from nibble chunk A, rows 2-3 from chunk B),
-/// nibbles unpacked once for both tokens.
-CK_AVX2 static inline void tile2_q4_1(const ck_packed *p, int64_t g, int r0, const float *dx8, const uint8_t *act0,
-                                      const uint8_t *act1, float out0[4], float out1[4]) {
-    const uint8_t *base = p->data + (size_t)g * p->group_bytes;
-    const uint16_t *mx = (const uint16_t *)base + p->nb * CK_GROUP;
-    const uint8_t *qs = base + p->scale_bytes + (size_t)(r0 / 2) * 32;
-    const int8_t *qy0 = (const int8_t *)act0, *qy1 = (const int8_t *)act1;
-    const float *dy0 = (const float *)(act0 + (size_t)p->nb * 32), *dy1 = (const float *)(act1 + (size_t)p->nb * 32);
-    const float *sy0 = dy0 + p->nb, *sy1 = dy1 + p->nb;
-    const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f);
-    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00;
-    __m128 m0 = _mm_setzero_ps(), m1 = m0;
-    const float *d = dx8 + r0 * 8;
-    for (int64_t b = 0; b < p->nb; b++, qs += 64, d += 32) {
-        const __m128 mb = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(mx + b * CK_GROUP)));
-        m0 = _mm_fmadd_ps(mb, _mm_broadcast_ss(sy0 + b), m0);
-        m1 = _mm_fmadd_ps(mb, _mm_broadcast_ss(sy1 + b), m1);
-        const __m256i y0 = _mm256_load_si256((const __m256i *)(qy0 + b * 32));
-        const __m256i y1 = _mm256_load_si256((const __m256i *)(qy1 + b * 32));
-        const __m256 e0 = _mm256_broadcast_ss(dy0 + b), e1 = _mm256_broadcast_ss(dy1 + b);
-        const __m256i a = _mm256_load_si256((const __m256i *)qs);
-#define ROW(r, xr, acc0, acc1)                                                                                    \
-        {                                                                                                         \
-            const __m256i q = (xr);                                                                               \
-            const __m256 dr = _mm256_load_ps(d + r * 8);                                                        \
-            const __m256 s0 = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(q, y0), ones));         \
-            const __m256 s1 = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(q, y1), ones));         \
-            acc0 = _mm256_fmadd_ps(_mm256_mul_ps(dr, e0), s0, acc0);                                            \
-            acc1 = _mm256_fmadd_ps(_mm256_mul_ps(dr, e1), s1, acc1);                                            \
-        }
-        ROW(0, _mm256_and_si256(a, low), a00, a01)
-        ROW(1, _mm256_and_si256(_mm256_srli_epi16(a, 4), low), a10, a11)
-#undef ROW
-    }
-    float n0[4], n1[4];
-    _mm_storeu_ps(n0, m0);
-    _mm_storeu_ps(n1, m1);
-    out0[r0] = ck__hsum8(a00) + n0[r0]; out1[r0] = ck__hsum8(a01) + n1[r0];
-    out0[r0 + 1] = ck__hsum8(a10) + n0[r0 + 1]; out1[r0 + 1] = ck__hsum8(a11) + n1[r0 + 1];
-}
-
-CK_AVX2 static void tile_q4_1(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *act0, const uint8_t *act1,
-                              float out0[4], float out1[4]) {
-    tile2_q4_1(p, g, 0, dx8, act0, act1, out0, out1);
-    tile2_q4_1(p, g, 2, dx8, act0, act1, out0, out1);
-}
-
-/// Three tokens x the group's four rows of Q4_1, as tile_q4_1 (each (row, token) in
-/// group_q4_1's order): each block's nibbles unpacked and its mins converted once for all three.
-CK_AVX2 static void tile3_q4_1(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *const act[3],
-                               float *const out[3]) {
-    const uint8_t *base = p->data + (size_t)g * p->group_bytes;
-    const uint16_t *mx = (const uint16_t *)base + p->nb * CK_GROUP;
-    const uint8_t *qs = base + p->scale_bytes;
-    const int8_t *qy[3];
-    const float *dy[3], *sy[3];
-    for (int t = 0; t < 3; t++) {
-        qy[t] = (const int8_t *)act[t];
-        dy[t] = (const float *)(act[t] + (size_t)p->nb * 32);
-        sy[t] = dy[t] + p->nb;
-    }
-    const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f);
-    __m256 acc[4][3];
-    __m128 mins[3];
-    for (int t = 0; t < 3; t++) {
-        mins[t] = _mm_setzero_ps();
-        for (int r = 0; r < 4; r++) acc[r][t] = _mm256_setzero_ps();
-    }
-    for (int64_t b = 0; b < p->nb; b++, qs += 64, dx8 += 32) {
-        const __m128 mb = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(mx + b * CK_GROUP)));
-        __m256i y[3];
-        __m256 e[3];
-        for (int t = 0; t < 3; t++) {
-            mins[t] = _mm_fmadd_ps(mb, _mm_broadcast_ss(sy[t] + b), mins[t]);
-            y[t] = _mm256_load_si256((const __m256i *)(qy[t] + b * 32));
-            e[t] = _mm256_broadcast_ss(dy[t] + b);
-        }
-        const __m256i a = _mm256_load_si256((const __m256i *)qs), c = _mm256_load_si256((const __m256i *)(qs + 32));
-        const __m256i q[4] = { _mm256_and_si256(a, low), _mm256_and_si256(_mm256_srli_epi16(a, 4), low),
-                               _mm256_and_si256(c, low), _mm256_and_si256(_mm256_srli_epi16(c, 4), low) };
-        for (int r = 0; r < 4; r++) {
-            const __m256 dr = _mm256_load_ps(dx8 + r * 8);
-            for (int t = 0; t < 3; t++) {
-                const __m256 sum = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(q[r], y[t]), ones));
-                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dr, e[t]), sum, acc[r][t]);
-            }
-        }
-    }
-    for (int t = 0; t < 3; t++) {
-        float m[4];
-        _mm_storeu_ps(m, mins[t]);
-        for (int r = 0; r < 4; r++) out[t][r] = ck__hsum8(acc[r][t]) + m[r];
-    }
-}
-
-/// Two tokens x the group's four rows of Q8_0, each (row, token) in exactly group_q8_0's order
-/// (llama.cpp's: its prefill, tinyBLAS, accumulates as its single-token dot does), so a batch
-/// gives the bits of one token at a time; each row's quants and absolute values are loaded
-/// once for both tokens.
-CK_AVX2 static void tile_q8_0(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *act0, const uint8_t *act1,
-                              float out0[4], float out1[4]) {
-    const uint8_t *qs = p->data + (size_t)g * p->group_bytes + p->scale_bytes;
-    const int8_t *qy0 = (const int8_t *)act0, *qy1 = (const int8_t *)act1;
-    const float *dy0 = (const float *)(act0 + (size_t)p->nb * 32), *dy1 = (const float *)(act1 + (size_t)p->nb * 32);
-    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
-    for (int64_t b = 0; b < p->nb; b++, qs += 128, dx8 += 32) {
-        const __m256i y0 = _mm256_load_si256((const __m256i *)(qy0 + b * 32)), y1 = _mm256_load_si256((const __m256i *)(qy1 + b * 32));
-        const __m256 e0 = _mm256_broadcast_ss(dy0 + b), e1 = _mm256_broadcast_ss(dy1 + b);
-#define ROW(r, acc0, acc1)                                                                                      \
-        {                                                                                                       \
-            const __m256i x = _mm256_load_si256((const __m256i *)(qs + 32 * r));                                \
-            const __m256i ax = _mm256_sign_epi8(x, x);                                                          \
-            const __m256 d = _mm256_load_ps(dx8 + r * 8);                                                       \
-            acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d, e0), ck__dot_u8_s8(ax, _mm256_sign_epi8(y0, x)), acc0);    \
-            acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d, e1), ck__dot_u8_s8(ax, _mm256_sign_epi8(y1, x)), acc1);    \
-        }
-        ROW(0, a00, a01) ROW(1, a10, a11) ROW(2, a20, a21) ROW(3, a30, a31)
-#undef ROW
-    }
-    out0[0] = ck__hsum8(a00); out1[0] = ck__hsum8(a01);
-    out0[1] = ck__hsum8(a10); out1[1] = ck__hsum8(a11);
-    out0[2] = ck__hsum8(a20); out1[2] = ck__hsum8(a21);
-    out0[3] = ck__hsum8(a30); out1[3] = ck__hsum8(a31);
-}
-
-/// Three tokens x the group's four rows of Q8_0, as tile_q8_0 (each (row, token) in
-/// group_q8_0's order): each row's quants, magnitudes and scales serve three tokens.
-CK_AVX2 static void tile3_q8_0(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *const act[3],
-                               float *const out[3]) {
-    const uint8_t *qs = p->data + (size_t)g * p->group_bytes + p->scale_bytes;
-    const int8_t *qy[3];
-    const float *dy[3];
-    for (int t = 0; t < 3; t++) {
-        qy[t] = (const int8_t *)act[t];
-        dy[t] = (const float *)(act[t] + (size_t)p->nb * 32);
-    }
-    __m256 acc[4][3];
-    for (int r = 0; r < 4; r++)
-        for (int t = 0; t < 3; t++) acc[r][t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < p->nb; b++, qs += 128, dx8 += 32) {
-        __m256i y[3];
-        __m256 e[3];
-        for (int t = 0; t < 3; t++) {
-            y[t] = _mm256_load_si256((const __m256i *)(qy[t] + b * 32));
-            e[t] = _mm256_broadcast_ss(dy[t] + b);
-        }
-        for (int r = 0; r < 4; r++) {
-            const __m256i x = _mm256_load_si256((const __m256i *)(qs + 32 * r));
-            const __m256i ax = _mm256_sign_epi8(x, x);
-            const __m256 d = _mm256_load_ps(dx8 + r * 8);
-            for (int t = 0; t < 3; t++) {
-                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(d, e[t]), ck__dot_u8_s8(ax, _mm256_sign_epi8(y[t], x)), acc[r][t]);
-            }
-        }
-    }
-    for (int t = 0; t < 3; t++)
-        for (int r = 0; r < 4; r++) out[t][r] = ck__hsum8(acc[r][t]);
-}
-#endif
-
-typedef void (*tile_kernel)(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *act0, const uint8_t *act1,
-                            float out0[4], float out1[4]);
-typedef void (*tile3_kernel)(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *const act[3],
-                             float *const out[3]);
-
-static tile_kernel tile_kernel_for(int type) {
+static ck_packed_tile_fn tile_kernel_for(int type) {
 #if defined(__x86_64__)
     if (ck__use_simd()) {
-        if (type == CK_Q4_1) return tile_q4_1;
-        if (type == CK_Q8_0) return tile_q8_0;
+        if (type == CK_Q4_1) return ck__packed_tile_q4_1;
+        if (type == CK_Q8_0) return ck__packed_tile_q8_0;
     }
 #endif
     (void)type;
     return NULL;
 }
 
-static tile3_kernel tile3_kernel_for(int type) {
+static ck_packed_tile3_fn tile3_kernel_for(int type) {
 #if defined(__x86_64__)
-    if (ck__use_simd() && type == CK_Q8_0) return tile3_q8_0;
-    if (ck__use_simd() && type == CK_Q4_1) return tile3_q4_1;
+    if (ck__use_simd() && type == CK_Q8_0) return ck__packed_tile3_q8_0;
+    if (ck__use_simd() && type == CK_Q4_1) return ck__packed_tile3_q4_1;
 #endif
     (void)type;
     return NULL;
 }
 
-static group_kernel kernel_for(int type) {
+static ck_packed_group_fn kernel_for(int type) {
 #if defined(__x86_64__)
     if (ck__use_simd()) {
         switch (type) {
-        case CK_Q4_0: return group_q4_0;
-        case CK_Q4_1: return group_q4_1;
-        case CK_Q8_0: return group_q8_0;
+        case CK_Q4_0: return ck__packed_group_q4_0;
+        case CK_Q4_1: return ck__packed_group_q4_1;
+        case CK_Q8_0: return ck__packed_group_q8_0;
+        case CK_Q5_0: return ck__packed_group_q5_0;
+        case CK_Q5_1: return ck__packed_group_q5_1;
+        case CK_IQ4_NL: return ck__packed_group_iq4_nl;
         default: break;
         }
     }
@@ -512,9 +282,9 @@ static group_kernel kernel_for(int type) {
 
 typedef struct {
     const ck_packed *p;
-    group_kernel kernel;
-    tile_kernel tile; // NULL: one token at a time
-    tile3_kernel tile3; // NULL: two tokens at a time at most
+    ck_packed_group_fn kernel;
+    ck_packed_tile_fn tile; // NULL: one token at a time
+    ck_packed_tile3_fn tile3; // NULL: two tokens at a time at most
     const uint8_t *act;
     size_t act_bytes;
     int64_t n_tok;
@@ -537,7 +307,7 @@ static void packed_groups(void *raw, int64_t begin, int64_t end, int thread_inde
             int64_t t = t0;
             if (job->tile && dx8 && t1 - t0 >= 2) {
 #if defined(__x86_64__)
-                expand_scales(job->p, g, dx8);
+                ck__packed_expand_scales(job->p, g, dx8);
 #endif
                 for (; job->tile3 && t + 3 <= t1; t += 3) {
                     const uint8_t *const act[3] = { job->act + (size_t)t * job->act_bytes, job->act + (size_t)(t + 1) * job->act_bytes,
@@ -573,8 +343,41 @@ static void packed_prepare(void *raw, int64_t begin, int64_t end, int thread_ind
     for (int64_t t = begin; t < end; t++) pack_activation(job->p, job->x + t * job->p->cols, job->act + (size_t)t * job->act_bytes);
 }
 
+typedef struct {
+    const ck_packed *p;
+    const float *x;
+    uint8_t *act;
+    size_t act_bytes;
+} gguf_prep_job;
+
+static void gguf_prepare(void *raw, int64_t begin, int64_t end, int thread_index) {
+    (void)thread_index;
+    const gguf_prep_job *job = raw;
+    for (int64_t t = begin; t < end; t++) {
+        ck_prepare_activation(job->p->type, job->x + t * job->p->cols, job->act + (size_t)t * job->act_bytes, job->p->cols);
+    }
+}
+
+/// Batches of the panel types: GGUF-layout activations into the panel GEMM (ck_block32_gemm.c).
+static int matmul_panel(ck_pool *pool, const ck_packed *p, const float *X, int64_t n_tok, float *Y) {
+    const size_t act_bytes = ck_row_size(ck_activation_type(p->type), p->cols);
+    if (pool) ck__pool_lock_op(pool);
+    uint8_t *act = pool ? ck__pool_scratch(pool, 0, act_bytes * (size_t)n_tok) : malloc(act_bytes * (size_t)n_tok);
+    if (!act) {
+        if (pool) ck__pool_unlock_op(pool);
+        return 0;
+    }
+    gguf_prep_job prep = { p, X, act, act_bytes };
+    ck_pool_run(pool, n_tok, 8, gguf_prepare, &prep);
+    ck__matmul_block32_packed(pool, p, act, act_bytes, n_tok, Y);
+    if (pool) ck__pool_unlock_op(pool);
+    else free(act);
+    return 1;
+}
+
 void ck_matmul_packed(ck_pool *pool, const ck_packed *p, const float *X, int64_t n_tok, float *Y) {
     if (!p || n_tok <= 0) return;
+    if (n_tok >= 2 && ck__packed_uses_panel(p->type) && ck__use_simd() && matmul_panel(pool, p, X, n_tok, Y)) return;
     const size_t act_bytes = packed_act_bytes(p);
     if (pool) ck__pool_lock_op(pool);
     uint8_t *act = pool ? ck__pool_scratch(pool, 0, act_bytes * (size_t)n_tok) : NULL;

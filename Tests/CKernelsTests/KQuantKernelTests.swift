@@ -14,29 +14,13 @@ final class KQuantKernelTests: XCTestCase {
         (Int32(CK_Q5_K), "Q5_K", [0, 2]), (Int32(CK_Q6_K), "Q6_K", [208]), (Int32(CK_IQ4_XS), "IQ4_XS", [0]),
     ]
 
-    /// Rows of random blocks: random quants and packed scales, small positive f16 scales.
-    func randomRows(_ type: Int32, scaleOffsets: [Int], cols: Int, rows: Int, rng: inout TestRandom) -> [UInt8] {
-        let blockElements = Int(ck_type_block_elements(type))
-        let blockBytes = ck_row_size(type, Int64(blockElements))
-        let blocks = rows * cols / blockElements
-        var bytes = (0..<(blocks * blockBytes)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-        for b in 0..<blocks {
-            for offset in scaleOffsets {
-                let h = ck_fp32_to_fp16(0.0005 + abs(rng.float(0.01)))
-                bytes[b * blockBytes + offset] = UInt8(h & 0xff)
-                bytes[b * blockBytes + offset + 1] = UInt8(h >> 8)
-            }
-        }
-        return bytes
-    }
-
     func testSIMDDotsEqualTheScalarReferencesBitForBit() throws {
         try XCTSkipUnless(ck_cpu_has_avx2_fma_f16c() != 0, "CPU without AVX2/FMA/F16C: only the references run")
         var rng = TestRandom(seed: 20)
         for t in Self.types {
             for n in [256, 512, 1536, 2048] {
                 for trial in 0..<4 {
-                    let w = randomRows(t.type, scaleOffsets: t.scaleOffsets, cols: n, rows: 1, rng: &rng)
+                    let w = randomQuantRows(t.type, scaleOffsets: t.scaleOffsets, cols: n, rows: 1, rng: &rng)
                     let a = prepareActivation(rng.floats(n, scale: trial == 0 ? 40 : 2), weightType: t.type)
                     let (fast, reference) = w.withUnsafeBytes { wr in
                         a.withUnsafeBytes { ar in
@@ -54,7 +38,7 @@ final class KQuantKernelTests: XCTestCase {
         var rng = TestRandom(seed: 21)
         for t in Self.types {
             let n = 1536
-            let w = randomRows(t.type, scaleOffsets: t.scaleOffsets, cols: n, rows: 1, rng: &rng)
+            let w = randomQuantRows(t.type, scaleOffsets: t.scaleOffsets, cols: n, rows: 1, rng: &rng)
             let x = rng.floats(n, scale: 3)
             let actType = ck_activation_type(t.type)
             let a = prepareActivation(x, weightType: t.type)
@@ -115,7 +99,7 @@ final class KQuantKernelTests: XCTestCase {
             // 16: the repacked layout llama.cpp gives Q4_K (and Q2_K on AVX-512); 13: a last
             // group of one row in the 4-row kernels.
             for rows in [12, 13, 16] {
-                let w = randomRows(t.type, scaleOffsets: t.scaleOffsets, cols: cols, rows: rows, rng: &rng)
+                let w = randomQuantRows(t.type, scaleOffsets: t.scaleOffsets, cols: cols, rows: rows, rng: &rng)
                 let x = rng.floats(13 * cols, scale: 2)
                 var changed = 0
                 for nTok in [1, 3, 5, 8, 13] {
@@ -159,7 +143,7 @@ final class KQuantKernelTests: XCTestCase {
         let pool = ck_pool_create(2)
         defer { ck_pool_destroy(pool) }
         for t in Self.types {
-            let w = randomRows(t.type, scaleOffsets: t.scaleOffsets, cols: cols, rows: rows, rng: &rng)
+            let w = randomQuantRows(t.type, scaleOffsets: t.scaleOffsets, cols: cols, rows: rows, rng: &rng)
             let x = rng.floats(nTok * cols, scale: 2)
             let batched = matmul(pool, t.type, w, rows: rows, cols: cols, x, nTok: nTok, segments: segments)
             var start = 0

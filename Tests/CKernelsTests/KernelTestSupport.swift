@@ -97,3 +97,19 @@ func withScalarKernels<T>(_ body: () throws -> T) rethrows -> T {
     defer { ck_set_force_scalar(0) }
     return try body()
 }
+
+/// Rows of random blocks of `type`: random quants and packed scales, small positive f16 scales.
+func randomQuantRows(_ type: Int32, scaleOffsets: [Int], cols: Int, rows: Int, rng: inout TestRandom) -> [UInt8] {
+    let blockElements = Int(ck_type_block_elements(type))
+    let blockBytes = ck_row_size(type, Int64(blockElements))
+    let blocks = rows * cols / blockElements
+    var bytes = (0..<(blocks * blockBytes)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+    for b in 0..<blocks {
+        for offset in scaleOffsets {
+            let h = ck_fp32_to_fp16(0.0005 + abs(rng.float(0.01)))
+            bytes[b * blockBytes + offset] = UInt8(h & 0xff)
+            bytes[b * blockBytes + offset + 1] = UInt8(h >> 8)
+        }
+    }
+    return bytes
+}

@@ -7,6 +7,10 @@ final class PackedWeightsTests: XCTestCase {
 
     /// Packs `parts` (each rows x cols of `type`) stacked into one packed matrix.
     private func pack(_ parts: [[UInt8]], rows: [Int], type: WeightType, cols: Int) -> OpaquePointer? {
+        pack(parts, rows: rows, ckType: type.ck, cols: cols)
+    }
+
+    private func pack(_ parts: [[UInt8]], rows: [Int], ckType: Int32, cols: Int) -> OpaquePointer? {
         let buffers = parts.map { bytes -> UnsafeMutableRawPointer in
             let p = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 1), alignment: 64)
             bytes.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
@@ -15,7 +19,7 @@ final class PackedWeightsTests: XCTestCase {
         defer { buffers.forEach { $0.deallocate() } }
         let pointers: [UnsafeRawPointer?] = buffers.map { UnsafeRawPointer($0) }
         let counts = rows.map(Int64.init)
-        return ck_pack_weights(type.ck, Int32(parts.count), pointers, counts, Int64(cols))
+        return ck_pack_weights(ckType, Int32(parts.count), pointers, counts, Int64(cols))
     }
 
     func testPackedRowsRebuildTheOriginalBytes() throws {
@@ -59,6 +63,52 @@ final class PackedWeightsTests: XCTestCase {
                         ck_matmul_packed(pool, packed, x, Int64(nTok), &fast)
                         whole.withUnsafeBytes { ck_matmul(pool, type.ck, $0.baseAddress, Int64(total), Int64(cols), x, Int64(nTok), &expected) }
                         XCTAssertEqual(fast.map(\.bitPattern), expected.map(\.bitPattern), "\(type) cols=\(cols) n_tok=\(nTok) threads=\(threads)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The types of llama.cpp's K-quant mixes packed from random blocks (every bit pattern of
+    /// quants and packed scales): (type, name, f16 fields' offsets, column counts).
+    private let randomBlockTypes: [(type: Int32, name: String, scaleOffsets: [Int], cols: [Int])] = [
+        (Int32(CK_Q5_0), "Q5_0", [0], [32, 96, 576]), (Int32(CK_Q5_1), "Q5_1", [0, 2], [32, 96, 576]),
+        (Int32(CK_IQ4_NL), "IQ4_NL", [0], [32, 96, 576]),
+    ]
+
+    func testRandomBlockTypesRebuildAndMatchTheGGUFLayoutBitForBit() throws {
+        // Rows rebuilt byte for byte; one token (GEMV) and batches (the panel GEMM or the K-quant
+        // lanes over packed blocks) equal ck_matmul on the GGUF rows, one and two threads, stacked
+        // parts; the scalar path equals the SIMD one.
+        var rng = TestRandom(seed: 55)
+        for threads in [1, 2] {
+            let pool = ck_pool_create(Int32(threads))
+            defer { ck_pool_destroy(pool) }
+            for t in randomBlockTypes {
+                for cols in t.cols {
+                    let rows = [16, 4, 8]
+                    let total = rows.reduce(0, +)
+                    let parts = rows.map { randomQuantRows(t.type, scaleOffsets: t.scaleOffsets, cols: cols, rows: $0, rng: &rng) }
+                    let packed = try XCTUnwrap(pack(parts, rows: rows, ckType: t.type, cols: cols), t.name)
+                    defer { ck_packed_free(packed) }
+                    let whole = parts.flatMap { $0 }
+                    let rowBytes = ck_row_size(t.type, Int64(cols))
+                    for r in 0..<total {
+                        var row = [UInt8](repeating: 0, count: rowBytes)
+                        row.withUnsafeMutableBytes { ck_packed_row(packed, Int64(r), $0.baseAddress) }
+                        XCTAssertEqual(row, Array(whole[r * rowBytes..<(r + 1) * rowBytes]), "\(t.name) row \(r)")
+                    }
+                    for nTok in [1, 2, 3, 5, 17] {
+                        let x = rng.floats(nTok * cols, scale: 3)
+                        var fast = [Float](repeating: .nan, count: nTok * total)
+                        var expected = [Float](repeating: .nan, count: nTok * total)
+                        var scalar = [Float](repeating: .nan, count: nTok * total)
+                        ck_matmul_packed(pool, packed, x, Int64(nTok), &fast)
+                        whole.withUnsafeBytes { ck_matmul(pool, t.type, $0.baseAddress, Int64(total), Int64(cols), x, Int64(nTok), &expected) }
+                        withScalarKernels { ck_matmul_packed(pool, packed, x, Int64(nTok), &scalar) }
+                        let what = "\(t.name) cols=\(cols) n_tok=\(nTok) threads=\(threads)"
+                        XCTAssertEqual(fast.map(\.bitPattern), expected.map(\.bitPattern), what)
+                        XCTAssertEqual(scalar.map(\.bitPattern), expected.map(\.bitPattern), "\(what), scalar")
                     }
                 }
             }

@@ -1,0 +1,67 @@
+// The four-row packed weight layout (ck_packed.c) shared with its kernels (ck_packed_q4.c,
+// ck_packed_q5.c) and the panel GEMM (ck_block32_gemm.c).
+#ifndef CK_PACKED_INTERNAL_H
+#define CK_PACKED_INTERNAL_H
+
+#include "ck_internal.h"
+
+#define CK_GROUP 4
+
+struct ck_packed {
+    int type;
+    int64_t rows, cols, nb, groups;
+    size_t scale_bytes;  // bytes of the scale area at the front of each group (multiple of 32)
+    size_t high_offset;  // Q5_0/Q5_1: offset in the group of the fifth bits (nb x 16 bytes), else 0
+    size_t group_bytes;  // multiple of 64
+    uint8_t *data;
+};
+
+/// One group's four rows against one token's packed activations (see ck_packed.c).
+typedef void (*ck_packed_group_fn)(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]);
+/// Two tokens x the group's four rows; dx8 holds the group's scales broadcast per row and block.
+typedef void (*ck_packed_tile_fn)(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *act0, const uint8_t *act1,
+                                  float out0[4], float out1[4]);
+/// Three tokens x the group's four rows.
+typedef void (*ck_packed_tile3_fn)(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *const act[3],
+                                   float *const out[3]);
+
+/// 1 for the types whose batches run through the panel GEMM (Q5_0, Q5_1, IQ4_NL).
+int ck__packed_uses_panel(int type);
+/// Row r (< 4) of group g, block b, for the panel GEMM: the values ck__block32_q5_0 /
+/// ck__block32_q5_1 / IQ4_NL's table give for the original block, its scale and min.
+void ck__packed_block32(const ck_packed *p, int64_t g, int64_t b, int r, int8_t q[CK_QK], float *d, float *m);
+/// The panel GEMM over a packed matrix of such a type: act holds n_tok rows of GGUF-layout
+/// activations (ck_prepare_activation), Y is n_tok x p->rows.
+void ck__matmul_block32_packed(ck_pool *pool, const ck_packed *p, const uint8_t *act, size_t act_row_bytes, int64_t n_tok,
+                               float *Y);
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/// The four rows' d_x * d_y, each broadcast to 8 lanes.
+#define SCALES4(dx16, dy)                                                                   \
+    const __m128 dd_ = _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(dx16))), dy); \
+    const __m256 dd2_ = _mm256_set_m128(dd_, dd_);                                          \
+    const __m256 D0 = _mm256_permute_ps(dd2_, 0x00), D1 = _mm256_permute_ps(dd2_, 0x55);   \
+    const __m256 D2 = _mm256_permute_ps(dd2_, 0xaa), D3 = _mm256_permute_ps(dd2_, 0xff)
+
+// ck_packed_q4.c
+void ck__packed_group_q4_0(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]);
+void ck__packed_group_q4_1(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]);
+void ck__packed_group_q8_0(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]);
+/// Prefill: the group's d_x widened and broadcast once per group (nb x 4 vectors of 8).
+void ck__packed_expand_scales(const ck_packed *p, int64_t g, float *dx8);
+void ck__packed_tile_q4_1(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *act0, const uint8_t *act1,
+                          float out0[4], float out1[4]);
+void ck__packed_tile3_q4_1(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *const act[3], float *const out[3]);
+void ck__packed_tile_q8_0(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *act0, const uint8_t *act1,
+                          float out0[4], float out1[4]);
+void ck__packed_tile3_q8_0(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *const act[3], float *const out[3]);
+
+// ck_packed_q5.c
+void ck__packed_group_q5_0(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]);
+void ck__packed_group_q5_1(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]);
+void ck__packed_group_iq4_nl(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]);
+#endif
+
+#endif

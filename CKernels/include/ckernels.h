@@ -184,9 +184,10 @@ void ck_release_mapped_pages(const void *src, size_t bytes);
 
 // MARK: - Repacked quantized weights
 
-/// Quantized weights (Q4_0, Q4_1, Q8_0) repacked at load into groups of four interleaved rows
-/// for the GEMV/GEMM; every output row is computed in exactly ck_vec_dot's order, so results
-/// are bit-identical to ck_matmul on the original rows.
+/// Quantized weights (Q4_0, Q4_1, Q8_0, Q5_0, Q5_1, IQ4_NL, and the K-quants Q2_K ... Q6_K and
+/// IQ4_XS) repacked at load into groups of four interleaved rows for the GEMV/GEMM; every
+/// output is computed in exactly ck_matmul's order on the original rows (ck_matmul_parts_seq's
+/// for the K-quants), so results are bit-identical to it.
 typedef struct ck_packed ck_packed;
 
 /// 1 when ck_pack_weights accepts `type`.
@@ -194,7 +195,8 @@ int ck_packed_type_supported(int type);
 /// Packs n_parts matrices with the same column count stacked on top of each other (rows of
 /// part 0 first), e.g. Q, K and V, so one ck_matmul_packed computes them all. Each part has
 /// part_rows[i] rows of ck_row_size(type, cols) bytes. Returns NULL when the type is not
-/// supported, cols is not a multiple of CK_QK or a part's row count is not a multiple of 4.
+/// supported, cols is not a multiple of its block, a part's row count is not a multiple of 4,
+/// or a K-quant matrix has more than CK_MATMUL_MAX_PARTS parts.
 /// The packed copy owns its memory; the source can be released afterwards.
 ck_packed *ck_pack_weights(int type, int n_parts, const void *const *parts, const int64_t *part_rows, int64_t cols);
 void ck_packed_free(ck_packed *p);
@@ -206,6 +208,11 @@ size_t ck_packed_bytes(const ck_packed *p);
 void ck_packed_row(const ck_packed *p, int64_t row, void *out);
 /// Y[t][r] = dot(W[r], X[t]) for every row of the stacked parts (Y is n_tok x ck_packed_rows).
 void ck_matmul_packed(ck_pool *pool, const ck_packed *p, const float *X, int64_t n_tok, float *Y);
+/// ck_matmul_packed for a batch of several sequences (seg_len as in ck_matmul_parts_seq): each
+/// K-quant part sums each token in the order its own sequence alone would get; for the other
+/// types this is ck_matmul_packed.
+void ck_matmul_packed_seq(ck_pool *pool, const ck_packed *p, const float *X, int64_t n_tok, int n_seg, const int64_t *seg_len,
+                          float *Y);
 
 // MARK: - Element-wise and normalisation (n = row length)
 

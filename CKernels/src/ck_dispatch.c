@@ -63,16 +63,28 @@ ck_dot4_fn ck__dot4_for(int type) {
     case CK_Q4_1: return ck__dot4_q4_1_q8_1_avx2;
     case CK_Q8_0: return ck__dot4_q8_0_q8_0_avx2;
     case CK_Q5_0: return ck__dot4_q5_0_q8_0_avx2;
+    case CK_Q5_1: return ck__dot4_q5_1_q8_1_avx2;
+    case CK_IQ4_NL: return ck__dot4_iq4_nl_q8_0_avx2;
+    default: return 0;
+    }
+}
+
+ck_kdot4_fn ck__kdot4_for(int type) {
+#if defined(__x86_64__)
+    if (!ck__use_simd()) return 0;
+    switch (type) {
     case CK_Q2_K: return ck__dot4_q2_K_q8_K_avx2;
     case CK_Q3_K: return ck__dot4_q3_K_q8_K_avx2;
     case CK_Q4_K: return ck__dot4_q4_K_q8_K_avx2;
-    case CK_Q5_1: return ck__dot4_q5_1_q8_1_avx2;
     case CK_Q5_K: return ck__dot4_q5_K_q8_K_avx2;
-    case CK_IQ4_XS: return ck__dot4_iq4_xs_q8_K_avx2;
-    case CK_IQ4_NL: return ck__dot4_iq4_nl_q8_0_avx2;
     case CK_Q6_K: return ck__dot4_q6_K_q8_K_avx2;
+    case CK_IQ4_XS: return ck__dot4_iq4_xs_q8_K_avx2;
     default: return 0;
     }
+#else
+    (void)type;
+    return 0;
+#endif
 }
 
 ck_tile4x2_fn ck__tile4x2_for(int type) {

@@ -47,27 +47,27 @@ extern const int8_t ck__iq4nl_table[16];
 void ck__dequantize_row_iq4_xs(const void *src, float *dst, int64_t n);
 float ck__dot_iq4_xs_q8_K_ref(int64_t n, const void *w, const void *a);
 float ck__dot_iq4_xs_q8_K_avx2(int64_t n, const void *w, const void *a);
-void ck__dot4_iq4_xs_q8_K_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
+void ck__dot4_iq4_xs_q8_K_avx2(int64_t n, const void *w, size_t row_stride, size_t block_stride, const void *a, float out[4]);
 void ck__dequantize_row_q2_K(const void *src, float *dst, int64_t n);
 float ck__dot_q2_K_q8_K_ref(int64_t n, const void *w, const void *a);
 float ck__dot_q2_K_q8_K_avx2(int64_t n, const void *w, const void *a);
-void ck__dot4_q2_K_q8_K_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
+void ck__dot4_q2_K_q8_K_avx2(int64_t n, const void *w, size_t row_stride, size_t block_stride, const void *a, float out[4]);
 void ck__dequantize_row_q3_K(const void *src, float *dst, int64_t n);
 float ck__dot_q3_K_q8_K_ref(int64_t n, const void *w, const void *a);
 float ck__dot_q3_K_q8_K_avx2(int64_t n, const void *w, const void *a);
-void ck__dot4_q3_K_q8_K_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
+void ck__dot4_q3_K_q8_K_avx2(int64_t n, const void *w, size_t row_stride, size_t block_stride, const void *a, float out[4]);
 void ck__dequantize_row_q4_K(const void *src, float *dst, int64_t n);
 float ck__dot_q4_K_q8_K_ref(int64_t n, const void *w, const void *a);
 float ck__dot_q4_K_q8_K_avx2(int64_t n, const void *w, const void *a);
-void ck__dot4_q4_K_q8_K_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
+void ck__dot4_q4_K_q8_K_avx2(int64_t n, const void *w, size_t row_stride, size_t block_stride, const void *a, float out[4]);
 void ck__dequantize_row_q5_K(const void *src, float *dst, int64_t n);
 float ck__dot_q5_K_q8_K_ref(int64_t n, const void *w, const void *a);
 float ck__dot_q5_K_q8_K_avx2(int64_t n, const void *w, const void *a);
-void ck__dot4_q5_K_q8_K_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
+void ck__dot4_q5_K_q8_K_avx2(int64_t n, const void *w, size_t row_stride, size_t block_stride, const void *a, float out[4]);
 void ck__dequantize_row_q6_K(const void *src, float *dst, int64_t n);
 float ck__dot_q6_K_q8_K_ref(int64_t n, const void *w, const void *a);
 float ck__dot_q6_K_q8_K_avx2(int64_t n, const void *w, const void *a);
-void ck__dot4_q6_K_q8_K_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]);
+void ck__dot4_q6_K_q8_K_avx2(int64_t n, const void *w, size_t row_stride, size_t block_stride, const void *a, float out[4]);
 /// Q4_K/Q5_K sub-block scales and mins from their 12 packed bytes (ggml's get_scale_min_k4).
 void ck__unpack_scales_k4(const uint8_t scales[12], int sc[8], int m[8]);
 
@@ -96,6 +96,11 @@ int ck__is_kquant(int type);
 /// gets the order llama.cpp's CPU backend gives a batch of that many tokens (ck_kquant_matmul.c).
 void ck__matmul_kquant(ck_pool *pool, int type, int n_parts, const void *const *W, const int64_t *rows, int64_t cols,
                        const float *X, int64_t n_tok, int n_seg, const int64_t *seg_len, float *const *Y);
+/// The same over K-quant weights packed in four-row groups (ck_packed.c: per group, block b of
+/// rows 0-3 one after another): the parts' rows stacked from `data` (multiples of 4), Y is
+/// n_tok x (the parts' total rows), each part with llama.cpp's order for its own row count.
+void ck__matmul_kquant_groups(ck_pool *pool, int type, int n_parts, const uint8_t *data, const int64_t *rows, int64_t cols,
+                              const float *X, int64_t n_tok, int n_seg, const int64_t *seg_len, float *Y);
 
 /// ck__hsum8's order on 8 scalar lanes: ((0+4)+(2+6))+((1+5)+(3+7)).
 static inline float ck__hsum8_ref(const float v[8]) {
@@ -129,8 +134,13 @@ void ck__rope_rotate_fma(float *a, float *b, float cos_t, float sin_t);
 
 /// The dot used for weights of `type` (dispatched, honours ck_set_force_scalar).
 ck_dot_fn ck__dot_for(int type);
-/// The four-row kernel for `type`, or NULL where rows go one at a time.
+/// The four-row kernel for `type`, or NULL where rows go one at a time (K-quants: ck__kdot4_for).
 ck_dot4_fn ck__dot4_for(int type);
+/// Four K-quant rows against one Q8_K activation row, row r's block b at w + r * row_stride +
+/// b * block_stride, each output exactly the type's single-row dot (x86 SIMD only).
+typedef void (*ck_kdot4_fn)(int64_t n, const void *w, size_t row_stride, size_t block_stride, const void *act_row, float out[4]);
+/// ck_kdot4_fn for a K-quant `type`, or NULL (no SIMD: rows one at a time).
+ck_kdot4_fn ck__kdot4_for(int type);
 /// The four-row, two-token kernel for `type` (SIMD only), or NULL.
 ck_tile4x2_fn ck__tile4x2_for(int type);
 

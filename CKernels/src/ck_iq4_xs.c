@@ -68,34 +68,46 @@ float ck__dot_iq4_xs_q8_K_ref(int64_t n, const void *w, const void *a) {
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+/// One super-block into the row's 8 lanes.
+CK_AVX2 static inline void iq4_xs_step(const ck_block_iq4_xs *x, const ck_block_q8_K *y, __m128i table, __m256 *acc) {
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    __m256i sum = _mm256_setzero_si256();
+    for (int s = 0; s < 8; s++) {
+        const __m128i bits = _mm_loadu_si128((const __m128i *)(x->qs + 16 * s));
+        const __m256i q = _mm256_set_m128i(_mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16(bits, 4), m4)),
+                                           _mm_shuffle_epi8(table, _mm_and_si128(bits, m4)));
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)(y->qs + 32 * s));
+        // |table| <= 127: the pairs of s8 x s8 products fit in 16 bits.
+        const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(qy, q));
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, _mm256_set1_epi16((short)iq4_xs_scale(x, s))));
+    }
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(x->d) * y->d), _mm256_cvtepi32_ps(sum), *acc);
+}
+
 CK_AVX2 float ck__dot_iq4_xs_q8_K_avx2(int64_t n, const void *w, const void *a) {
     const ck_block_iq4_xs *x = w;
     const ck_block_q8_K *y = a;
     const __m128i table = _mm_loadu_si128((const __m128i *)ck__iq4nl_table);
-    const __m128i m4 = _mm_set1_epi8(0x0f);
     __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / CK_QK_K; b++) {
-        __m256i sum = _mm256_setzero_si256();
-        for (int s = 0; s < 8; s++) {
-            const __m128i bits = _mm_loadu_si128((const __m128i *)(x[b].qs + 16 * s));
-            const __m256i q = _mm256_set_m128i(_mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16(bits, 4), m4)),
-                                               _mm_shuffle_epi8(table, _mm_and_si128(bits, m4)));
-            const __m256i qy = _mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * s));
-            // |table| <= 127: the pairs of s8 x s8 products fit in 16 bits.
-            const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(qy, q));
-            sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, _mm256_set1_epi16((short)iq4_xs_scale(&x[b], s))));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(x[b].d) * y[b].d), _mm256_cvtepi32_ps(sum), acc);
-    }
+    for (int64_t b = 0; b < n / CK_QK_K; b++) iq4_xs_step(&x[b], &y[b], table, &acc);
     return ck__hsum8(acc);
 }
 
-CK_AVX2 void ck__dot4_iq4_xs_q8_K_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]) {
-    for (int r = 0; r < 4; r++) out[r] = ck__dot_iq4_xs_q8_K_avx2(n, (const uint8_t *)w + r * w_stride, a);
+/// Four rows, each exactly the single-row dot: row r's block b at w + r * row_stride +
+/// b * block_stride (GGUF rows: the row size and the block size; packed four-row groups: the
+/// block size and four of them, ck_packed.c).
+CK_AVX2 void ck__dot4_iq4_xs_q8_K_avx2(int64_t n, const void *w, size_t row_stride, size_t block_stride, const void *a, float out[4]) {
+    const ck_block_q8_K *y = a;
+    const __m128i table = _mm_loadu_si128((const __m128i *)ck__iq4nl_table);
+    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    for (int64_t b = 0; b < n / CK_QK_K; b++) {
+        for (int r = 0; r < 4; r++) {
+            const ck_block_iq4_xs *x = (const ck_block_iq4_xs *)((const uint8_t *)w + (size_t)r * row_stride + (size_t)b * block_stride);
+            iq4_xs_step(x, &y[b], table, &acc[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = ck__hsum8(acc[r]);
 }
 #else
 float ck__dot_iq4_xs_q8_K_avx2(int64_t n, const void *w, const void *a) { return ck__dot_iq4_xs_q8_K_ref(n, w, a); }
-void ck__dot4_iq4_xs_q8_K_avx2(int64_t n, const void *w, size_t s, const void *a, float out[4]) {
-    for (int r = 0; r < 4; r++) out[r] = ck__dot_iq4_xs_q8_K_ref(n, (const uint8_t *)w + r * s, a);
-}
 #endif

@@ -132,8 +132,11 @@ typedef struct {
     int64_t rows[CK_MATMUL_MAX_PARTS];
     int64_t first_group[CK_MATMUL_MAX_PARTS + 1]; // prefix sums of each part's groups of 4 rows
     float *y[CK_MATMUL_MAX_PARTS];
+    int64_t y_stride[CK_MATMUL_MAX_PARTS]; // floats from one token's outputs to the next's
     const uint8_t *order[CK_MATMUL_MAX_PARTS]; // per token
-    size_t w_row_bytes;
+    ck_kdot4_fn dot4;
+    size_t w_row_bytes; // a group of 4 rows starts every 4 * w_row_bytes bytes
+    size_t row_stride, block_stride; // row r's block b at + r * row_stride + b * block_stride
     const uint8_t *act;
     size_t act_row_bytes;
     int64_t cols, nb, n_tok;
@@ -226,7 +229,6 @@ CK_AVX2 static inline void combine4(int order, int min, __m128 d4, __m128 dmin4,
 CK_AVX2 static void group_batch_avx2(const kquant_job *job, int part, const uint8_t *w_rows, int nr,
                                      const int64_t *tokens, int64_t n, float *acc, float *acc_min) {
     const uint8_t *order = job->order[part];
-    const size_t bb = block_bytes(job->type);
     const int min = job->min;
     for (int64_t b = 0; b < job->nb; b++) {
         kblock_simd v[4];
@@ -234,7 +236,7 @@ CK_AVX2 static void group_batch_avx2(const kquant_job *job, int part, const uint
         for (int r = 0; r < 4; r++) {
             if (r < nr) {
                 ck_kblock blk;
-                job->unpack(w_rows + (size_t)r * job->w_row_bytes + (size_t)b * bb, &blk);
+                job->unpack(w_rows + (size_t)r * job->row_stride + (size_t)b * job->block_stride, &blk);
                 to_simd(&blk, &v[r]);
                 d[r] = blk.d;
                 dmin[r] = blk.dmin;
@@ -259,10 +261,9 @@ CK_AVX2 static void group_batch_avx2(const kquant_job *job, int part, const uint
 static void group_batch_ref(const kquant_job *job, int part, const uint8_t *w_rows, int nr, const int64_t *tokens,
                             int64_t n, float *acc, float *acc_min) {
     const uint8_t *order = job->order[part];
-    const size_t bb = block_bytes(job->type);
     for (int64_t b = 0; b < job->nb; b++) {
         ck_kblock blk[4];
-        for (int r = 0; r < nr; r++) job->unpack(w_rows + (size_t)r * job->w_row_bytes + (size_t)b * bb, &blk[r]);
+        for (int r = 0; r < nr; r++) job->unpack(w_rows + (size_t)r * job->row_stride + (size_t)b * job->block_stride, &blk[r]);
         for (int64_t i = 0; i < n; i++) {
             const int64_t t = tokens[i];
             const ck_block_q8_K *a = (const ck_block_q8_K *)(job->act + (size_t)t * job->act_row_bytes) + b;
@@ -275,9 +276,17 @@ static void group_batch_ref(const kquant_job *job, int part, const uint8_t *w_ro
     }
 }
 
+/// Row r of a group into a contiguous GGUF row (the scalar dots of packed groups), in `row`.
+static const uint8_t *gather_row(const kquant_job *job, const uint8_t *w_rows, int r, uint8_t *row) {
+    const size_t bb = block_bytes(job->type);
+    if (job->block_stride == bb) return w_rows + (size_t)r * job->row_stride;
+    for (int64_t b = 0; b < job->nb; b++) memcpy(row + b * bb, w_rows + (size_t)r * job->row_stride + (size_t)b * job->block_stride, bb);
+    return row;
+}
+
 /// Rows [4 * g, 4 * g + 4) of one part against every token.
-static void part_group(const kquant_job *job, int part, int64_t g, int64_t *tokens, float *acc, float *acc_min) {
-    const int64_t rows = job->rows[part], r0 = 4 * g;
+static void part_group(const kquant_job *job, int part, int64_t g, int64_t *tokens, float *acc, float *acc_min, uint8_t *row) {
+    const int64_t rows = job->rows[part], r0 = 4 * g, ys = job->y_stride[part];
     const int nr = rows - r0 < 4 ? (int)(rows - r0) : 4;
     const uint8_t *w_rows = job->w[part] + (size_t)r0 * job->w_row_bytes;
     const uint8_t *order = job->order[part];
@@ -286,7 +295,11 @@ static void part_group(const kquant_job *job, int part, int64_t g, int64_t *toke
     for (int64_t t = 0; t < job->n_tok; t++) {
         if (order[t] == ORDER_DOT) {
             const uint8_t *a = job->act + (size_t)t * job->act_row_bytes;
-            for (int r = 0; r < nr; r++) y[t * rows + r0 + r] = job->dot(job->cols, w_rows + (size_t)r * job->w_row_bytes, a);
+            if (nr == 4 && job->dot4) {
+                job->dot4(job->cols, w_rows, job->row_stride, job->block_stride, a, y + t * ys + r0);
+            } else {
+                for (int r = 0; r < nr; r++) y[t * ys + r0 + r] = job->dot(job->cols, gather_row(job, w_rows, r, row), a);
+            }
         } else {
             tokens[n++] = t;
         }
@@ -302,7 +315,7 @@ static void part_group(const kquant_job *job, int part, int64_t g, int64_t *toke
     for (int r = 0; r < nr; r++) {
         for (int64_t i = 0; i < n; i++) {
             const int64_t t = tokens[i];
-            y[t * rows + r0 + r] = finish(order[t], acc[4 * i + r], acc_min[4 * i + r]);
+            y[t * ys + r0 + r] = finish(order[t], acc[4 * i + r], acc_min[4 * i + r]);
         }
     }
 }
@@ -312,20 +325,23 @@ static void kquant_groups(void *raw, int64_t begin, int64_t end, int thread_inde
     const kquant_job *job = raw;
     int64_t *tokens = malloc(sizeof(int64_t) * (size_t)job->n_tok);
     float *acc = malloc(sizeof(float) * 8 * (size_t)job->n_tok);
-    if (!tokens || !acc) {
+    uint8_t *row = job->block_stride == block_bytes(job->type) ? NULL : malloc(job->w_row_bytes);
+    if (!tokens || !acc || (!row && job->block_stride != block_bytes(job->type))) {
         free(tokens);
         free(acc);
+        free(row);
         return;
     }
     for (int part = 0; part < job->n_parts && begin < end; part++) {
         const int64_t lo = job->first_group[part], hi = job->first_group[part + 1];
         if (begin >= hi) continue;
         const int64_t stop = end < hi ? end : hi;
-        for (int64_t g = begin - lo; g < stop - lo; g++) part_group(job, part, g, tokens, acc, acc + 4 * job->n_tok);
+        for (int64_t g = begin - lo; g < stop - lo; g++) part_group(job, part, g, tokens, acc, acc + 4 * job->n_tok, row);
         begin = stop;
     }
     free(tokens);
     free(acc);
+    free(row);
 }
 
 typedef struct {
@@ -343,16 +359,20 @@ static void kquant_prepare(void *raw, int64_t begin, int64_t end, int thread_ind
     }
 }
 
-void ck__matmul_kquant(ck_pool *pool, int type, int n_parts, const void *const *W, const int64_t *rows, int64_t cols,
-                       const float *X, int64_t n_tok, int n_seg, const int64_t *seg_len, float *const *Y) {
-    kquant_job job = { .type = type, .min = has_min(type), .unpack = unpack_for(type), .dot = ck__dot_for(type),
-                       .n_parts = n_parts, .w_row_bytes = ck_row_size(type, cols), .cols = cols, .nb = cols / CK_QK_K,
-                       .n_tok = n_tok };
-    job.act_row_bytes = ck_row_size(CK_Q8_K, cols);
-    uint8_t *orders = malloc((size_t)n_parts * (size_t)n_tok);
-    if (!job.unpack || !job.dot || !orders) {
+/// The product over parts already described (w, rows, y, y_stride) in `job`.
+static void run_kquant(ck_pool *pool, kquant_job *job, const float *X, int n_seg, const int64_t *seg_len) {
+    const int64_t n_tok = job->n_tok;
+    job->min = has_min(job->type);
+    job->unpack = unpack_for(job->type);
+    job->dot = ck__dot_for(job->type);
+    job->dot4 = ck__kdot4_for(job->type);
+    job->nb = job->cols / CK_QK_K;
+    job->act_row_bytes = ck_row_size(CK_Q8_K, job->cols);
+    uint8_t *orders = malloc((size_t)job->n_parts * (size_t)n_tok);
+    if (!job->unpack || !job->dot || !orders) {
         free(orders);
-        for (int i = 0; i < n_parts; i++) memset(Y[i], 0, sizeof(float) * (size_t)(rows[i] * n_tok));
+        for (int i = 0; i < job->n_parts; i++)
+            for (int64_t t = 0; t < n_tok; t++) memset(job->y[i] + t * job->y_stride[i], 0, sizeof(float) * (size_t)job->rows[i]);
         return;
     }
     const int64_t whole = n_tok;
@@ -360,34 +380,64 @@ void ck__matmul_kquant(ck_pool *pool, int type, int n_parts, const void *const *
         n_seg = 1;
         seg_len = &whole;
     }
+    for (int i = 0; i < job->n_parts; i++) {
+        job->first_group[i + 1] = job->first_group[i] + (job->rows[i] + 3) / 4;
+        uint8_t *order = orders + (size_t)i * (size_t)n_tok;
+        const int rep = repacked(job->type, job->rows[i]);
+        int64_t t = 0;
+        for (int s = 0; s < n_seg && t < n_tok; s++) {
+            for (int64_t k = 0; k < seg_len[s] && t < n_tok; k++, t++) order[t] = (uint8_t)order_for(job->type, rep, seg_len[s], k);
+        }
+        for (; t < n_tok; t++) order[t] = ORDER_DOT;
+        job->order[i] = order;
+    }
+    if (pool) ck__pool_lock_op(pool);
+    uint8_t *act = pool ? ck__pool_scratch(pool, 0, job->act_row_bytes * (size_t)n_tok) : malloc(job->act_row_bytes * (size_t)n_tok);
+    if (!act) {
+        if (pool) ck__pool_unlock_op(pool);
+        free(orders);
+        for (int i = 0; i < job->n_parts; i++)
+            for (int64_t t = 0; t < n_tok; t++) memset(job->y[i] + t * job->y_stride[i], 0, sizeof(float) * (size_t)job->rows[i]);
+        return;
+    }
+    kquant_prep prep = { X, act, job->cols, job->act_row_bytes };
+    ck_pool_run(pool, n_tok, 8, kquant_prepare, &prep);
+    job->act = act;
+    // Groups of four rows; a few per claim keep the two cores level on the narrow matrices.
+    ck_pool_run(pool, job->first_group[job->n_parts], 4, kquant_groups, job);
+    if (pool) ck__pool_unlock_op(pool);
+    else free(act);
+    free(orders);
+}
+
+void ck__matmul_kquant(ck_pool *pool, int type, int n_parts, const void *const *W, const int64_t *rows, int64_t cols,
+                       const float *X, int64_t n_tok, int n_seg, const int64_t *seg_len, float *const *Y) {
+    kquant_job job = { .type = type, .n_parts = n_parts, .w_row_bytes = ck_row_size(type, cols), .cols = cols, .n_tok = n_tok };
+    job.row_stride = job.w_row_bytes;
+    job.block_stride = block_bytes(type);
     for (int i = 0; i < n_parts; i++) {
         job.w[i] = W[i];
         job.rows[i] = rows[i];
         job.y[i] = Y[i];
-        job.first_group[i + 1] = job.first_group[i] + (rows[i] + 3) / 4;
-        uint8_t *order = orders + (size_t)i * (size_t)n_tok;
-        const int rep = repacked(type, rows[i]);
-        int64_t t = 0;
-        for (int s = 0; s < n_seg && t < n_tok; s++) {
-            for (int64_t k = 0; k < seg_len[s] && t < n_tok; k++, t++) order[t] = (uint8_t)order_for(type, rep, seg_len[s], k);
-        }
-        for (; t < n_tok; t++) order[t] = ORDER_DOT;
-        job.order[i] = order;
+        job.y_stride[i] = rows[i];
     }
-    if (pool) ck__pool_lock_op(pool);
-    uint8_t *act = pool ? ck__pool_scratch(pool, 0, job.act_row_bytes * (size_t)n_tok) : malloc(job.act_row_bytes * (size_t)n_tok);
-    if (!act) {
-        if (pool) ck__pool_unlock_op(pool);
-        free(orders);
-        for (int i = 0; i < n_parts; i++) memset(Y[i], 0, sizeof(float) * (size_t)(rows[i] * n_tok));
-        return;
+    run_kquant(pool, &job, X, n_seg, seg_len);
+}
+
+void ck__matmul_kquant_groups(ck_pool *pool, int type, int n_parts, const uint8_t *data, const int64_t *rows, int64_t cols,
+                              const float *X, int64_t n_tok, int n_seg, const int64_t *seg_len, float *Y) {
+    kquant_job job = { .type = type, .n_parts = n_parts, .w_row_bytes = ck_row_size(type, cols), .cols = cols, .n_tok = n_tok };
+    job.row_stride = block_bytes(type);
+    job.block_stride = 4 * block_bytes(type);
+    int64_t total = 0;
+    for (int i = 0; i < n_parts; i++) total += rows[i];
+    int64_t first_row = 0;
+    for (int i = 0; i < n_parts; i++) {
+        job.w[i] = data + (size_t)first_row * job.w_row_bytes;
+        job.rows[i] = rows[i];
+        job.y[i] = Y + first_row;
+        job.y_stride[i] = total;
+        first_row += rows[i];
     }
-    kquant_prep prep = { X, act, cols, job.act_row_bytes };
-    ck_pool_run(pool, n_tok, 8, kquant_prepare, &prep);
-    job.act = act;
-    // Groups of four rows; a few per claim keep the two cores level on the narrow matrices.
-    ck_pool_run(pool, job.first_group[n_parts], 4, kquant_groups, &job);
-    if (pool) ck__pool_unlock_op(pool);
-    else free(act);
-    free(orders);
+    run_kquant(pool, &job, X, n_seg, seg_len);
 }

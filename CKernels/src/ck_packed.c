@@ -11,6 +11,8 @@
 //         row 1's element k in its high nibble (chunk B: rows 2 and 3). One AND and one shift
 //         give a whole row's 32 quants in element order, instead of a load, shift, insert and
 //         AND per row in GGUF's layout.
+//   Q2_K ... Q6_K, IQ4_XS: block b of the four rows one after another (one stream per group;
+//         the K-quant kernels of ck_kquant_matmul.c read the blocks at these strides).
 //   Q5_0/Q5_1/IQ4_NL: as Q4 (IQ4_NL's nibbles are table indices), and for Q5 the four rows'
 //         fifth bits of the block in 16 bytes after all the nibbles (ck_packed_q5.c). Their
 //         batches run through the panel GEMM (ck_block32_gemm.c), which reads these groups.
@@ -24,7 +26,8 @@
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
 int ck_packed_type_supported(int type) {
-    return type == CK_Q4_0 || type == CK_Q4_1 || type == CK_Q8_0 || type == CK_Q5_0 || type == CK_Q5_1 || type == CK_IQ4_NL;
+    return type == CK_Q4_0 || type == CK_Q4_1 || type == CK_Q8_0 || type == CK_Q5_0 || type == CK_Q5_1 || type == CK_IQ4_NL ||
+           ck__is_kquant(type);
 }
 
 int ck__packed_uses_panel(int type) { return type == CK_Q5_0 || type == CK_Q5_1 || type == CK_IQ4_NL; }
@@ -76,8 +79,33 @@ static group_slots slots_of(const ck_packed *p, uint8_t *group, int64_t b, int r
     return s;
 }
 
+/// K-quants: each group holds block b of its four rows one after another, the blocks as they
+/// are (ck_kquant_matmul.c reads them at these strides).
+static ck_packed *pack_kquant(ck_packed *p, const void *const *parts) {
+    const size_t bb = ck_row_size(p->type, CK_QK_K), row_bytes = ck_row_size(p->type, p->cols);
+    p->nb = p->cols / CK_QK_K;
+    p->group_bytes = CK_GROUP * row_bytes;
+    p->data = ck_weights_alloc(p->group_bytes * (size_t)p->groups);
+    if (!p->data) {
+        free(p);
+        return NULL;
+    }
+    int64_t g = 0;
+    for (int part = 0; part < p->n_parts; part++) {
+        for (int64_t pg = 0; pg < p->part_rows[part] / CK_GROUP; pg++, g++) {
+            uint8_t *group = p->data + (size_t)g * p->group_bytes;
+            for (int r = 0; r < CK_GROUP; r++) {
+                const uint8_t *src = (const uint8_t *)parts[part] + (size_t)(pg * CK_GROUP + r) * row_bytes;
+                for (int64_t b = 0; b < p->nb; b++) memcpy(group + (size_t)(b * CK_GROUP + r) * bb, src + (size_t)b * bb, bb);
+            }
+        }
+    }
+    return p;
+}
+
 ck_packed *ck_pack_weights(int type, int n_parts, const void *const *parts, const int64_t *part_rows, int64_t cols) {
-    if (!ck_packed_type_supported(type) || cols <= 0 || cols % CK_QK != 0 || n_parts <= 0) return NULL;
+    if (!ck_packed_type_supported(type) || cols <= 0 || cols % ck_type_block_elements(type) != 0 || n_parts <= 0) return NULL;
+    if (ck__is_kquant(type) && n_parts > CK_MATMUL_MAX_PARTS) return NULL;
     int64_t rows = 0;
     for (int i = 0; i < n_parts; i++) {
         if (part_rows[i] <= 0 || part_rows[i] % CK_GROUP != 0 || !parts[i]) return NULL;
@@ -88,6 +116,10 @@ ck_packed *ck_pack_weights(int type, int n_parts, const void *const *parts, cons
     p->type = type;
     p->rows = rows;
     p->cols = cols;
+    p->groups = rows / CK_GROUP;
+    p->n_parts = n_parts < CK_MATMUL_MAX_PARTS ? n_parts : CK_MATMUL_MAX_PARTS;
+    for (int i = 0; i < p->n_parts; i++) p->part_rows[i] = part_rows[i];
+    if (ck__is_kquant(type)) return pack_kquant(p, parts);
     p->nb = cols / CK_QK;
     p->groups = rows / CK_GROUP;
     const size_t per_scale = (size_t)p->nb * CK_GROUP * 2;
@@ -151,6 +183,11 @@ void ck_packed_row(const ck_packed *p, int64_t row, void *out) {
     const int64_t g = row / CK_GROUP;
     const int r = (int)(row % CK_GROUP);
     uint8_t *group = p->data + (size_t)g * p->group_bytes;
+    if (ck__is_kquant(p->type)) {
+        const size_t bb = ck_row_size(p->type, CK_QK_K);
+        for (int64_t b = 0; b < p->nb; b++) memcpy((uint8_t *)out + (size_t)b * bb, group + (size_t)(b * CK_GROUP + r) * bb, bb);
+        return;
+    }
     for (int64_t b = 0; b < p->nb; b++) {
         const block_fields x = fields_of(p->type, out, b);
         const group_slots s = slots_of(p, group, b, r);
@@ -376,7 +413,16 @@ static int matmul_panel(ck_pool *pool, const ck_packed *p, const float *X, int64
 }
 
 void ck_matmul_packed(ck_pool *pool, const ck_packed *p, const float *X, int64_t n_tok, float *Y) {
+    ck_matmul_packed_seq(pool, p, X, n_tok, 0, NULL, Y);
+}
+
+void ck_matmul_packed_seq(ck_pool *pool, const ck_packed *p, const float *X, int64_t n_tok, int n_seg, const int64_t *seg_len,
+                          float *Y) {
     if (!p || n_tok <= 0) return;
+    if (ck__is_kquant(p->type)) {
+        ck__matmul_kquant_groups(pool, p->type, p->n_parts, p->data, p->part_rows, p->cols, X, n_tok, n_seg, seg_len, Y);
+        return;
+    }
     if (n_tok >= 2 && ck__packed_uses_panel(p->type) && ck__use_simd() && matmul_panel(pool, p, X, n_tok, Y)) return;
     const size_t act_bytes = packed_act_bytes(p);
     if (pool) ck__pool_lock_op(pool);

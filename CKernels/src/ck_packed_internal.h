@@ -12,7 +12,9 @@ struct ck_packed {
     int64_t rows, cols, nb, groups;
     size_t scale_bytes;  // bytes of the scale area at the front of each group (multiple of 32)
     size_t high_offset;  // Q5_0/Q5_1: offset in the group of the fifth bits (nb x 16 bytes), else 0
-    size_t group_bytes;  // multiple of 64
+    size_t group_bytes;  // multiple of 64 (K-quants: exactly four rows' bytes)
+    int n_parts;         // the stacked matrices (K-quants: llama.cpp's order depends on each one's rows)
+    int64_t part_rows[CK_MATMUL_MAX_PARTS];
     uint8_t *data;
 };
 

@@ -83,40 +83,51 @@ float ck__dot_q3_K_q8_K_ref(int64_t n, const void *w, const void *a) {
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+/// One super-block into the row's 8 lanes.
+CK_AVX2 static inline void q3_K_step(const ck_block_q3_K *x, const ck_block_q8_K *y, __m256 *acc) {
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    int sc[16];
+    q3_scales(x, sc);
+    const __m256i hbits = _mm256_loadu_si256((const __m256i *)x->hmask);
+    __m256i sum = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+        const __m256i bits = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * h));
+        for (int k = 0; k < 4; k++) {
+            const int g = 8 * h + 2 * k, bit = 4 * h + k;
+            const __m256i low = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * k), m3);
+            // 4 where the high bit is clear: q = low - that, as two u8 x s8 products.
+            const __m256i clear = _mm256_slli_epi16(_mm256_andnot_si256(_mm256_and_si256(_mm256_srli_epi16(hbits, bit), one), one), 2);
+            const __m256i qy = _mm256_loadu_si256((const __m256i *)(y->qs + 128 * h + 32 * k));
+            const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(low, qy), _mm256_maddubs_epi16(clear, qy));
+            const __m256i s = _mm256_set_m128i(_mm_set1_epi16((short)sc[g + 1]), _mm_set1_epi16((short)sc[g]));
+            sum = _mm256_add_epi32(sum, _mm256_madd_epi16(s, p));
+        }
+    }
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(y->d * _cvtsh_ss(x->d)), _mm256_cvtepi32_ps(sum), *acc);
+}
+
 CK_AVX2 float ck__dot_q3_K_q8_K_avx2(int64_t n, const void *w, const void *a) {
     const ck_block_q3_K *x = w;
     const ck_block_q8_K *y = a;
-    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / CK_QK_K; b++) {
-        int sc[16];
-        q3_scales(&x[b], sc);
-        const __m256i hbits = _mm256_loadu_si256((const __m256i *)x[b].hmask);
-        __m256i sum = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
-            const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * h));
-            for (int k = 0; k < 4; k++) {
-                const int g = 8 * h + 2 * k, bit = 4 * h + k;
-                const __m256i low = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * k), m3);
-                // 4 where the high bit is clear: q = low - that, as two u8 x s8 products.
-                const __m256i clear = _mm256_slli_epi16(_mm256_andnot_si256(_mm256_and_si256(_mm256_srli_epi16(hbits, bit), one), one), 2);
-                const __m256i qy = _mm256_loadu_si256((const __m256i *)(y[b].qs + 128 * h + 32 * k));
-                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(low, qy), _mm256_maddubs_epi16(clear, qy));
-                const __m256i s = _mm256_set_m128i(_mm_set1_epi16((short)sc[g + 1]), _mm_set1_epi16((short)sc[g]));
-                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(s, p));
-            }
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[b].d * _cvtsh_ss(x[b].d)), _mm256_cvtepi32_ps(sum), acc);
-    }
+    for (int64_t b = 0; b < n / CK_QK_K; b++) q3_K_step(&x[b], &y[b], &acc);
     return ck__hsum8(acc);
 }
 
-CK_AVX2 void ck__dot4_q3_K_q8_K_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]) {
-    for (int r = 0; r < 4; r++) out[r] = ck__dot_q3_K_q8_K_avx2(n, (const uint8_t *)w + r * w_stride, a);
+/// Four rows, each exactly the single-row dot: row r's block b at w + r * row_stride +
+/// b * block_stride (GGUF rows: the row size and the block size; packed four-row groups: the
+/// block size and four of them, ck_packed.c).
+CK_AVX2 void ck__dot4_q3_K_q8_K_avx2(int64_t n, const void *w, size_t row_stride, size_t block_stride, const void *a, float out[4]) {
+    const ck_block_q8_K *y = a;
+    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    for (int64_t b = 0; b < n / CK_QK_K; b++) {
+        for (int r = 0; r < 4; r++) {
+            const ck_block_q3_K *x = (const ck_block_q3_K *)((const uint8_t *)w + (size_t)r * row_stride + (size_t)b * block_stride);
+            q3_K_step(x, &y[b], &acc[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = ck__hsum8(acc[r]);
 }
 #else
 float ck__dot_q3_K_q8_K_avx2(int64_t n, const void *w, const void *a) { return ck__dot_q3_K_q8_K_ref(n, w, a); }
-void ck__dot4_q3_K_q8_K_avx2(int64_t n, const void *w, size_t s, const void *a, float out[4]) {
-    for (int r = 0; r < 4; r++) out[r] = ck__dot_q3_K_q8_K_ref(n, (const uint8_t *)w + r * s, a);
-}
 #endif

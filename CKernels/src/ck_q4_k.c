@@ -114,27 +114,38 @@ CK_AVX2 static inline int q4_K_sum(const ck_block_q4_K *x, const ck_block_q8_K *
     return hsum_i32(sum);
 }
 
+/// One super-block into the row's two chains (S with d * d8, M with dmin * d8).
+CK_AVX2 static inline void q4_K_step(const ck_block_q4_K *x, const ck_block_q8_K *y, __m128 *acc, __m128 *acc_min) {
+    int sc[8], m[8];
+    ck__unpack_scales_k4(x->scales, sc, m);
+    const int sum = q4_K_sum(x, y, sc), mins = q4_K_mins(m, y);
+    *acc = _mm_fmadd_ss(_mm_set_ss((float)sum), _mm_set_ss(_cvtsh_ss(x->d) * y->d), *acc);
+    *acc_min = _mm_fmadd_ss(_mm_set_ss((float)mins), _mm_set_ss(_cvtsh_ss(x->dmin) * y->d), *acc_min);
+}
+
 CK_AVX2 float ck__dot_q4_K_q8_K_avx2(int64_t n, const void *w, const void *a) {
     const ck_block_q4_K *x = w;
     const ck_block_q8_K *y = a;
     __m128 acc = _mm_setzero_ps(), acc_min = _mm_setzero_ps();
-    for (int64_t b = 0; b < n / CK_QK_K; b++) {
-        int sc[8], m[8];
-        ck__unpack_scales_k4(x[b].scales, sc, m);
-        const int sum = q4_K_sum(&x[b], &y[b], sc), mins = q4_K_mins(m, &y[b]);
-        acc = _mm_fmadd_ss(_mm_set_ss((float)sum), _mm_set_ss(_cvtsh_ss(x[b].d) * y[b].d), acc);
-        acc_min = _mm_fmadd_ss(_mm_set_ss((float)mins), _mm_set_ss(_cvtsh_ss(x[b].dmin) * y[b].d), acc_min);
-    }
+    for (int64_t b = 0; b < n / CK_QK_K; b++) q4_K_step(&x[b], &y[b], &acc, &acc_min);
     return _mm_cvtss_f32(_mm_sub_ss(acc, acc_min));
 }
 
-/// Four rows (w_stride bytes apart), each exactly ck__dot_q4_K_q8_K_avx2.
-CK_AVX2 void ck__dot4_q4_K_q8_K_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]) {
-    for (int r = 0; r < 4; r++) out[r] = ck__dot_q4_K_q8_K_avx2(n, (const uint8_t *)w + r * w_stride, a);
+/// Four rows, each exactly the single-row dot: row r's block b at w + r * row_stride +
+/// b * block_stride (GGUF rows: the row size and the block size; packed four-row groups: the
+/// block size and four of them, ck_packed.c).
+CK_AVX2 void ck__dot4_q4_K_q8_K_avx2(int64_t n, const void *w, size_t row_stride, size_t block_stride, const void *a, float out[4]) {
+    const ck_block_q8_K *y = a;
+    __m128 acc[4], acc_min[4];
+    for (int r = 0; r < 4; r++) acc[r] = acc_min[r] = _mm_setzero_ps();
+    for (int64_t b = 0; b < n / CK_QK_K; b++) {
+        for (int r = 0; r < 4; r++) {
+            const ck_block_q4_K *x = (const ck_block_q4_K *)((const uint8_t *)w + (size_t)r * row_stride + (size_t)b * block_stride);
+            q4_K_step(x, &y[b], &acc[r], &acc_min[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = _mm_cvtss_f32(_mm_sub_ss(acc[r], acc_min[r]));
 }
 #else
 float ck__dot_q4_K_q8_K_avx2(int64_t n, const void *w, const void *a) { return ck__dot_q4_K_q8_K_ref(n, w, a); }
-void ck__dot4_q4_K_q8_K_avx2(int64_t n, const void *w, size_t s, const void *a, float out[4]) {
-    for (int r = 0; r < 4; r++) out[r] = ck__dot_q4_K_q8_K_ref(n, (const uint8_t *)w + r * s, a);
-}
 #endif

@@ -100,24 +100,33 @@ CK_AVX2 static inline __m256i q6_K_lanes(const ck_block_q6_K *x, const ck_block_
     return _mm256_sub_epi32(sum, offsets);
 }
 
+/// One super-block into the row's 8 lanes.
+CK_AVX2 static inline void q6_K_step(const ck_block_q6_K *x, const ck_block_q8_K *y, __m256 *acc) {
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(y->d * _cvtsh_ss(x->d)), _mm256_cvtepi32_ps(q6_K_lanes(x, y)), *acc);
+}
+
 CK_AVX2 float ck__dot_q6_K_q8_K_avx2(int64_t n, const void *w, const void *a) {
     const ck_block_q6_K *x = w;
     const ck_block_q8_K *y = a;
     __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / CK_QK_K; b++) {
-        const __m256 d = _mm256_set1_ps(y[b].d * _cvtsh_ss(x[b].d));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(q6_K_lanes(&x[b], &y[b])), acc);
-    }
+    for (int64_t b = 0; b < n / CK_QK_K; b++) q6_K_step(&x[b], &y[b], &acc);
     return ck__hsum8(acc);
 }
 
-/// Four rows (w_stride bytes apart), each exactly ck__dot_q6_K_q8_K_avx2.
-CK_AVX2 void ck__dot4_q6_K_q8_K_avx2(int64_t n, const void *w, size_t w_stride, const void *a, float out[4]) {
-    for (int r = 0; r < 4; r++) out[r] = ck__dot_q6_K_q8_K_avx2(n, (const uint8_t *)w + r * w_stride, a);
+/// Four rows, each exactly the single-row dot: row r's block b at w + r * row_stride +
+/// b * block_stride (GGUF rows: the row size and the block size; packed four-row groups: the
+/// block size and four of them, ck_packed.c).
+CK_AVX2 void ck__dot4_q6_K_q8_K_avx2(int64_t n, const void *w, size_t row_stride, size_t block_stride, const void *a, float out[4]) {
+    const ck_block_q8_K *y = a;
+    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    for (int64_t b = 0; b < n / CK_QK_K; b++) {
+        for (int r = 0; r < 4; r++) {
+            const ck_block_q6_K *x = (const ck_block_q6_K *)((const uint8_t *)w + (size_t)r * row_stride + (size_t)b * block_stride);
+            q6_K_step(x, &y[b], &acc[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = ck__hsum8(acc[r]);
 }
 #else
 float ck__dot_q6_K_q8_K_avx2(int64_t n, const void *w, const void *a) { return ck__dot_q6_K_q8_K_ref(n, w, a); }
-void ck__dot4_q6_K_q8_K_avx2(int64_t n, const void *w, size_t s, const void *a, float out[4]) {
-    for (int r = 0; r < 4; r++) out[r] = ck__dot_q6_K_q8_K_ref(n, (const uint8_t *)w + r * s, a);
-}
 #endif

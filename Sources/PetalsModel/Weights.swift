@@ -14,7 +14,7 @@ public struct WeightMatrix: @unchecked Sendable {
     public let data: UnsafeRawPointer
     public let rows: Int
     public let cols: Int
-    /// The same rows repacked for the four-row kernels (Q4_0, Q4_1, Q8_0), or nil.
+    /// The same rows repacked in four-row groups (the quantized types, ck_packed_type_supported), or nil.
     let packed: PackedWeights?
     /// BF16 weights widened to F32 at load (exact; the kernels have no fast BF16 dot), or nil.
     private let widened: FloatBuffer?
@@ -63,7 +63,7 @@ public struct WeightMatrix: @unchecked Sendable {
     func apply(_ pool: ComputePool, _ x: UnsafePointer<Float>, _ tokens: TokenRows, into y: UnsafeMutablePointer<Float>) {
         let n = Int64(tokens.count)
         if let packed {
-            ck_matmul_packed(pool.raw, packed.raw, x, n, y)
+            ck_matmul_packed_seq(pool.raw, packed.raw, x, n, Int32(tokens.sequenceLengths.count), tokens.sequenceLengths, y)
         } else {
             var (weights, outputs, height): ([UnsafeRawPointer?], [UnsafeMutablePointer<Float>?], Int64) = ([data], [y], Int64(rows))
             ck_matmul_parts_seq(pool.raw, type, 1, &weights, &height, Int64(cols), x, n,
@@ -121,7 +121,7 @@ final class PackedWeights: @unchecked Sendable {
 
 /// Several projections of the same input (Q, K, V; gate, up) computed by one kernel call:
 /// quantized weights over their stacked packed rows (then split into each projection's
-/// output buffer), other types (F16, F32, K-quants) by ck_matmul_parts_seq on the original rows.
+/// output buffer), other types (F16, F32) by ck_matmul_parts_seq on the original rows.
 final class FusedProjection: @unchecked Sendable {
     private let packed: PackedWeights?
     private let matrices: [WeightMatrix]
@@ -161,7 +161,8 @@ final class FusedProjection: @unchecked Sendable {
         }
         let total = packed.rows
         if output.count < nTok * total { output = FloatBuffer(count: nTok * total) }
-        ck_matmul_packed(pool.raw, packed.raw, x, Int64(nTok), output.pointer)
+        ck_matmul_packed_seq(pool.raw, packed.raw, x, Int64(nTok), Int32(tokens.sequenceLengths.count), tokens.sequenceLengths,
+                             output.pointer)
         for t in 0..<nTok {
             let row = output.pointer + t * total
             (a + t * widths[0]).update(from: row, count: widths[0])

@@ -74,12 +74,16 @@ final class PackedWeightsTests: XCTestCase {
     private let randomBlockTypes: [(type: Int32, name: String, scaleOffsets: [Int], cols: [Int])] = [
         (Int32(CK_Q5_0), "Q5_0", [0], [32, 96, 576]), (Int32(CK_Q5_1), "Q5_1", [0, 2], [32, 96, 576]),
         (Int32(CK_IQ4_NL), "IQ4_NL", [0], [32, 96, 576]),
+        (Int32(CK_Q2_K), "Q2_K", [80, 82], [256, 1536]), (Int32(CK_Q3_K), "Q3_K", [108], [256, 1536]),
+        (Int32(CK_Q4_K), "Q4_K", [0, 2], [256, 1536]), (Int32(CK_Q5_K), "Q5_K", [0, 2], [256, 1536]),
+        (Int32(CK_Q6_K), "Q6_K", [208], [256, 1536]), (Int32(CK_IQ4_XS), "IQ4_XS", [0], [256, 1536]),
     ]
 
     func testRandomBlockTypesRebuildAndMatchTheGGUFLayoutBitForBit() throws {
         // Rows rebuilt byte for byte; one token (GEMV) and batches (the panel GEMM or the K-quant
         // lanes over packed blocks) equal ck_matmul on the GGUF rows, one and two threads, stacked
-        // parts; the scalar path equals the SIMD one.
+        // parts (each K-quant part in the order of its own row count: 16 rows take Q4_K's
+        // repacked order, 4 do not); the scalar path equals the SIMD one.
         var rng = TestRandom(seed: 55)
         for threads in [1, 2] {
             let pool = ck_pool_create(Int32(threads))
@@ -98,17 +102,42 @@ final class PackedWeightsTests: XCTestCase {
                         row.withUnsafeMutableBytes { ck_packed_row(packed, Int64(r), $0.baseAddress) }
                         XCTAssertEqual(row, Array(whole[r * rowBytes..<(r + 1) * rowBytes]), "\(t.name) row \(r)")
                     }
-                    for nTok in [1, 2, 3, 5, 17] {
+                    // 17 and 9: the K-quants' batch orders (llama.cpp's repacked gemm for Q4_K's parts of
+                    // 8k rows, its tiled kernel from 8 tokens on).
+                    for nTok in [1, 2, 3, 5, 9, 17] {
                         let x = rng.floats(nTok * cols, scale: 3)
                         var fast = [Float](repeating: .nan, count: nTok * total)
                         var expected = [Float](repeating: .nan, count: nTok * total)
                         var scalar = [Float](repeating: .nan, count: nTok * total)
                         ck_matmul_packed(pool, packed, x, Int64(nTok), &fast)
-                        whole.withUnsafeBytes { ck_matmul(pool, t.type, $0.baseAddress, Int64(total), Int64(cols), x, Int64(nTok), &expected) }
+                        // Each part alone (a K-quant part's batch order depends on its own row count).
+                        var offset = 0
+                        for (part, height) in zip(parts, rows) {
+                            var y = [Float](repeating: .nan, count: nTok * height)
+                            part.withUnsafeBytes { ck_matmul(pool, t.type, $0.baseAddress, Int64(height), Int64(cols), x, Int64(nTok), &y) }
+                            for tok in 0..<nTok { for r in 0..<height { expected[tok * total + offset + r] = y[tok * height + r] } }
+                            offset += height
+                        }
                         withScalarKernels { ck_matmul_packed(pool, packed, x, Int64(nTok), &scalar) }
                         let what = "\(t.name) cols=\(cols) n_tok=\(nTok) threads=\(threads)"
                         XCTAssertEqual(fast.map(\.bitPattern), expected.map(\.bitPattern), what)
                         XCTAssertEqual(scalar.map(\.bitPattern), expected.map(\.bitPattern), "\(what), scalar")
+                    }
+                    // Sequences batched together keep the bits each has alone (ck_matmul_packed_seq).
+                    let segments: [Int64] = [5, 1, 9, 2]
+                    let nTok = Int(segments.reduce(0, +))
+                    let x = rng.floats(nTok * cols, scale: 3)
+                    var batched = [Float](repeating: .nan, count: nTok * total)
+                    ck_matmul_packed_seq(pool, packed, x, Int64(nTok), Int32(segments.count), segments, &batched)
+                    var start = 0
+                    for n in segments.map(Int.init) {
+                        var solo = [Float](repeating: .nan, count: n * total)
+                        Array(x[(start * cols)..<((start + n) * cols)]).withUnsafeBufferPointer {
+                            ck_matmul_packed(pool, packed, $0.baseAddress, Int64(n), &solo)
+                        }
+                        XCTAssertEqual(Array(batched[(start * total)..<((start + n) * total)]).map(\.bitPattern), solo.map(\.bitPattern),
+                                       "\(t.name) cols=\(cols): a sequence of \(n) in a batch of \(nTok)")
+                        start += n
                     }
                 }
             }

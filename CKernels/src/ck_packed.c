@@ -290,15 +290,6 @@ static ck_packed_tile_fn tile_kernel_for(int type) {
     return NULL;
 }
 
-static ck_packed_tile3_fn tile3_kernel_for(int type) {
-#if defined(__x86_64__)
-    if (ck__use_simd() && type == CK_Q8_0) return ck__packed_tile3_q8_0;
-    if (ck__use_simd() && type == CK_Q4_1) return ck__packed_tile3_q4_1;
-#endif
-    (void)type;
-    return NULL;
-}
-
 static ck_packed_group_fn kernel_for(int type) {
 #if defined(__x86_64__)
     if (ck__use_simd()) {
@@ -321,12 +312,11 @@ typedef struct {
     const ck_packed *p;
     ck_packed_group_fn kernel;
     ck_packed_tile_fn tile; // NULL: one token at a time
-    ck_packed_tile3_fn tile3; // NULL: two tokens at a time at most
     const uint8_t *act;
     size_t act_bytes;
     int64_t n_tok;
     float *y;
-    float *scales; // per thread: nb x 4 x 8 floats
+    float *scales; // per thread: CK_TOKEN_TILE x nb x 4 scale products
     size_t scales_per_thread;
 } packed_job;
 
@@ -334,29 +324,40 @@ typedef struct {
 /// weights are reused from cache.
 #define CK_TOKEN_TILE 64
 
+/// Tokens t ..< t + nt (2 or 3) of group g; dd holds the scale products of the pass's tokens
+/// from t0 on.
+static void run_tile(const packed_job *job, int64_t g, int64_t t, int nt, int64_t t0, const float *dd) {
+    const int64_t rows = job->p->rows, per_token = job->p->nb * CK_GROUP;
+    const uint8_t *act[3];
+    const float *products[3];
+    float *out[3];
+    for (int k = 0; k < nt; k++) {
+        act[k] = job->act + (size_t)(t + k) * job->act_bytes;
+        products[k] = dd + (t + k - t0) * per_token;
+        out[k] = job->y + (t + k) * rows + g * CK_GROUP;
+    }
+    job->tile(job->p, g, nt, products, act, out);
+}
+
 static void packed_groups(void *raw, int64_t begin, int64_t end, int thread_index) {
     const packed_job *job = raw;
-    const int64_t rows = job->p->rows;
-    float *dx8 = job->scales ? job->scales + (size_t)thread_index * job->scales_per_thread : NULL;
+    const int64_t rows = job->p->rows, per_token = job->p->nb * CK_GROUP;
+    float *dd = job->scales ? job->scales + (size_t)thread_index * job->scales_per_thread : NULL;
     for (int64_t t0 = 0; t0 < job->n_tok; t0 += CK_TOKEN_TILE) {
         const int64_t t1 = t0 + CK_TOKEN_TILE < job->n_tok ? t0 + CK_TOKEN_TILE : job->n_tok;
         for (int64_t g = begin; g < end; g++) {
             int64_t t = t0;
-            if (job->tile && dx8 && t1 - t0 >= 2) {
+            if (job->tile && dd && t1 - t0 >= 2) {
 #if defined(__x86_64__)
-                ck__packed_expand_scales(job->p, g, dx8);
+                for (int64_t k = t0; k < t1; k++) {
+                    ck__packed_scale_products(job->p, g, job->act + (size_t)k * job->act_bytes, dd + (k - t0) * per_token);
+                }
 #endif
-                for (; job->tile3 && t + 3 <= t1; t += 3) {
-                    const uint8_t *const act[3] = { job->act + (size_t)t * job->act_bytes, job->act + (size_t)(t + 1) * job->act_bytes,
-                                                    job->act + (size_t)(t + 2) * job->act_bytes };
-                    float *const out[3] = { job->y + t * rows + g * CK_GROUP, job->y + (t + 1) * rows + g * CK_GROUP,
-                                            job->y + (t + 2) * rows + g * CK_GROUP };
-                    job->tile3(job->p, g, dx8, act, out);
-                }
-                for (; t + 2 <= t1; t += 2) {
-                    job->tile(job->p, g, dx8, job->act + (size_t)t * job->act_bytes, job->act + (size_t)(t + 1) * job->act_bytes,
-                              job->y + t * rows + g * CK_GROUP, job->y + (t + 1) * rows + g * CK_GROUP);
-                }
+                // Threes, and a lone last token taken as two pairs (it would otherwise stream
+                // the group once more for one token).
+                const int64_t n = t1 - t0, threes = n % 3 == 1 ? n / 3 - 1 : n / 3;
+                for (int64_t k = 0; k < threes; k++, t += 3) run_tile(job, g, t, 3, t0, dd);
+                for (; t + 2 <= t1; t += 2) run_tile(job, g, t, 2, t0, dd);
             }
             for (; t < t1; t++) {
                 float out[4];
@@ -439,10 +440,9 @@ void ck_matmul_packed_seq(ck_pool *pool, const ck_packed *p, const float *X, int
     }
     packed_prep_job prep = { p, X, act, act_bytes };
     ck_pool_run(pool, n_tok, 8, packed_prepare, &prep);
-    packed_job job = { p, kernel_for(p->type), n_tok > 1 ? tile_kernel_for(p->type) : NULL, n_tok > 2 ? tile3_kernel_for(p->type) : NULL,
-                       act, act_bytes, n_tok, Y, NULL, 0 };
+    packed_job job = { p, kernel_for(p->type), n_tok > 1 ? tile_kernel_for(p->type) : NULL, act, act_bytes, n_tok, Y, NULL, 0 };
     if (job.tile) {
-        job.scales_per_thread = (size_t)p->nb * 32;
+        job.scales_per_thread = (size_t)p->nb * CK_GROUP * CK_TOKEN_TILE;
         const int threads = ck_pool_threads(pool);
         job.scales = pool ? ck__pool_scratch(pool, 2, sizeof(float) * job.scales_per_thread * (size_t)threads) : NULL;
         if (!job.scales) job.tile = NULL;

@@ -20,12 +20,10 @@ struct ck_packed {
 
 /// One group's four rows against one token's packed activations (see ck_packed.c).
 typedef void (*ck_packed_group_fn)(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]);
-/// Two tokens x the group's four rows; dx8 holds the group's scales broadcast per row and block.
-typedef void (*ck_packed_tile_fn)(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *act0, const uint8_t *act1,
-                                  float out0[4], float out1[4]);
-/// Three tokens x the group's four rows.
-typedef void (*ck_packed_tile3_fn)(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *const act[3],
-                                   float *const out[3]);
+/// nt (2 or 3) tokens x the group's four rows; dd[t] holds token t's scale products with the
+/// group (ck__packed_scale_products).
+typedef void (*ck_packed_tile_fn)(const ck_packed *p, int64_t g, int nt, const float *const dd[3], const uint8_t *const act[3],
+                                  float *const out[3]);
 
 /// 1 for the types whose batches run through the panel GEMM (Q5_0, Q5_1, IQ4_NL).
 int ck__packed_uses_panel(int type);
@@ -51,14 +49,12 @@ void ck__matmul_block32_packed(ck_pool *pool, const ck_packed *p, const uint8_t 
 void ck__packed_group_q4_0(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]);
 void ck__packed_group_q4_1(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]);
 void ck__packed_group_q8_0(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]);
-/// Prefill: the group's d_x widened and broadcast once per group (nb x 4 vectors of 8).
-void ck__packed_expand_scales(const ck_packed *p, int64_t g, float *dx8);
-void ck__packed_tile_q4_1(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *act0, const uint8_t *act1,
-                          float out0[4], float out1[4]);
-void ck__packed_tile3_q4_1(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *const act[3], float *const out[3]);
-void ck__packed_tile_q8_0(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *act0, const uint8_t *act1,
-                          float out0[4], float out1[4]);
-void ck__packed_tile3_q8_0(const ck_packed *p, int64_t g, const float *dx8, const uint8_t *const act[3], float *const out[3]);
+/// Prefill: dd[4 * b + r] = d_x[b][r] * d_y[b] for one token's packed activations.
+void ck__packed_scale_products(const ck_packed *p, int64_t g, const uint8_t *act, float *dd);
+void ck__packed_tile_q4_1(const ck_packed *p, int64_t g, int nt, const float *const dd[3], const uint8_t *const act[3],
+                          float *const out[3]);
+void ck__packed_tile_q8_0(const ck_packed *p, int64_t g, int nt, const float *const dd[3], const uint8_t *const act[3],
+                          float *const out[3]);
 
 // ck_packed_q5.c
 void ck__packed_group_q5_0(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]);

@@ -349,9 +349,7 @@ static void packed_groups(void *raw, int64_t begin, int64_t end, int thread_inde
             int64_t t = t0;
             if (job->tile && dd && t1 - t0 >= 2) {
 #if defined(__x86_64__)
-                for (int64_t k = t0; k < t1; k++) {
-                    ck__packed_scale_products(job->p, g, job->act + (size_t)k * job->act_bytes, dd + (k - t0) * per_token);
-                }
+                ck__packed_scale_products(job->p, g, job->act + (size_t)t0 * job->act_bytes, job->act_bytes, t1 - t0, dd);
 #endif
                 // Threes, and a lone last token taken as two pairs (it would otherwise stream
                 // the group once more for one token).

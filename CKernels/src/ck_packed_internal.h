@@ -49,8 +49,8 @@ void ck__matmul_block32_packed(ck_pool *pool, const ck_packed *p, const uint8_t 
 void ck__packed_group_q4_0(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]);
 void ck__packed_group_q4_1(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]);
 void ck__packed_group_q8_0(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]);
-/// Prefill: dd[4 * b + r] = d_x[b][r] * d_y[b] for one token's packed activations.
-void ck__packed_scale_products(const ck_packed *p, int64_t g, const uint8_t *act, float *dd);
+/// Prefill: dd[t * 4 nb + 4 b + r] = d_x[b][r] * d_y_t[b] for n tokens' packed activations.
+void ck__packed_scale_products(const ck_packed *p, int64_t g, const uint8_t *act, size_t act_bytes, int64_t n, float *dd);
 void ck__packed_tile_q4_1(const ck_packed *p, int64_t g, int nt, const float *const dd[3], const uint8_t *const act[3],
                           float *const out[3]);
 void ck__packed_tile_q8_0(const ck_packed *p, int64_t g, int nt, const float *const dd[3], const uint8_t *const act[3],

@@ -84,15 +84,28 @@ CK_AVX2 void ck__packed_group_q8_0(const ck_packed *p, int64_t g, const uint8_t 
     out[3] = ck__hsum8(acc3);
 }
 
-/// Prefill: one token's scale products with the group's rows, dd[4 * b + r] = d_x[b][r] * d_y[b]
-/// (the f32 products the single-row kernels form), so a tile's inner loop broadcasts them
-/// instead of multiplying for every (row, token, block).
-CK_AVX2 void ck__packed_scale_products(const ck_packed *p, int64_t g, const uint8_t *act, float *dd) {
+/// Prefill: the scale products of n tokens (packed activations act_bytes apart) with the group's
+/// rows, dd[t * 4 nb + 4 b + r] = d_x[b][r] * d_y_t[b] (the f32 products the single-row kernels
+/// form), so a tile's inner loop broadcasts them instead of multiplying for every (row, token,
+/// block); the group's f16 scales are widened once for all the tokens, two blocks per vector.
+CK_AVX2 void ck__packed_scale_products(const ck_packed *p, int64_t g, const uint8_t *act, size_t act_bytes, int64_t n, float *dd) {
     const uint16_t *dx = (const uint16_t *)(p->data + (size_t)g * p->group_bytes);
-    const float *dy = (const float *)(act + (size_t)p->nb * 32);
-    for (int64_t b = 0; b < p->nb; b++) {
+    const int64_t nb = p->nb;
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dx + b * CK_GROUP)));
+        for (int64_t t = 0; t < n; t++) {
+            const float *dy = (const float *)(act + (size_t)t * act_bytes + (size_t)nb * 32) + b;
+            const __m256 e = _mm256_set_m128(_mm_broadcast_ss(dy + 1), _mm_broadcast_ss(dy));
+            _mm256_storeu_ps(dd + t * nb * CK_GROUP + b * CK_GROUP, _mm256_mul_ps(d, e));
+        }
+    }
+    for (; b < nb; b++) {
         const __m128 d = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(dx + b * CK_GROUP)));
-        _mm_storeu_ps(dd + b * CK_GROUP, _mm_mul_ps(d, _mm_broadcast_ss(dy + b)));
+        for (int64_t t = 0; t < n; t++) {
+            const float *dy = (const float *)(act + (size_t)t * act_bytes + (size_t)nb * 32) + b;
+            _mm_storeu_ps(dd + t * nb * CK_GROUP + b * CK_GROUP, _mm_mul_ps(d, _mm_broadcast_ss(dy)));
+        }
     }
 }
 

@@ -86,6 +86,39 @@ final class ShardServerHardeningTests: XCTestCase {
         XCTAssertNoThrow(try client().info())
     }
 
+    func testAServerAtItsConnectionLimitIsRetriedOnceItHasRoomNotBannedForAMinute() throws {
+        // The only server of the model, its two connections per address taken: a generation
+        // that starts now is refused, and must go through once they close (a minute's ban would
+        // fail every request meanwhile, as a split node's own API did under 64 users).
+        let shard = try ModelShard(model: try TestModel.host().openModel(path: TestModel.path, blocks: 0..<30),
+                                   pool: TestModel.pool)
+        let whole = ShardServer(shard: shard, transport: try TestModel.host().transport(named: "tcp"),
+                                listenAddress: "127.0.0.1:0", limits: ServerLimits(maxConnectionsPerHost: 2))
+        try whole.start()
+        defer { whole.stop() }
+        let address = try PeerAddress(parsing: whole.address)
+        let held = try (0..<2).map { _ in try PeerClient(address: address, host: TestModel.host(), requestTimeout: 10) }
+        XCTAssertNoThrow(try held[0].info())
+        var options = SwarmFixtures.fastFailover
+        options.backoffSeconds = 0.2
+        options.maxAttempts = 5 // retries over 0.2 + 0.4 + 0.8 + 1.6 s
+        let (generator, backend) = try SwarmFixtures.remoteGenerator(peers: [address], options: options)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) { held.forEach { $0.close() } }
+        let prompt = "The capital of France is"
+        let tokens = try generator.generate(promptTokens: generator.tokenize(prompt), maxNewTokens: 4,
+                                            sampling: SamplingParameters(), stopAtEndOfGeneration: false).tokens
+        XCTAssertEqual(tokens, try SwarmFixtures.localGreedy(prompt, tokens: 4))
+        XCTAssertTrue(backend.directory.banned.isEmpty, "banned \(backend.directory.banned)")
+    }
+
+    func testRefusalsForLackOfRoomMarkTheServerBusyNotBanned() throws {
+        let directory = SwarmDirectory(peers: [], host: try TestModel.host())
+        try directory.judge("tcp://a:1", error: WireError.connectionRefused("127.0.0.1 already has 64 connections open"))
+        try directory.judge("tcp://b:1", error: WireError.remote(code: WireErrorCode.serverFull.rawValue, message: "full"))
+        XCTAssertTrue(directory.banned.isEmpty, "banned \(directory.banned)")
+        XCTAssertEqual(directory.busy, ["tcp://a:1", "tcp://b:1"])
+    }
+
     func testAReplyLargerThanTheRequestCanNeedIsRefusedFromItsHeader() throws {
         // A fake server: shakes hands, then announces a 1 GiB reply to anything.
         let fake = try RawListener()

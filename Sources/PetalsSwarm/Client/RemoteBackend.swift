@@ -135,8 +135,13 @@ final class RemoteSession: InferenceSession {
             let servers = backend.directory.candidates(model: backend.modelName, blockCount: blockCount)
             let plan: [RouteHop]
             do {
-                plan = try RoutePlanner.plan(servers: servers, span: span, blockCount: blockCount,
-                                             sessionLength: capacity, excluding: backend.directory.banned)
+                let banned = backend.directory.banned
+                func route(excluding: Set<String>) throws -> [RouteHop] {
+                    try RoutePlanner.plan(servers: servers, span: span, blockCount: blockCount, sessionLength: capacity,
+                                          excluding: excluding)
+                }
+                // Around the servers that just refused for lack of room, unless only they hold some blocks.
+                plan = try (try? route(excluding: banned.union(backend.directory.busy))) ?? route(excluding: banned)
             } catch RouteError.sessionTooLong(let requested, let longest) {
                 throw RouteError.sessionTooLong(requested: requested, longest: longest) // retrying cannot help
             } catch {

@@ -65,8 +65,9 @@ public enum WireError: Error, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Who is at fault: the request (an error reply of a request code), or the server (every
-    /// other failure: error replies of server codes, bad frames, refused connections).
+    /// Who is at fault: the request (an error reply of a request code), the server's capacity
+    /// (a full server, a connection refused at its limit), or the server (every other failure:
+    /// error replies of server codes, bad frames).
     public var fault: WireFault {
         switch self {
         case .remote(let code, _): return WireErrorCode.fault(of: code)

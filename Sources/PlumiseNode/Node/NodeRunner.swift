@@ -80,6 +80,13 @@ public final class NodeRunner: @unchecked Sendable {
         // it): MODEL_ID, else what the file says of itself, else its display name.
         let modelID = config.modelID ?? description.modelID ?? description.name
         logger.info("model id \(modelID) (MODEL_ID to change), blocks \(range.lowerBound)..<\(range.upperBound) of \(blockCount)")
+        if range != 0..<blockCount {
+            // This node's own generations reach its blocks through its shard server, one
+            // connection each from the node's own address: room for them beside other clients there.
+            limits.maxConnectionsPerHost = min(limits.maxConnections,
+                                               limits.maxConnectionsPerHost + apiConfiguration.maxConcurrentGenerations)
+            logger.info("connections per address raised to \(limits.maxConnectionsPerHost): this node's own generations route through its shard server")
+        }
 
         // 1. The shard server over this node's blocks, loaded inside its service so the HTTP API
         //    already answers (503, "loading") while the weights load.

@@ -33,6 +33,16 @@ final class ShardServerHardeningTests: XCTestCase {
         try PeerClient(address: PeerAddress(parsing: server.address), host: TestModel.host(), requestTimeout: 10)
     }
 
+    /// A started server of the whole model with these limits.
+    private func wholeModelServer(_ limits: ServerLimits) throws -> ShardServer {
+        let shard = try ModelShard(model: try TestModel.host().openModel(path: TestModel.path, blocks: 0..<30),
+                                   pool: TestModel.pool)
+        let whole = ShardServer(shard: shard, transport: try TestModel.host().transport(named: "tcp"),
+                                listenAddress: "127.0.0.1:0", limits: limits)
+        try whole.start()
+        return whole
+    }
+
     /// A raw connection that completed the v2 handshake.
     private func handshaken() throws -> RawSocket {
         let socket = try RawSocket.connect(port: port)
@@ -90,11 +100,7 @@ final class ShardServerHardeningTests: XCTestCase {
         // The only server of the model, its two connections per address taken: a generation
         // that starts now is refused, and must go through once they close (a minute's ban would
         // fail every request meanwhile, as a split node's own API did under 64 users).
-        let shard = try ModelShard(model: try TestModel.host().openModel(path: TestModel.path, blocks: 0..<30),
-                                   pool: TestModel.pool)
-        let whole = ShardServer(shard: shard, transport: try TestModel.host().transport(named: "tcp"),
-                                listenAddress: "127.0.0.1:0", limits: ServerLimits(maxConnectionsPerHost: 2))
-        try whole.start()
+        let whole = try wholeModelServer(ServerLimits(maxConnectionsPerHost: 2))
         defer { whole.stop() }
         let address = try PeerAddress(parsing: whole.address)
         let held = try (0..<2).map { _ in try PeerClient(address: address, host: TestModel.host(), requestTimeout: 10) }
@@ -144,11 +150,7 @@ final class ShardServerHardeningTests: XCTestCase {
 
     func testTooLongARequestForEveryRouteIsRefusedWithTheLimitAndBansNoServer() throws {
         // The whole model behind one server whose sessions hold 64 positions.
-        let shard = try ModelShard(model: try TestModel.host().openModel(path: TestModel.path, blocks: 0..<30),
-                                   pool: TestModel.pool)
-        let whole = ShardServer(shard: shard, transport: try TestModel.host().transport(named: "tcp"),
-                                listenAddress: "127.0.0.1:0", limits: ServerLimits(maxSessionLength: 64))
-        try whole.start()
+        let whole = try wholeModelServer(ServerLimits(maxSessionLength: 64))
         defer { whole.stop() }
         let (generator, backend) = try SwarmFixtures.remoteGenerator(peers: [try PeerAddress(parsing: whole.address)])
         let prompt = generator.tokenize("The capital of France is")

@@ -51,6 +51,10 @@ public final class ModelShard: @unchecked Sendable {
     public var modelDescription: ModelDescription { model.description }
     public var hasEmbeddings: Bool { embeddings != nil }
     public var hasHead: Bool { head != nil }
+    /// Whether a row's logits are the same bits in a batch of rows as alone: quantized head
+    /// weights (their batches keep the single-row order); an F16/F32 head's batches run a GEMM
+    /// whose rounding differs from the single-row dot.
+    public var headBatchesExactly: Bool { head.map { ck_packed_type_supported($0.output.type) != 0 } ?? false }
 
     public init(model: PluginModel, pool: ComputePool, maxBatch: Int = 64, batchRows: Int = 256,
                 cacheTokens: Int = 32_768) throws {

@@ -88,7 +88,7 @@ final class BatchingTests: XCTestCase {
         let before = pipeline.schedulers[0].stats
         let lock = NSLock()
         var together = [Int: Result<[Int], Error>]()
-        DispatchQueue.concurrentPerform(iterations: prompts.count) { i in
+        runConcurrently(prompts.count) { i in
             let outcome = Result { try greedy(prompts[i]) }
             lock.withLock { together[i] = outcome }
         }

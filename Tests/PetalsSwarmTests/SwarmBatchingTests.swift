@@ -24,7 +24,7 @@ final class SwarmBatchingTests: XCTestCase {
         -> [Int: Result<[Int], Error>] {
         let lock = NSLock()
         var results = [Int: Result<[Int], Error>]()
-        DispatchQueue.concurrentPerform(iterations: Self.prompts.count) { i in
+        runConcurrently(Self.prompts.count) { i in
             var pieces = 0
             let outcome = Result {
                 try generator.generate(promptTokens: generator.tokenize(Self.prompts[i]), maxNewTokens: tokens,
@@ -43,11 +43,16 @@ final class SwarmBatchingTests: XCTestCase {
         let solo = try Self.prompts.map { try SwarmFixtures.localGreedy($0, tokens: tokens) }
         let a = try ServerProcess(["--blocks", "0:15"] + SwarmFixtures.listenArguments("tcp", name: "ba"))
         let b = try ServerProcess(["--blocks", "15:30"] + SwarmFixtures.listenArguments("tcp", name: "bb"))
-        let (generator, _) = try SwarmFixtures.remoteGenerator(peers: [a.address, b.address])
+        let (generator, backend) = try SwarmFixtures.remoteGenerator(peers: [a.address, b.address])
         let results = concurrently(generator, tokens: tokens)
         for i in Self.prompts.indices {
             XCTAssertEqual(try results[i]?.get(), solo[i], "client \(i)")
         }
+        // The clients' output heads ran together: every step's logits, in fewer products.
+        let head = backend.headStatistics
+        XCTAssertEqual(head.rows, Self.prompts.count * tokens, "one row of logits per generated token")
+        XCTAssertGreaterThan(head.largest, 1, "no two sessions' logits shared a product")
+        XCTAssertLessThan(head.products, head.rows)
     }
 
     func testFailoverUnderLoadReplaysIdentically() throws {

@@ -60,7 +60,7 @@ final class SwarmProcessTests: XCTestCase {
         let (generator, _) = try SwarmFixtures.remoteGenerator(peers: [a.address, b.address])
         let lock = NSLock()
         var results = [Int: Result<[Int], Error>]()
-        DispatchQueue.concurrentPerform(iterations: 8) { client in
+        runConcurrently(8) { client in
             let prompt = SwarmFixtures.prompts[client % SwarmFixtures.prompts.count]
             let outcome = Result {
                 try generator.generate(promptTokens: generator.tokenize(prompt), maxNewTokens: tokens,

@@ -10,7 +10,7 @@ public final class RemoteBackend: InferenceBackend, @unchecked Sendable {
     /// The model's name as its file states it; servers of another model are ignored.
     public let modelName: String
     private let embeddings: ModelShard
-    private let head: ModelShard
+    private let head: HeadBatcher
     private let logger: Logger
 
     public var hyperparameters: ModelHyperparameters { embeddings.hp }
@@ -23,8 +23,8 @@ public final class RemoteBackend: InferenceBackend, @unchecked Sendable {
         let first = try host.openModel(path: modelPath, blocks: 0..<0)
         let blockCount = first.description.blockCount
         embeddings = try ModelShard(model: first, pool: pool, maxBatch: 1)
-        head = try ModelShard(model: try host.openModel(path: modelPath, blocks: blockCount..<blockCount), pool: pool,
-                              maxBatch: 1)
+        head = HeadBatcher(head: try ModelShard(model: try host.openModel(path: modelPath, blocks: blockCount..<blockCount),
+                                                pool: pool, maxBatch: 1))
         modelName = first.description.name
         self.directory = directory
         self.logger = logger
@@ -42,11 +42,16 @@ public final class RemoteBackend: InferenceBackend, @unchecked Sendable {
         return HiddenStates(rows: tokens.count, cols: hyperparameters.embedding, values: buffer.array())
     }
 
+    /// The logits of the last of `states`' rows, batched with the other sessions' asking at once.
     fileprivate func logits(_ states: HiddenStates) throws -> [Float] {
-        let buffer = FloatBuffer(count: states.values.count)
-        buffer.copy(from: states.values)
-        defer { head.pool.park() } // sampling, then the next step's network wait
-        return try head.logits(buffer, row: states.rows - 1)
+        let e = hyperparameters.embedding
+        return try head.logits(Array(states.values[((states.rows - 1) * e)..<(states.rows * e)]))
+    }
+
+    /// Products of the output head run so far and the rows in them (several sessions' rows share one).
+    public var headStatistics: (products: Int, rows: Int, largest: Int) {
+        let s = head.statistics
+        return (s.products, s.rows, s.largestProduct)
     }
 
     fileprivate var log: Logger { logger }

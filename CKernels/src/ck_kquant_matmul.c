@@ -16,7 +16,9 @@
 //
 // The integer sums are exact whichever way they are formed: here from unpacked blocks
 // (ck_kblock: signed quants, per-16 scales and mins) by u8 x s8 pair products, each block of
-// four rows unpacked once per call and reused for every token.
+// four rows unpacked once per call and reused for every token. The weights come as GGUF rows or
+// packed in four-row groups (ck_packed.c: a group's super-block b of its four rows one after
+// another), read at the layout's row and block strides.
 #include "ck_internal.h"
 
 #include <math.h>

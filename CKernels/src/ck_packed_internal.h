@@ -1,4 +1,4 @@
-// The four-row packed weight layout (ck_packed.c) shared with its kernels (ck_packed_q4.c,
+// The four-row packed weight layout (ck_packed.c) shared with its products (ck_packed_matmul.c), kernels (ck_packed_q4.c,
 // ck_packed_q5.c) and the panel GEMM (ck_block32_gemm.c).
 #ifndef CK_PACKED_INTERNAL_H
 #define CK_PACKED_INTERNAL_H

@@ -1,0 +1,249 @@
+// Products with weights packed in four-row groups (layout in ck_packed.c): activations prepared
+// once per call, groups split across the pool, each group's tokens in tiles (Q4_1, Q8_0) or one at
+// a time (the GEMV kernels of ck_packed_q4.c / ck_packed_q5.c), batches of the panel types
+// through the panel GEMM and K-quants through ck_kquant_matmul.c.
+#include "ck_packed_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
+
+// MARK: - Activations for the packed kernels
+//
+// Per token: nb x 32 int8 quants, then nb f32 scales d, then (Q8_1) nb f32 sums s: the values
+// of ck_prepare_activation's Q8_0/Q8_1 blocks with the f16 scales widened once per matmul
+// instead of once per row.
+
+static size_t packed_act_bytes(const ck_packed *p) {
+    return round_up((size_t)p->nb * (32 + 8), 64);
+}
+
+static void pack_activation(const ck_packed *p, const float *x, uint8_t *dst) {
+    int8_t *qs = (int8_t *)dst;
+    float *d = (float *)(dst + (size_t)p->nb * 32);
+    float *s = d + p->nb;
+    for (int64_t b = 0; b < p->nb; b++) {
+        if (ck_activation_type(p->type) == CK_Q8_1) {
+            ck_block_q8_1 blk;
+            ck_quantize_row_q8_1(x + b * CK_QK, &blk, CK_QK);
+            memcpy(qs + b * 32, blk.qs, 32);
+            d[b] = ck_fp16_to_fp32(blk.d);
+            s[b] = ck_fp16_to_fp32(blk.s);
+        } else {
+            ck_block_q8_0 blk;
+            ck_quantize_row_q8_0(x + b * CK_QK, &blk, CK_QK);
+            memcpy(qs + b * 32, blk.qs, 32);
+            d[b] = ck_fp16_to_fp32(blk.d);
+        }
+    }
+}
+
+/// Scalar path (no AVX2, or ck_set_force_scalar): rebuild each row and run the reference dot
+/// on the rebuilt activation blocks.
+static void group_ref(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]) {
+    const size_t row_bytes = ck_row_size(p->type, p->cols);
+    const int act_type = ck_activation_type(p->type);
+    const size_t act_bytes = ck_row_size(act_type, p->cols);
+    uint8_t *w = malloc(row_bytes), *a = malloc(act_bytes);
+    if (!w || !a) {
+        free(w);
+        free(a);
+        for (int r = 0; r < 4; r++) out[r] = 0.0f;
+        return;
+    }
+    const int8_t *qs = (const int8_t *)act;
+    const float *d = (const float *)(act + (size_t)p->nb * 32);
+    const float *s = d + p->nb;
+    for (int64_t b = 0; b < p->nb; b++) {
+        if (act_type == CK_Q8_1) {
+            ck_block_q8_1 *y = (ck_block_q8_1 *)a + b;
+            y->d = ck_fp32_to_fp16(d[b]);
+            y->s = ck_fp32_to_fp16(s[b]);
+            memcpy(y->qs, qs + b * 32, 32);
+        } else {
+            ck_block_q8_0 *y = (ck_block_q8_0 *)a + b;
+            y->d = ck_fp32_to_fp16(d[b]);
+            memcpy(y->qs, qs + b * 32, 32);
+        }
+    }
+    for (int r = 0; r < 4; r++) {
+        ck_packed_row(p, g * CK_GROUP + r, w);
+        out[r] = ck_vec_dot_ref(p->type, p->cols, w, a);
+    }
+    free(w);
+    free(a);
+}
+
+
+static ck_packed_tile_fn tile_kernel_for(int type) {
+#if defined(__x86_64__)
+    if (ck__use_simd()) {
+        if (type == CK_Q4_1) return ck__packed_tile_q4_1;
+        if (type == CK_Q8_0) return ck__packed_tile_q8_0;
+    }
+#endif
+    (void)type;
+    return NULL;
+}
+
+static ck_packed_group_fn kernel_for(int type) {
+#if defined(__x86_64__)
+    if (ck__use_simd()) {
+        switch (type) {
+        case CK_Q4_0: return ck__packed_group_q4_0;
+        case CK_Q4_1: return ck__packed_group_q4_1;
+        case CK_Q8_0: return ck__packed_group_q8_0;
+        case CK_Q5_0: return ck__packed_group_q5_0;
+        case CK_Q5_1: return ck__packed_group_q5_1;
+        case CK_IQ4_NL: return ck__packed_group_iq4_nl;
+        default: break;
+        }
+    }
+#endif
+    (void)type;
+    return group_ref;
+}
+
+typedef struct {
+    const ck_packed *p;
+    ck_packed_group_fn kernel;
+    ck_packed_tile_fn tile; // NULL: one token at a time
+    const uint8_t *act;
+    size_t act_bytes;
+    int64_t n_tok;
+    float *y;
+    float *scales; // per thread: CK_TOKEN_TILE x nb x 4 scale products
+    size_t scales_per_thread;
+} packed_job;
+
+/// Tokens per pass over a chunk of groups: their activations stay in L2 while the chunk's
+/// weights are reused from cache.
+#define CK_TOKEN_TILE 64
+
+/// Tokens t ..< t + nt (2 or 3) of group g; dd holds the scale products of the pass's tokens
+/// from t0 on.
+static void run_tile(const packed_job *job, int64_t g, int64_t t, int nt, int64_t t0, const float *dd) {
+    const int64_t rows = job->p->rows, per_token = job->p->nb * CK_GROUP;
+    const uint8_t *act[3];
+    const float *products[3];
+    float *out[3];
+    for (int k = 0; k < nt; k++) {
+        act[k] = job->act + (size_t)(t + k) * job->act_bytes;
+        products[k] = dd + (t + k - t0) * per_token;
+        out[k] = job->y + (t + k) * rows + g * CK_GROUP;
+    }
+    job->tile(job->p, g, nt, products, act, out);
+}
+
+static void packed_groups(void *raw, int64_t begin, int64_t end, int thread_index) {
+    const packed_job *job = raw;
+    const int64_t rows = job->p->rows, per_token = job->p->nb * CK_GROUP;
+    float *dd = job->scales ? job->scales + (size_t)thread_index * job->scales_per_thread : NULL;
+    for (int64_t t0 = 0; t0 < job->n_tok; t0 += CK_TOKEN_TILE) {
+        const int64_t t1 = t0 + CK_TOKEN_TILE < job->n_tok ? t0 + CK_TOKEN_TILE : job->n_tok;
+        for (int64_t g = begin; g < end; g++) {
+            int64_t t = t0;
+            if (job->tile && dd && t1 - t0 >= 2) {
+#if defined(__x86_64__)
+                ck__packed_scale_products(job->p, g, job->act + (size_t)t0 * job->act_bytes, job->act_bytes, t1 - t0, dd);
+#endif
+                // Threes, and a lone last token taken as two pairs (it would otherwise stream
+                // the group once more for one token).
+                const int64_t n = t1 - t0, threes = n % 3 == 1 ? n / 3 - 1 : n / 3;
+                for (int64_t k = 0; k < threes; k++, t += 3) run_tile(job, g, t, 3, t0, dd);
+                for (; t + 2 <= t1; t += 2) run_tile(job, g, t, 2, t0, dd);
+            }
+            for (; t < t1; t++) {
+                float out[4];
+                job->kernel(job->p, g, job->act + (size_t)t * job->act_bytes, out);
+                memcpy(job->y + t * rows + g * CK_GROUP, out, sizeof out);
+            }
+        }
+    }
+}
+
+typedef struct {
+    const ck_packed *p;
+    const float *x;
+    uint8_t *act;
+    size_t act_bytes;
+} packed_prep_job;
+
+static void packed_prepare(void *raw, int64_t begin, int64_t end, int thread_index) {
+    (void)thread_index;
+    const packed_prep_job *job = raw;
+    for (int64_t t = begin; t < end; t++) pack_activation(job->p, job->x + t * job->p->cols, job->act + (size_t)t * job->act_bytes);
+}
+
+typedef struct {
+    const ck_packed *p;
+    const float *x;
+    uint8_t *act;
+    size_t act_bytes;
+} gguf_prep_job;
+
+static void gguf_prepare(void *raw, int64_t begin, int64_t end, int thread_index) {
+    (void)thread_index;
+    const gguf_prep_job *job = raw;
+    for (int64_t t = begin; t < end; t++) {
+        ck_prepare_activation(job->p->type, job->x + t * job->p->cols, job->act + (size_t)t * job->act_bytes, job->p->cols);
+    }
+}
+
+/// Batches of the panel types: GGUF-layout activations into the panel GEMM (ck_block32_gemm.c).
+static int matmul_panel(ck_pool *pool, const ck_packed *p, const float *X, int64_t n_tok, float *Y) {
+    const size_t act_bytes = ck_row_size(ck_activation_type(p->type), p->cols);
+    if (pool) ck__pool_lock_op(pool);
+    uint8_t *act = pool ? ck__pool_scratch(pool, 0, act_bytes * (size_t)n_tok) : malloc(act_bytes * (size_t)n_tok);
+    if (!act) {
+        if (pool) ck__pool_unlock_op(pool);
+        return 0;
+    }
+    gguf_prep_job prep = { p, X, act, act_bytes };
+    ck_pool_run(pool, n_tok, 8, gguf_prepare, &prep);
+    ck__matmul_block32_packed(pool, p, act, act_bytes, n_tok, Y);
+    if (pool) ck__pool_unlock_op(pool);
+    else free(act);
+    return 1;
+}
+
+void ck_matmul_packed(ck_pool *pool, const ck_packed *p, const float *X, int64_t n_tok, float *Y) {
+    ck_matmul_packed_seq(pool, p, X, n_tok, 0, NULL, Y);
+}
+
+void ck_matmul_packed_seq(ck_pool *pool, const ck_packed *p, const float *X, int64_t n_tok, int n_seg, const int64_t *seg_len,
+                          float *Y) {
+    if (!p || n_tok <= 0) return;
+    if (ck__is_kquant(p->type)) {
+        ck__matmul_kquant_groups(pool, p->type, p->n_parts, p->data, p->part_rows, p->cols, X, n_tok, n_seg, seg_len, Y);
+        return;
+    }
+    if (n_tok >= 2 && ck__packed_uses_panel(p->type) && ck__use_simd() && matmul_panel(pool, p, X, n_tok, Y)) return;
+    const size_t act_bytes = packed_act_bytes(p);
+    if (pool) ck__pool_lock_op(pool);
+    uint8_t *act = pool ? ck__pool_scratch(pool, 0, act_bytes * (size_t)n_tok) : NULL;
+    uint8_t *owned = NULL;
+    if (!pool) {
+        if (posix_memalign((void **)&owned, 64, act_bytes * (size_t)n_tok) != 0) owned = NULL;
+        act = owned;
+    }
+    if (!act) {
+        if (pool) ck__pool_unlock_op(pool);
+        memset(Y, 0, sizeof(float) * (size_t)(p->rows * n_tok));
+        return;
+    }
+    packed_prep_job prep = { p, X, act, act_bytes };
+    ck_pool_run(pool, n_tok, 8, packed_prepare, &prep);
+    packed_job job = { p, kernel_for(p->type), n_tok > 1 ? tile_kernel_for(p->type) : NULL, act, act_bytes, n_tok, Y, NULL, 0 };
+    if (job.tile) {
+        job.scales_per_thread = (size_t)p->nb * CK_GROUP * CK_TOKEN_TILE;
+        const int threads = ck_pool_threads(pool);
+        job.scales = pool ? ck__pool_scratch(pool, 2, sizeof(float) * job.scales_per_thread * (size_t)threads) : NULL;
+        if (!job.scales) job.tile = NULL;
+    }
+    // Groups of four rows; several chunks per thread balance the two cores.
+    ck_pool_run(pool, p->groups, 4, packed_groups, &job);
+    if (pool) ck__pool_unlock_op(pool);
+    free(owned);
+}

@@ -59,7 +59,10 @@ class Inner:
             [sys.executable, "-m", "pytest", "-p", "conftest", "-p", "no:cacheprovider", "--rootdir", str(self.dir),
              "-o", "timeout=240", str(self.dir / "test_inner.py"), *arguments],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=environment, text=True,
-            start_new_session=True)  # a process group of its own, as a shell gives a foreground job
+            start_new_session=True,  # a process group of its own, as a shell gives a foreground job
+            # and Ctrl-C handled, as in a terminal, even when this suite runs with SIGINT ignored
+            # (a background job of a non-interactive shell, e.g. `nohup ./scripts/test.sh &`)
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.output = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()

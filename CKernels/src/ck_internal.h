@@ -154,6 +154,10 @@ int ck__matmul_block32(ck_pool *pool, int type, int n_parts, const void *const *
                        const uint8_t *act, size_t act_row_bytes, int64_t n_tok, float *const *Y);
 int ck__use_simd(void);
 
+/// Rows of X (n_tok x cols) converted for weights of `weight_type` (ck_prepare_activation), row t
+/// at dst + t * dst_row_bytes, split across the pool.
+void ck__prepare_activations(ck_pool *pool, int weight_type, const float *X, int64_t n_tok, int64_t cols, void *dst,
+                             size_t dst_row_bytes);
 /// Pool-owned scratch: `slot` 0 for matmul activations, 1.. for per-op use. Callers hold
 /// the pool's op lock (ck__pool_lock_op) while they use it.
 void *ck__pool_scratch(ck_pool *pool, int slot, size_t bytes);

@@ -202,21 +202,6 @@ static void kquant_groups(void *raw, int64_t begin, int64_t end, int thread_inde
     free(row);
 }
 
-typedef struct {
-    const float *x;
-    uint8_t *dst;
-    int64_t cols;
-    size_t row_bytes;
-} kquant_prep;
-
-static void kquant_prepare(void *raw, int64_t begin, int64_t end, int thread_index) {
-    (void)thread_index;
-    const kquant_prep *job = raw;
-    for (int64_t t = begin; t < end; t++) {
-        ck_quantize_row_q8_K(job->x + t * job->cols, (ck_block_q8_K *)(job->dst + (size_t)t * job->row_bytes), job->cols);
-    }
-}
-
 /// The product over parts already described (w, rows, y, y_stride) in `job`.
 static void run_kquant(ck_pool *pool, kquant_job *job, const float *X, int n_seg, const int64_t *seg_len) {
     const int64_t n_tok = job->n_tok;
@@ -258,8 +243,7 @@ static void run_kquant(ck_pool *pool, kquant_job *job, const float *X, int n_seg
             for (int64_t t = 0; t < n_tok; t++) memset(job->y[i] + t * job->y_stride[i], 0, sizeof(float) * (size_t)job->rows[i]);
         return;
     }
-    kquant_prep prep = { X, act, job->cols, job->act_row_bytes };
-    ck_pool_run(pool, n_tok, 8, kquant_prepare, &prep);
+    ck__prepare_activations(pool, job->type, X, n_tok, job->cols, act, job->act_row_bytes); // Q8_K rows
     job->act = act;
     // Groups of four rows; a few per claim keep the two cores level on the narrow matrices.
     ck_pool_run(pool, job->first_group[job->n_parts], 4, kquant_groups, job);

@@ -93,6 +93,12 @@ static void prepare_rows(void *raw, int64_t begin, int64_t end, int thread_index
     }
 }
 
+void ck__prepare_activations(ck_pool *pool, int weight_type, const float *X, int64_t n_tok, int64_t cols, void *dst,
+                             size_t dst_row_bytes) {
+    prepare_job prep = { weight_type, 0, dst, cols, dst_row_bytes, X };
+    ck_pool_run(pool, n_tok, 8, prepare_rows, &prep);
+}
+
 static void matmul_f32_blas(const float *W, int64_t rows, int64_t cols, const float *X, int64_t n_tok, float *Y) {
     if (n_tok == 1) {
         cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)rows, (int)cols, 1.0f, W, (int)cols, X, 1, 0.0f, Y, 1);

@@ -138,7 +138,7 @@ static void run_tile(const packed_job *job, int64_t g, int64_t t, int nt, int64_
 
 static void packed_groups(void *raw, int64_t begin, int64_t end, int thread_index) {
     const packed_job *job = raw;
-    const int64_t rows = job->p->rows, per_token = job->p->nb * CK_GROUP;
+    const int64_t rows = job->p->rows;
     float *dd = job->scales ? job->scales + (size_t)thread_index * job->scales_per_thread : NULL;
     for (int64_t t0 = 0; t0 < job->n_tok; t0 += CK_TOKEN_TILE) {
         const int64_t t1 = t0 + CK_TOKEN_TILE < job->n_tok ? t0 + CK_TOKEN_TILE : job->n_tok;
@@ -176,21 +176,6 @@ static void packed_prepare(void *raw, int64_t begin, int64_t end, int thread_ind
     for (int64_t t = begin; t < end; t++) pack_activation(job->p, job->x + t * job->p->cols, job->act + (size_t)t * job->act_bytes);
 }
 
-typedef struct {
-    const ck_packed *p;
-    const float *x;
-    uint8_t *act;
-    size_t act_bytes;
-} gguf_prep_job;
-
-static void gguf_prepare(void *raw, int64_t begin, int64_t end, int thread_index) {
-    (void)thread_index;
-    const gguf_prep_job *job = raw;
-    for (int64_t t = begin; t < end; t++) {
-        ck_prepare_activation(job->p->type, job->x + t * job->p->cols, job->act + (size_t)t * job->act_bytes, job->p->cols);
-    }
-}
-
 /// Batches of the panel types: GGUF-layout activations into the panel GEMM (ck_block32_gemm.c).
 static int matmul_panel(ck_pool *pool, const ck_packed *p, const float *X, int64_t n_tok, float *Y) {
     const size_t act_bytes = ck_row_size(ck_activation_type(p->type), p->cols);
@@ -200,8 +185,7 @@ static int matmul_panel(ck_pool *pool, const ck_packed *p, const float *X, int64
         if (pool) ck__pool_unlock_op(pool);
         return 0;
     }
-    gguf_prep_job prep = { p, X, act, act_bytes };
-    ck_pool_run(pool, n_tok, 8, gguf_prepare, &prep);
+    ck__prepare_activations(pool, p->type, X, n_tok, p->cols, act, act_bytes);
     ck__matmul_block32_packed(pool, p, act, act_bytes, n_tok, Y);
     if (pool) ck__pool_unlock_op(pool);
     else free(act);

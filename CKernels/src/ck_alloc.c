@@ -18,8 +18,6 @@
 
 #define CK_HUGE (2u << 20)
 
-static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
-
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
 // Weight blocks are carved out of large huge-page regions (an allocation per matrix rounded
 // up to 2 MB would waste most of it on the small projections). Memory is only resident once
@@ -47,7 +45,7 @@ static region *region_map(size_t size) {
         return NULL;
     }
     // Keep exactly [aligned, aligned + size): 2 MB aligned, so whole huge pages fit.
-    uint8_t *aligned = (uint8_t *)round_up((size_t)raw, CK_HUGE);
+    uint8_t *aligned = (uint8_t *)ck__round_up((size_t)raw, CK_HUGE);
     if (aligned > raw) munmap(raw, (size_t)(aligned - raw));
     if (raw + size + CK_HUGE > aligned + size) munmap(aligned + size, (size_t)(raw + size + CK_HUGE - (aligned + size)));
     madvise(aligned, size, MADV_HUGEPAGE); // a hint: without THP the pages are ordinary ones
@@ -57,10 +55,10 @@ static region *region_map(size_t size) {
 
 void *ck_weights_alloc(size_t bytes) {
     if (bytes == 0) return NULL;
-    const size_t need = CK_HEADER + round_up(bytes, 64);
+    const size_t need = CK_HEADER + ck__round_up(bytes, 64);
     pthread_mutex_lock(&regions_lock);
     if (!current_region || current_region->used + need > current_region->size) {
-        region *fresh = region_map(need > CK_REGION ? round_up(need, CK_HUGE) : CK_REGION);
+        region *fresh = region_map(need > CK_REGION ? ck__round_up(need, CK_HUGE) : CK_REGION);
         if (!fresh) {
             pthread_mutex_unlock(&regions_lock);
             return NULL;
@@ -137,7 +135,7 @@ static int read_only_file_mapping(size_t begin, size_t end) {
 void ck_release_mapped_pages(const void *src, size_t bytes) {
 #if defined(__linux__)
     const size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    const size_t begin = round_up((size_t)src, page), end = ((size_t)src + bytes) / page * page;
+    const size_t begin = ck__round_up((size_t)src, page), end = ((size_t)src + bytes) / page * page;
     if (end > begin && read_only_file_mapping(begin, end)) madvise((void *)begin, end - begin, MADV_DONTNEED);
 #else
     (void)src;

@@ -102,6 +102,9 @@ void ck__matmul_kquant(ck_pool *pool, int type, int n_parts, const void *const *
 void ck__matmul_kquant_groups(ck_pool *pool, int type, int n_parts, const uint8_t *data, const int64_t *rows, int64_t cols,
                               const float *X, int64_t n_tok, int n_seg, const int64_t *seg_len, float *Y);
 
+/// x rounded up to a multiple of `to` (sizes and alignments of buffers and packed groups).
+static inline size_t ck__round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
+
 /// ck__hsum8's order on 8 scalar lanes: ((0+4)+(2+6))+((1+5)+(3+7)).
 static inline float ck__hsum8_ref(const float v[8]) {
     return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));

@@ -23,8 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
-
 int ck_packed_type_supported(int type) {
     return type == CK_Q4_0 || type == CK_Q4_1 || type == CK_Q8_0 || type == CK_Q5_0 || type == CK_Q5_1 || type == CK_IQ4_NL ||
            ck__is_kquant(type);
@@ -123,11 +121,11 @@ ck_packed *ck_pack_weights(int type, int n_parts, const void *const *parts, cons
     p->nb = cols / CK_QK;
     p->groups = rows / CK_GROUP;
     const size_t per_scale = (size_t)p->nb * CK_GROUP * 2;
-    p->scale_bytes = round_up(has_min(type) ? 2 * per_scale : per_scale, 32);
+    p->scale_bytes = ck__round_up(has_min(type) ? 2 * per_scale : per_scale, 32);
     const size_t quant_bytes = (size_t)p->nb * CK_GROUP * (type == CK_Q8_0 ? 32 : 16);
     p->high_offset = has_fifth_bits(type) ? p->scale_bytes + quant_bytes : 0;
     const size_t high_bytes = has_fifth_bits(type) ? (size_t)p->nb * 16 : 0;
-    p->group_bytes = round_up(p->scale_bytes + quant_bytes + high_bytes, 64);
+    p->group_bytes = ck__round_up(p->scale_bytes + quant_bytes + high_bytes, 64);
     p->data = ck_weights_alloc(p->group_bytes * (size_t)p->groups);
     if (!p->data) {
         free(p);

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
-
 // MARK: - Activations for the packed kernels
 //
 // Per token: nb x 32 int8 quants, then nb f32 scales d, then (Q8_1) nb f32 sums s: the values
@@ -16,7 +14,7 @@ static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 // instead of once per row.
 
 static size_t packed_act_bytes(const ck_packed *p) {
-    return round_up((size_t)p->nb * (32 + 8), 64);
+    return ck__round_up((size_t)p->nb * (32 + 8), 64);
 }
 
 static void pack_activation(const ck_packed *p, const float *x, uint8_t *dst) {

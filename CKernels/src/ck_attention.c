@@ -65,7 +65,7 @@ static task_scratch scratch_for(const attention_job *job, int thread_index) {
 static size_t scratch_bytes(int64_t kv_len, int64_t head_dim, int64_t group) {
     const int64_t padded = (kv_len + 7) & ~(int64_t)7;
     size_t bytes = (size_t)(32 * head_dim + score_rows(group) * padded) * 4 + (size_t)(head_dim + padded) * 2;
-    return (bytes + 63) & ~(size_t)63;
+    return ck__round_up(bytes, 64);
 }
 
 /// Scores of one query against positions [0, len), scaled, with the ALiBi bias.

@@ -1,9 +1,14 @@
 // A persistent thread pool. Workers spin briefly between jobs (a decode step issues hundreds
 // of small jobs, and waking a sleeping thread costs more than the job), then sleep on a
-// condition variable so an idle node uses no CPU.
+// condition variable so an idle node uses no CPU. Both waits are bounded in time, not in
+// pause instructions (a pause lasts from a few to ~40 ns depending on the CPU): a worker of a
+// process that has nothing to run must not hold a core that another process (a second shard
+// server on the same machine) is computing on.
 #include "ck_internal.h"
 
+#include <sched.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -12,7 +17,12 @@
 #define CK_PAUSE() ((void)0)
 #endif
 
-#define CK_SPIN_ITERATIONS (1 << 16)
+/// How long an idle worker spins for the next job before it sleeps: longer than the gaps
+/// between the jobs of one forward, far shorter than a wait for the network.
+#define CK_SPIN_NS 200000
+/// How long the caller spins for the workers' last chunks before it yields its core: past it, a
+/// worker is likely preempted (more compute threads than cores) and needs the core to finish.
+#define CK_WAIT_SPIN_NS 20000
 #define CK_SCRATCH_SLOTS 4
 
 struct ck_pool {
@@ -45,6 +55,12 @@ struct ck_pool {
 
 typedef struct { ck_pool *pool; int index; } worker_arg;
 
+static uint64_t monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /// Takes and runs chunks of job `gen` until none is left (or another job has started).
 /// Claims are guided: a claim takes 1/(2·threads) of the chunks still open (at least one), so a
 /// job starts with long runs (few claims, long streams for the prefetchers) and ends with single
@@ -76,11 +92,11 @@ static void *worker_main(void *raw) {
     ck_pool *pool = arg.pool;
     uint_fast64_t seen = 0;
     for (;;) {
-        int spins = 0;
-        while (atomic_load(&pool->generation) == seen && !atomic_load(&pool->stop) && !atomic_load(&pool->park) &&
-               spins < CK_SPIN_ITERATIONS) {
+        const uint64_t spin_until = monotonic_ns() + CK_SPIN_NS;
+        for (unsigned spins = 1; atomic_load(&pool->generation) == seen && !atomic_load(&pool->stop) && !atomic_load(&pool->park);
+             spins++) {
             CK_PAUSE();
-            spins++;
+            if (spins % 64 == 0 && monotonic_ns() > spin_until) break;
         }
         if (atomic_load(&pool->generation) == seen && !atomic_load(&pool->stop)) {
             pthread_mutex_lock(&pool->sleep_lock);
@@ -179,7 +195,15 @@ void ck__pool_run_chunked(ck_pool *pool, int64_t n, int64_t chunk, ck_range_fn f
     pthread_mutex_unlock(&pool->sleep_lock);
 
     run_chunks(pool, gen, 0);
-    while (atomic_load(&pool->done) < atomic_load(&pool->n_chunks)) CK_PAUSE();
+    if (atomic_load(&pool->done) < atomic_load(&pool->n_chunks)) {
+        const uint64_t yield_after = monotonic_ns() + CK_WAIT_SPIN_NS;
+        int yielding = 0;
+        for (unsigned spins = 1; atomic_load(&pool->done) < atomic_load(&pool->n_chunks); spins++) {
+            if (yielding) sched_yield();
+            else CK_PAUSE();
+            if (spins % 64 == 0 && !yielding) yielding = monotonic_ns() > yield_after;
+        }
+    }
     pthread_mutex_unlock(&pool->run_lock);
 }
 

@@ -69,11 +69,12 @@ static size_t scratch_bytes(int64_t kv_len, int64_t head_dim, int64_t group) {
 }
 
 /// Scores of one query against positions [0, len), scaled, with the ALiBi bias.
-static void scores_for(const attention_job *job, ck_dot_fn dot, const uint16_t *q16, int64_t kvh,
+/// `q` is in the form `dot` takes as its activations (f16, or f16 values widened to f32).
+static void scores_for(const attention_job *job, ck_dot_fn dot, const void *q, int64_t kvh,
                        int64_t len, float slope, float *scores) {
     const int64_t hd = job->head_dim;
     for (int64_t j = 0; j < len; j++) {
-        scores[j] = dot(hd, kv_row(job, job->k_pages, j) + kvh * hd, q16) * job->scale + slope * (float)(j - (len - 1));
+        scores[j] = dot(hd, kv_row(job, job->k_pages, j) + kvh * hd, q) * job->scale + slope * (float)(j - (len - 1));
     }
 }
 
@@ -284,7 +285,10 @@ CK_AVX2 static void attention_tasks_avx2(void *raw, int64_t begin, int64_t end, 
         const int64_t t = task / job->n_head, h = task % job->n_head, kvh = h / group;
         const int64_t len = job->pos0 + t + 1;
         ck_fp32_to_fp16_row(job->q + (t * job->n_head + h) * hd, s.q16, hd);
-        scores_for(job, ck__dot_f16_f16_avx2, s.q16, kvh, len, job->alibi ? job->alibi[h] : 0.0f, s.scores);
+        // ggml_vec_dot_f16 widens both halves per key; q's widening is exact and the same for
+        // every key, so it is done once (s.partial is free until the weighted values).
+        ck__fp16_to_fp32_row_avx2(s.q16, s.partial, hd);
+        scores_for(job, ck__dot_f16_f32_avx2, s.partial, kvh, len, job->alibi ? job->alibi[h] : 0.0f, s.scores);
         // llama.cpp's row is padded with masked (-inf) positions; pad to whole 8-lane groups
         // so every score goes through the same vector exp.
         const int64_t padded = (len + 7) & ~(int64_t)7;

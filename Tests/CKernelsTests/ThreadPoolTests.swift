@@ -5,13 +5,20 @@ import XCTest
 final class ThreadPoolTests: XCTestCase {
     private final class Counts {
         let hits: UnsafeMutablePointer<Int32>
+        /// Where a job may leave values the compiler must not optimise away.
+        let sink: UnsafeMutablePointer<UInt64>
         let n: Int
         init(_ n: Int) {
             self.n = n
             hits = .allocate(capacity: n)
             hits.initialize(repeating: 0, count: n)
+            sink = .allocate(capacity: n)
+            sink.initialize(repeating: 0, count: n)
         }
-        deinit { hits.deallocate() }
+        deinit {
+            hits.deallocate()
+            sink.deallocate()
+        }
     }
 
     private func runAndCount(_ pool: OpaquePointer?, n: Int, grain: Int) -> [Int32] {
@@ -99,6 +106,30 @@ final class ThreadPoolTests: XCTestCase {
         XCTAssertEqual(ranges.first?.count, 31 * grain, "the first claim is a long run")
         XCTAssertEqual(ranges.last?.count, n - (chunks - 1) * grain, "the last claim is the single, partial chunk")
         XCTAssertLessThan(ranges.count, chunks / 3, "far fewer claims than chunks")
+    }
+
+    func testMoreWorkersThanCoresStillRunEveryIndexOnce() {
+        // Eight threads on this machine's few cores: workers get preempted holding claims, so the
+        // caller waits past its spin and yields its core (ck_pool.c); and idle gaps longer than a
+        // worker's spin put it to sleep between jobs.
+        let pool = ck_pool_create(8)
+        defer { ck_pool_destroy(pool) }
+        for round in 0..<60 {
+            if round % 6 == 0 { Thread.sleep(forTimeInterval: 0.001) }
+            let counts = Counts(4001)
+            ck_pool_run(pool, 4001, 7, { ctx, begin, end, _ in
+                let counts = Unmanaged<Counts>.fromOpaque(ctx!).takeUnretainedValue()
+                for i in Int(begin)..<Int(end) {
+                    // A little work per index, so chunks are still running when the caller is done.
+                    var x = UInt64(i)
+                    for _ in 0..<200 { x = x &* 6364136223846793005 &+ 1442695040888963407 }
+                    counts.sink[i] = x
+                    counts.hits[i] += 1
+                }
+            }, Unmanaged.passUnretained(counts).toOpaque())
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: counts.hits, count: 4001)), [Int32](repeating: 1, count: 4001),
+                           "round \(round)")
+        }
     }
 
     func testAPoolOfOneRunsOnTheCallingThread() {

@@ -6,11 +6,13 @@ import PlumiseChain
 @testable import PlumiseDevnet
 import XCTest
 
-/// The wall clock plus an offset the test moves forward (epochs, stale timestamps).
+/// The wall clock read once, at creation, moved forward only by the test (epochs, stale
+/// timestamps): a test that compares a stored timestamp with `now()` cannot straddle a second.
 final class TestClock: @unchecked Sendable {
     private let lock = NSLock()
+    private let start = Int(Date().timeIntervalSince1970)
     private var offset = 0
-    func now() -> Int { lock.withLock { Int(Date().timeIntervalSince1970) + offset } }
+    func now() -> Int { lock.withLock { start + offset } }
     func advance(_ seconds: Int) { lock.withLock { offset += seconds } }
 }
 

@@ -18,6 +18,10 @@ struct ck_packed {
     uint8_t *data;
 };
 
+/// Where a token's packed activations (ck_packed_matmul.c) keep their scales' pairs, 32-byte
+/// aligned: after the quants, scales and sums.
+#define CK_ACT_PAIRS_OFFSET(nb) ck__round_up((size_t)(nb) * (32 + 8), 64)
+
 /// One group's four rows against one token's packed activations (see ck_packed.c).
 typedef void (*ck_packed_group_fn)(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]);
 /// nt (2 or 3) tokens x the group's four rows; dd[t] holds token t's scale products with the

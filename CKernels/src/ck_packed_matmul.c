@@ -11,10 +11,11 @@
 //
 // Per token: nb x 32 int8 quants, then nb f32 scales d, then (Q8_1) nb f32 sums s: the values
 // of ck_prepare_activation's Q8_0/Q8_1 blocks with the f16 scales widened once per matmul
-// instead of once per row.
+// instead of once per row; then, at CK_ACT_PAIRS_OFFSET, each two blocks' d four times over
+// (d_b x 4, d_b+1 x 4), the vector the scale products multiply a group's eight scales by.
 
 static size_t packed_act_bytes(const ck_packed *p) {
-    return ck__round_up((size_t)p->nb * (32 + 8), 64);
+    return ck__round_up(CK_ACT_PAIRS_OFFSET(p->nb) + (size_t)(p->nb / 2) * 32, 64);
 }
 
 static void pack_activation(const ck_packed *p, const float *x, uint8_t *dst) {
@@ -35,6 +36,12 @@ static void pack_activation(const ck_packed *p, const float *x, uint8_t *dst) {
             d[b] = ck_fp16_to_fp32(blk.d);
         }
     }
+    float *pairs = (float *)(dst + CK_ACT_PAIRS_OFFSET(p->nb));
+    for (int64_t b = 0; b + 2 <= p->nb; b += 2)
+        for (int r = 0; r < CK_GROUP; r++) {
+            pairs[4 * b + r] = d[b];
+            pairs[4 * b + CK_GROUP + r] = d[b + 1];
+        }
 }
 
 /// Scalar path (no AVX2, or ck_set_force_scalar): rebuild each row and run the reference dot

@@ -92,13 +92,15 @@ CK_AVX2 void ck__packed_scale_products(const ck_packed *p, int64_t g, const uint
     const uint16_t *dx = (const uint16_t *)(p->data + (size_t)g * p->group_bytes);
     const int64_t nb = p->nb;
     int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
+    // Two blocks per vector: the eight scales times the token's d pair (d_b x 4, d_b+1 x 4) that
+    // its activations hold ready.
+    const uint8_t *pairs = act + CK_ACT_PAIRS_OFFSET(nb);
+    for (; b + 2 <= nb; b += 2, pairs += 32) {
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dx + b * CK_GROUP)));
-        for (int64_t t = 0; t < n; t++) {
-            const float *dy = (const float *)(act + (size_t)t * act_bytes + (size_t)nb * 32) + b;
-            const __m256 e = _mm256_set_m128(_mm_broadcast_ss(dy + 1), _mm_broadcast_ss(dy));
-            _mm256_storeu_ps(dd + t * nb * CK_GROUP + b * CK_GROUP, _mm256_mul_ps(d, e));
-        }
+        const uint8_t *e = pairs;
+        float *out = dd + b * CK_GROUP;
+        for (int64_t t = 0; t < n; t++, e += act_bytes, out += nb * CK_GROUP)
+            _mm256_storeu_ps(out, _mm256_mul_ps(d, _mm256_load_ps((const float *)e)));
     }
     for (; b < nb; b++) {
         const __m128 d = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(dx + b * CK_GROUP)));

@@ -98,6 +98,18 @@ struct ServeCommand: AsyncParsableCommand {
             help: "Seconds an HTTP connection may take to send its request head, or stay idle between requests.")
     var apiIdleTimeout = HTTPAPI.Configuration().idleTimeoutSeconds
 
+    @Option(name: .customLong("max-generations"),
+            help: "HTTP API generations running at once (their steps run as one batch).")
+    var maxGenerations = HTTPAPI.Configuration().maxConcurrentGenerations
+
+    @Option(name: .customLong("max-queued-generations"),
+            help: "HTTP API generations that may wait for a place; beyond them requests get 503 with Retry-After.")
+    var maxQueuedGenerations = HTTPAPI.Configuration().maxQueuedGenerations
+
+    @Option(name: .customLong("shutdown-grace"),
+            help: "Seconds running API generations may go on after SIGINT/SIGTERM before they are stopped.")
+    var shutdownGrace = HTTPAPI.Configuration().shutdownGraceSeconds
+
     @Option(name: .customLong("max-connections"), help: "Shard connections open at once (also bounded by the open-file limit).")
     var maxConnections = ServerLimits().maxConnections
 
@@ -139,6 +151,9 @@ struct ServeCommand: AsyncParsableCommand {
                                   + "--max-connections-per-address must be positive")
         }
         guard idleTimeout > 0, stepTimeout > 0, apiIdleTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+        guard maxGenerations > 0 else { throw ValidationError("--max-generations must be at least 1") }
+        guard maxQueuedGenerations >= 0 else { throw ValidationError("--max-queued-generations must be 0 or more") }
+        guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be 0 or more") }
         guard rewardCheckInterval >= 1 else { throw ValidationError("--reward-check-interval must be at least 1 second") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         if tlsCert != nil, !["tcp", "tls"].contains(transport) {
@@ -206,7 +221,9 @@ struct ServeCommand: AsyncParsableCommand {
         let limits = serverLimits
         let runner = try NodeRunner(config: config, host: try plugins.loadHost(), blocks: try blocks.map(BlockRange.parse),
                                     threads: threads, limits: limits,
-                                    apiConfiguration: .init(idleTimeoutSeconds: apiIdleTimeout),
+                                    apiConfiguration: .init(maxConcurrentGenerations: maxGenerations,
+                                                            maxQueuedGenerations: maxQueuedGenerations,
+                                                            idleTimeoutSeconds: apiIdleTimeout, shutdownGraceSeconds: shutdownGrace),
                                     rewardCheckInterval: rewardCheckInterval, announcedRamMb: announceRamMb) { address, apiPort in
             print("ready \(address) api \(apiPort)")
             fflush(stdout)

@@ -185,6 +185,85 @@ final class NodeProcessTests: XCTestCase {
         XCTAssertEqual(node.waitForExit(timeout: 30), 0, node.errorOutput)
     }
 
+    func testTheGenerationLimitsFromTheCommandLineBoundTheAPI() async throws {
+        // One generation at a time and no waiting room: while a streamed completion runs, a
+        // second request is refused at once with 503, Retry-After and an OpenAI-style error.
+        let (node, base) = try startNode(["--max-generations", "1", "--max-queued-generations", "0"],
+                                         rpcURL: "http://127.0.0.1:1", oracleURL: "http://127.0.0.1:1")
+        var first = HTTPClientRequest(url: base + "/v1/completions")
+        first.method = .POST
+        first.headers.add(name: "Content-Type", value: "application/json")
+        first.body = .bytes(ByteBuffer(string: #"{"prompt":"Once upon a time","max_tokens":300,"temperature":0,"stream":true}"#))
+        let running = try await HTTPClient.shared.execute(first, timeout: .seconds(120))
+        XCTAssertEqual(running.status.code, 200)
+        var chunks = running.body.makeAsyncIterator()
+        let firstChunk = try await chunks.next()
+        XCTAssertNotNil(firstChunk, "the first request streams")
+
+        var second = HTTPClientRequest(url: base + "/v1/completions")
+        second.method = .POST
+        second.headers.add(name: "Content-Type", value: "application/json")
+        second.body = .bytes(ByteBuffer(string: #"{"prompt":"Hello","max_tokens":4}"#))
+        let refused = try await HTTPClient.shared.execute(second, timeout: .seconds(60))
+        XCTAssertEqual(refused.status.code, 503)
+        XCTAssertNotNil(refused.headers.first(name: "Retry-After").flatMap(Int.init), "\(refused.headers)")
+        let body = String(buffer: try await refused.body.collect(upTo: 1 << 20))
+        let error = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["error"] as? [String: Any], body)
+        XCTAssertNotNil(error["message"] as? String, body)
+        XCTAssertNotNil(error["type"] as? String, body)
+
+        // The running stream was not disturbed, and its place is free again once it ends.
+        var rest = ""
+        while let chunk = try await chunks.next() { rest += String(buffer: chunk) }
+        XCTAssertTrue(rest.contains("data: [DONE]"), rest)
+        let (status, after) = try await http(base + "/v1/completions", body: #"{"prompt":"Hello","max_tokens":4}"#)
+        XCTAssertEqual(status, 200, after)
+
+        node.kill(SIGINT)
+        XCTAssertEqual(node.waitForExit(timeout: 30), 0, node.errorOutput)
+    }
+
+    func testShutdownLetsShortGenerationsFinishAndStopsLongOnesAfterTheGrace() async throws {
+        let chain = try startChain()
+        let (oracle, oracleServer) = try startOracle()
+        let (node, base) = try startNode(["--shutdown-grace", "2"], rpcURL: chain.url, oracleURL: oracleServer.url)
+        try waitFor("registration") { try !chain.sentTransactions().isEmpty }
+        func stream(_ maxTokens: Int) async throws -> HTTPClientResponse.Body.AsyncIterator {
+            var request = HTTPClientRequest(url: base + "/v1/completions")
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: #"{"prompt":"Once upon a time","max_tokens":\#(maxTokens),"temperature":0,"stream":true}"#))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
+            XCTAssertEqual(response.status.code, 200)
+            var chunks = response.body.makeAsyncIterator()
+            let first = try await chunks.next()
+            XCTAssertNotNil(first, "streaming")
+            return chunks
+        }
+        func rest(_ chunks: inout HTTPClientResponse.Body.AsyncIterator) async throws -> String {
+            var text = ""
+            while let chunk = try await chunks.next() { text += String(buffer: chunk) }
+            return text
+        }
+        // Both run when the signal comes: the short one ends within the grace, the long one
+        // (minutes of tokens on one thread) is stopped after it with an error event.
+        var long = try await stream(4000)
+        var short = try await stream(24)
+        node.kill(SIGINT)
+        let shortRest = try await rest(&short)
+        XCTAssertTrue(shortRest.contains(#""finish_reason":"length""#) && shortRest.hasSuffix("data: [DONE]\n\n"), shortRest)
+        XCTAssertFalse(shortRest.contains("error"), shortRest)
+        let longRest = try await rest(&long)
+        XCTAssertTrue(longRest.contains("server_shutting_down") && longRest.hasSuffix("data: [DONE]\n\n"), String(longRest.suffix(400)))
+        XCTAssertEqual(node.waitForExit(timeout: 60), 0, node.errorOutput)
+        // The final report went out after the drain: it carries the generation that finished in
+        // it (the stopped one, like an abandoned one, is neither counted nor proven).
+        let report = try XCTUnwrap(oracle.reports.last, node.errorOutput)
+        XCTAssertEqual(report.requestCount, 1)
+        XCTAssertEqual(report.tokensProcessed, 24)
+        XCTAssertEqual(report.proofs?.count, 1)
+    }
+
     func testATakenAPIPortStopsTheNodeBeforeItTouchesTheChainAndNamesThePort() throws {
         let chain = try startChain()
         let taken = try RawListener()
@@ -205,6 +284,9 @@ final class NodeProcessTests: XCTestCase {
             ([], ["PLUMISE_PRIVATE_KEY": ""], "PLUMISE_PRIVATE_KEY is not set"),
             (["--report-interval", "5"], ["PLUMISE_PRIVATE_KEY": key], "REPORT_INTERVAL"),
             (["--rpc-url", "localhost:26902"], ["PLUMISE_PRIVATE_KEY": key], "PLUMISE_RPC_URL"),
+            (["--max-generations", "0"], ["PLUMISE_PRIVATE_KEY": key], "--max-generations must be at least 1"),
+            (["--max-queued-generations=-1"], ["PLUMISE_PRIVATE_KEY": key], "--max-queued-generations must be 0 or more"),
+            (["--shutdown-grace=-1"], ["PLUMISE_PRIVATE_KEY": key], "--shutdown-grace must be 0 or more"),
         ]
         for (arguments, environment, message) in cases {
             let node = try CLIProcess(["serve", "--env-file", emptyEnvFile, "--model", TestModel.path] + arguments,

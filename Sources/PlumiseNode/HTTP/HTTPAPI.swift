@@ -42,10 +42,12 @@ public struct HTTPAPI: Sendable {
         /// HTTP connections open at once; further clients wait in the listen backlog (each
         /// connection holds a file descriptor, see ``FileBudget``).
         public var maxConnections = 256
+        /// Seconds running generations may go on once shutdown begins (``ShutdownDrain``).
+        public var shutdownGraceSeconds: Double = 5
 
         public init(maxNewTokensLimit: Int = 4096, defaultMaxNewTokens: Int = 128,
                     maxConcurrentGenerations: Int = 64, maxQueuedGenerations: Int = 64, maxBodyBytes: Int = 1 << 20,
-                    idleTimeoutSeconds: Double = 30, maxConnections: Int = 256) {
+                    idleTimeoutSeconds: Double = 30, maxConnections: Int = 256, shutdownGraceSeconds: Double = 5) {
             self.maxNewTokensLimit = maxNewTokensLimit
             self.defaultMaxNewTokens = defaultMaxNewTokens
             self.maxConcurrentGenerations = maxConcurrentGenerations
@@ -53,6 +55,7 @@ public struct HTTPAPI: Sendable {
             self.maxBodyBytes = maxBodyBytes
             self.idleTimeoutSeconds = idleTimeoutSeconds
             self.maxConnections = maxConnections
+            self.shutdownGraceSeconds = shutdownGraceSeconds
         }
     }
 
@@ -69,6 +72,8 @@ public struct HTTPAPI: Sendable {
     private let onInference: InferenceHook?
     /// Admission of generations: running ones, a bounded wait queue, and their metrics.
     public let queue: GenerationQueue
+    /// Graceful shutdown: started by the service that runs the API (``APIService``).
+    public let drain = ShutdownDrain()
 
     public init(service: any GenerationService, metrics: MetricsCollector,
                 configuration: Configuration = Configuration(),
@@ -163,17 +168,23 @@ public struct HTTPAPI: Sendable {
     /// delivered work is).
     func runGeneration(_ request: GenerationRequest, isConnected: @escaping @Sendable () -> Bool,
                        onText: @escaping @Sendable (String) async -> Void = { _ in }) async throws -> GenerationOutput {
+        guard !drain.isDraining else { throw ShuttingDown(tokens: nil) }
         let ticket = try await queue.admit()
         defer { ticket.release() }
+        guard !drain.isDraining else { throw ShuttingDown(tokens: nil) }
         let start = ContinuousClock.now
         let queue = self.queue
+        let drain = self.drain
         let firstText = OneWayFlag()
         let output: GenerationOutput
         do {
-            output = try await service.generate(request, isConnected: isConnected) { piece in
+            output = try await service.generate(request, isConnected: { isConnected() && !drain.isExpired }) { piece in
                 if firstText.claim() { queue.recordFirstToken(seconds: Self.seconds(ContinuousClock.now - ticket.requestedAt)) }
                 await onText(piece)
             }
+        } catch let error as GenerationCancelled where drain.isExpired && isConnected() {
+            logger.notice("\(ShuttingDown(tokens: error.tokens))")
+            throw ShuttingDown(tokens: error.tokens)
         } catch let error as GenerationCancelled {
             queue.recordCancelled()
             logger.info("\(error)")
@@ -225,6 +236,7 @@ public struct HTTPAPI: Sendable {
             return APIError(.serviceUnavailable, "the node is busy: \(error)", code: "server_busy",
                             retryAfterSeconds: queue.retryAfterSeconds)
         case let error as GenerationCancelled: return APIError(.serviceUnavailable, error.description)
+        case let error as ShuttingDown: return APIError(.serviceUnavailable, error.description, code: "server_shutting_down")
         case GenerationServiceError.invalidRequest(let why): return APIError(.badRequest, why)
         case let error as SamplingError: return APIError(.badRequest, error.description)
         case let error as RouteError:

@@ -88,7 +88,12 @@ extension HTTPAPI {
                             try await writer.write(ByteBuffer(string: "data: \(text)\n\n"))
                         case .failed(let error):
                             let failure = api.apiError(from: error)
-                            api.logger.error("streamed generation failed: \(failure.message)")
+                            // Stopped by shutdown or refused for lack of room: expected, not a fault.
+                            if failure.status == .serviceUnavailable {
+                                api.logger.notice("streamed generation ended: \(failure.message)")
+                            } else {
+                                api.logger.error("streamed generation failed: \(failure.message)")
+                            }
                             try await writer.write(ByteBuffer(string: "data: \(api.errorEvent(failure, style: style))\n\n"))
                         }
                         event = await reader.next()

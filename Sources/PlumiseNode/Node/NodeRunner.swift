@@ -157,12 +157,18 @@ public final class NodeRunner: @unchecked Sendable {
                 await announcer.run(endpoints(shardAddress: shard, apiPort: port))
             }
         }
+        // Shutdown runs this list backwards, each service ending before the next is told: the
+        // API drains first (bounded by its grace), so the final report still carries the proofs
+        // of the generations that finished; the shard server, which a split node's generations
+        // go through, closes last.
         let group = ServiceGroup(configuration: .init(
             services: [
                 .init(service: shardService),
-                .init(service: app),
+                .init(service: reporter),
+                .init(service: rewardLoop), .init(service: heartbeat),
                 .init(service: registration, successTerminationBehavior: .ignore),
-                .init(service: heartbeat), .init(service: rewardLoop), .init(service: reporter), .init(service: announce),
+                .init(service: announce),
+                .init(service: APIService(app: app, api: api)),
             ],
             logger: logger))
         let watcher = trapped.map { trapped in

@@ -55,6 +55,22 @@ struct ShardServerService: Service {
     }
 }
 
+/// The HTTP API as a service: on graceful shutdown Hummingbird stops accepting connections and
+/// waits for the requests in flight, which the API's drain bounds.
+struct APIService<App: Service>: Service {
+    let app: App
+    let api: HTTPAPI
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await app.run()
+        } onGracefulShutdown: { [api] in
+            api.logger.info("HTTP API: no new generations; running ones have \(api.configuration.shutdownGraceSeconds) s to finish")
+            api.drain.begin(grace: api.configuration.shutdownGraceSeconds)
+        }
+    }
+}
+
 /// The oracle announcer as a service: runs until graceful shutdown.
 struct AnnouncerService: Service {
     let body: @Sendable () async -> Void

@@ -101,6 +101,27 @@ final class NodeProcessTests: XCTestCase {
         return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any], body)
     }
 
+    /// A streamed greedy completion once its first chunk has arrived (so it is running).
+    private func startStream(_ base: String, maxTokens: Int) async throws -> HTTPClientResponse.Body.AsyncIterator {
+        var request = HTTPClientRequest(url: base + "/v1/completions")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: #"{"prompt":"Once upon a time","max_tokens":\#(maxTokens),"temperature":0,"stream":true}"#))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
+        XCTAssertEqual(response.status.code, 200)
+        var chunks = response.body.makeAsyncIterator()
+        let first = try await chunks.next()
+        XCTAssertNotNil(first, "streaming")
+        return chunks
+    }
+
+    /// The rest of a stream, to its end.
+    private func readToEnd(_ chunks: inout HTTPClientResponse.Body.AsyncIterator) async throws -> String {
+        var text = ""
+        while let chunk = try await chunks.next() { text += String(buffer: chunk) }
+        return text
+    }
+
     private func localGreedy(_ prompt: String, tokens: Int) throws -> GenerationResult {
         let generator = TextGenerator(tokenizer: try TestModel.tokenizer(), backend: try TestModel.pipeline())
         return try generator.generate(promptTokens: generator.tokenize(prompt), maxNewTokens: tokens, sampling: SamplingParameters())
@@ -190,15 +211,7 @@ final class NodeProcessTests: XCTestCase {
         // second request is refused at once with 503, Retry-After and an OpenAI-style error.
         let (node, base) = try startNode(["--max-generations", "1", "--max-queued-generations", "0"],
                                          rpcURL: "http://127.0.0.1:1", oracleURL: "http://127.0.0.1:1")
-        var first = HTTPClientRequest(url: base + "/v1/completions")
-        first.method = .POST
-        first.headers.add(name: "Content-Type", value: "application/json")
-        first.body = .bytes(ByteBuffer(string: #"{"prompt":"Once upon a time","max_tokens":300,"temperature":0,"stream":true}"#))
-        let running = try await HTTPClient.shared.execute(first, timeout: .seconds(120))
-        XCTAssertEqual(running.status.code, 200)
-        var chunks = running.body.makeAsyncIterator()
-        let firstChunk = try await chunks.next()
-        XCTAssertNotNil(firstChunk, "the first request streams")
+        var chunks = try await startStream(base, maxTokens: 300)
 
         var second = HTTPClientRequest(url: base + "/v1/completions")
         second.method = .POST
@@ -213,8 +226,7 @@ final class NodeProcessTests: XCTestCase {
         XCTAssertNotNil(error["type"] as? String, body)
 
         // The running stream was not disturbed, and its place is free again once it ends.
-        var rest = ""
-        while let chunk = try await chunks.next() { rest += String(buffer: chunk) }
+        let rest = try await readToEnd(&chunks)
         XCTAssertTrue(rest.contains("data: [DONE]"), rest)
         let (status, after) = try await http(base + "/v1/completions", body: #"{"prompt":"Hello","max_tokens":4}"#)
         XCTAssertEqual(status, 200, after)
@@ -228,32 +240,15 @@ final class NodeProcessTests: XCTestCase {
         let (oracle, oracleServer) = try startOracle()
         let (node, base) = try startNode(["--shutdown-grace", "2"], rpcURL: chain.url, oracleURL: oracleServer.url)
         try waitFor("registration") { try !chain.sentTransactions().isEmpty }
-        func stream(_ maxTokens: Int) async throws -> HTTPClientResponse.Body.AsyncIterator {
-            var request = HTTPClientRequest(url: base + "/v1/completions")
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: #"{"prompt":"Once upon a time","max_tokens":\#(maxTokens),"temperature":0,"stream":true}"#))
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
-            XCTAssertEqual(response.status.code, 200)
-            var chunks = response.body.makeAsyncIterator()
-            let first = try await chunks.next()
-            XCTAssertNotNil(first, "streaming")
-            return chunks
-        }
-        func rest(_ chunks: inout HTTPClientResponse.Body.AsyncIterator) async throws -> String {
-            var text = ""
-            while let chunk = try await chunks.next() { text += String(buffer: chunk) }
-            return text
-        }
         // Both run when the signal comes: the short one ends within the grace, the long one
         // (minutes of tokens on one thread) is stopped after it with an error event.
-        var long = try await stream(4000)
-        var short = try await stream(24)
+        var long = try await startStream(base, maxTokens: 4000)
+        var short = try await startStream(base, maxTokens: 24)
         node.kill(SIGINT)
-        let shortRest = try await rest(&short)
+        let shortRest = try await readToEnd(&short)
         XCTAssertTrue(shortRest.contains(#""finish_reason":"length""#) && shortRest.hasSuffix("data: [DONE]\n\n"), shortRest)
         XCTAssertFalse(shortRest.contains("error"), shortRest)
-        let longRest = try await rest(&long)
+        let longRest = try await readToEnd(&long)
         XCTAssertTrue(longRest.contains("server_shutting_down") && longRest.hasSuffix("data: [DONE]\n\n"), String(longRest.suffix(400)))
         XCTAssertEqual(node.waitForExit(timeout: 60), 0, node.errorOutput)
         // The final report went out after the drain: it carries the generation that finished in

@@ -150,6 +150,44 @@ final class BatchingTests: XCTestCase {
         XCTAssertEqual(cache.count, 128)
     }
 
+    func testALongPrefillIsCutIntoChunksThatADecodeStepRunsBetween() throws {
+        let shard = try TestModel.pipeline().shards[0]
+        let scheduler = StepScheduler(shard: shard)
+        defer { scheduler.stop() }
+        let e = shard.hp.embedding, chunks = 8, rows = chunks * shard.maxBatch
+        let prefillCache = try shard.openCache(capacity: rows), decodeCache = try shard.openCache(capacity: 1)
+        // The prefill is held at its first turn until the decode step is queued behind it.
+        let polled = DispatchSemaphore(value: 0), proceed = DispatchSemaphore(value: 0), prefillDone = DispatchSemaphore(value: 0)
+        let turns = ManagedCounter(), decodeDone = OneWayFlag()
+        let turnsWhenDecoded = ManagedCounter()
+        Thread.detachNewThread {
+            _ = try? scheduler.run(FloatBuffer(count: rows * e), rows: rows, position: 0, cache: prefillCache, isCancelled: {
+                if turns.increment() == 1 {
+                    polled.signal()
+                    proceed.wait()
+                }
+                return false
+            })
+            prefillDone.signal()
+        }
+        polled.wait()
+        let decoded = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            _ = try? scheduler.run(FloatBuffer(count: e), rows: 1, position: 0, cache: decodeCache)
+            turnsWhenDecoded.set(turns.value)
+            decodeDone.set()
+            decoded.signal()
+        }
+        while scheduler.stats.queuedSteps < 2 { Thread.sleep(forTimeInterval: 0.001) }
+        proceed.signal()
+        decoded.wait()
+        prefillDone.wait()
+        XCTAssertTrue(decodeDone.isSet)
+        XCTAssertLessThan(turnsWhenDecoded.value, chunks, "the decode step waited for the whole prefill")
+        XCTAssertEqual(prefillCache.count, rows)
+        XCTAssertEqual(decodeCache.count, 1)
+    }
+
     func testACancelledStepLeavesTheQueueAtTheNextTurn() throws {
         let shard = try TestModel.pipeline().shards[0]
         let scheduler = StepScheduler(shard: shard)
@@ -167,4 +205,13 @@ final class BatchingTests: XCTestCase {
         }
         XCTAssertEqual(cache.count, shard.maxBatch)
     }
+}
+
+/// An integer shared between threads.
+private final class ManagedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    var value: Int { lock.withLock { count } }
+    func increment() -> Int { lock.withLock { count += 1; return count } }
+    func set(_ value: Int) { lock.withLock { count = value } }
 }

@@ -18,7 +18,8 @@ static size_t packed_act_bytes(const ck_packed *p) {
     return ck__round_up(CK_ACT_PAIRS_OFFSET(p->nb) + (size_t)(p->nb / 2) * 32, 64);
 }
 
-static void pack_activation(const ck_packed *p, const float *x, uint8_t *dst) {
+/// with_pairs: also the scale pairs (only the tiles' scale products read them).
+static void pack_activation(const ck_packed *p, const float *x, uint8_t *dst, int with_pairs) {
     int8_t *qs = (int8_t *)dst;
     float *d = (float *)(dst + (size_t)p->nb * 32);
     float *s = d + p->nb;
@@ -36,6 +37,7 @@ static void pack_activation(const ck_packed *p, const float *x, uint8_t *dst) {
             d[b] = ck_fp16_to_fp32(blk.d);
         }
     }
+    if (!with_pairs) return;
     float *pairs = (float *)(dst + CK_ACT_PAIRS_OFFSET(p->nb));
     for (int64_t b = 0; b + 2 <= p->nb; b += 2)
         for (int r = 0; r < CK_GROUP; r++) {
@@ -173,12 +175,13 @@ typedef struct {
     const float *x;
     uint8_t *act;
     size_t act_bytes;
+    int with_pairs;
 } packed_prep_job;
 
 static void packed_prepare(void *raw, int64_t begin, int64_t end, int thread_index) {
     (void)thread_index;
     const packed_prep_job *job = raw;
-    for (int64_t t = begin; t < end; t++) pack_activation(job->p, job->x + t * job->p->cols, job->act + (size_t)t * job->act_bytes);
+    for (int64_t t = begin; t < end; t++) pack_activation(job->p, job->x + t * job->p->cols, job->act + (size_t)t * job->act_bytes, job->with_pairs);
 }
 
 /// Batches of the panel types: GGUF-layout activations into the panel GEMM (ck_block32_gemm.c).
@@ -222,9 +225,9 @@ void ck_matmul_packed_seq(ck_pool *pool, const ck_packed *p, const float *X, int
         memset(Y, 0, sizeof(float) * (size_t)(p->rows * n_tok));
         return;
     }
-    packed_prep_job prep = { p, X, act, act_bytes };
-    ck_pool_run(pool, n_tok, 8, packed_prepare, &prep);
     packed_job job = { p, kernel_for(p->type), n_tok > 1 ? tile_kernel_for(p->type) : NULL, act, act_bytes, n_tok, Y, NULL, 0 };
+    packed_prep_job prep = { p, X, act, act_bytes, job.tile != NULL };
+    ck_pool_run(pool, n_tok, 8, packed_prepare, &prep);
     if (job.tile) {
         job.scales_per_thread = (size_t)p->nb * CK_GROUP * CK_TOKEN_TILE;
         const int threads = ck_pool_threads(pool);

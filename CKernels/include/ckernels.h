@@ -81,8 +81,14 @@ int ck_cpu_has_avx2_fma_f16c(void);
 /// AVX-512 F/BW/DQ: llama.cpp's x86 build then takes other kernels (Q2_K repacking) and sums
 /// its vector ops in 16 lanes, so fixtures recorded on an AVX2-only machine hold exactly only there.
 int ck_cpu_has_avx512(void);
+/// AVX-512 F/BW/DQ/VL with VNNI (vpdpbusd): the packed Q4_1 / Q8_0 batch tiles then take
+/// ck_packed_vnni.c's kernels, bit-identical to the AVX2 ones.
+int ck_cpu_has_avx512_vnni(void);
 /// Testing hook: 1 routes every dispatched kernel to its scalar reference.
 void ck_set_force_scalar(int on);
+/// Testing and benchmarking hook: 1 keeps the dispatcher to the AVX2 kernels on a CPU with
+/// AVX-512 VNNI (as does the environment variable PLUMISE_SIMD=avx2, read once).
+void ck_set_avx2_only(int on);
 
 // MARK: - Half precision
 

@@ -1,7 +1,11 @@
 // Run-time choice between the scalar references and the AVX2/FMA/F16C kernels.
 #include "ck_internal.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 static atomic_int force_scalar = 0;
+static atomic_int avx2_only = -1; // -1: not yet read from PLUMISE_SIMD
 
 int ck_cpu_has_avx2_fma_f16c(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -30,7 +34,33 @@ int ck_cpu_has_avx512(void) {
 #endif
 }
 
+int ck_cpu_has_avx512_vnni(void) {
+#if defined(__x86_64__)
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = ck_cpu_has_avx512() && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
+
 void ck_set_force_scalar(int on) { atomic_store(&force_scalar, on ? 1 : 0); }
+
+void ck_set_avx2_only(int on) { atomic_store(&avx2_only, on ? 1 : 0); }
+
+int ck__use_avx512_vnni(void) {
+    int only = atomic_load(&avx2_only);
+    if (only < 0) {
+        const char *simd = getenv("PLUMISE_SIMD");
+        int expected = -1;
+        atomic_compare_exchange_strong(&avx2_only, &expected, simd && strcmp(simd, "avx2") == 0 ? 1 : 0);
+        only = atomic_load(&avx2_only);
+    }
+    return !only && ck__use_simd() && ck_cpu_has_avx512_vnni();
+}
 
 int ck__use_simd(void) { return !atomic_load(&force_scalar) && ck_cpu_has_avx2_fma_f16c(); }
 

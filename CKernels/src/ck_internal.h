@@ -156,6 +156,8 @@ void ck__block32_q5_1(const void *block, int8_t q[32], float *d, float *m);
 int ck__matmul_block32(ck_pool *pool, int type, int n_parts, const void *const *W, const int64_t *rows, int64_t cols,
                        const uint8_t *act, size_t act_row_bytes, int64_t n_tok, float *const *Y);
 int ck__use_simd(void);
+/// The AVX-512 VNNI kernels: ck__use_simd(), the CPU has them, and no ck_set_avx2_only / PLUMISE_SIMD=avx2.
+int ck__use_avx512_vnni(void);
 
 /// Rows of X (n_tok x cols) converted for weights of `weight_type` (ck_prepare_activation), row t
 /// at dst + t * dst_row_bytes, split across the pool.

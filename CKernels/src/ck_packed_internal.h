@@ -1,5 +1,5 @@
 // The four-row packed weight layout (ck_packed.c) shared with its products (ck_packed_matmul.c), kernels (ck_packed_q4.c,
-// ck_packed_q5.c) and the panel GEMM (ck_block32_gemm.c).
+// ck_packed_q5.c, ck_packed_vnni.c) and the panel GEMM (ck_block32_gemm.c).
 #ifndef CK_PACKED_INTERNAL_H
 #define CK_PACKED_INTERNAL_H
 
@@ -28,6 +28,11 @@ typedef void (*ck_packed_group_fn)(const ck_packed *p, int64_t g, const uint8_t 
 /// group (ck__packed_scale_products).
 typedef void (*ck_packed_tile_fn)(const ck_packed *p, int64_t g, int nt, const float *const dd[3], const uint8_t *const act[3],
                                   float *const out[3]);
+
+/// Tokens per AVX-512 VNNI tile (ck_packed_vnni.c): two registers of accumulators per token.
+#define CK_VNNI_TILE 6
+/// nt (1 ... CK_VNNI_TILE) tokens x the group's four rows, the scale products formed in the tile.
+typedef void (*ck_packed_wide_tile_fn)(const ck_packed *p, int64_t g, int nt, const uint8_t *const *act, float *const *out);
 
 /// 1 for the types whose batches run through the panel GEMM (Q5_0, Q5_1, IQ4_NL).
 int ck__packed_uses_panel(int type);
@@ -59,6 +64,10 @@ void ck__packed_tile_q4_1(const ck_packed *p, int64_t g, int nt, const float *co
                           float *const out[3]);
 void ck__packed_tile_q8_0(const ck_packed *p, int64_t g, int nt, const float *const dd[3], const uint8_t *const act[3],
                           float *const out[3]);
+
+// ck_packed_vnni.c (only called when ck__use_avx512_vnni())
+void ck__packed_vnni_tile_q4_1(const ck_packed *p, int64_t g, int nt, const uint8_t *const *act, float *const *out);
+void ck__packed_vnni_tile_q8_0(const ck_packed *p, int64_t g, int nt, const uint8_t *const *act, float *const *out);
 
 // ck_packed_q5.c
 void ck__packed_group_q5_0(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]);

@@ -83,6 +83,17 @@ static void group_ref(const ck_packed *p, int64_t g, const uint8_t *act, float o
 }
 
 
+static ck_packed_wide_tile_fn wide_tile_kernel_for(int type) {
+#if defined(__x86_64__)
+    if (ck__use_avx512_vnni()) {
+        if (type == CK_Q4_1) return ck__packed_vnni_tile_q4_1;
+        if (type == CK_Q8_0) return ck__packed_vnni_tile_q8_0;
+    }
+#endif
+    (void)type;
+    return NULL;
+}
+
 static ck_packed_tile_fn tile_kernel_for(int type) {
 #if defined(__x86_64__)
     if (ck__use_simd()) {
@@ -116,6 +127,7 @@ typedef struct {
     const ck_packed *p;
     ck_packed_group_fn kernel;
     ck_packed_tile_fn tile; // NULL: one token at a time
+    ck_packed_wide_tile_fn wide; // set: the AVX-512 VNNI tiles instead of `tile`
     const uint8_t *act;
     size_t act_bytes;
     int64_t n_tok;
@@ -143,9 +155,34 @@ static void run_tile(const packed_job *job, int64_t g, int64_t t, int nt, int64_
     job->tile(job->p, g, nt, products, act, out);
 }
 
+/// Tokens t0 ..< t1 of group g through the wide tiles, in near-equal tiles of at most
+/// CK_VNNI_TILE (16 tokens: 6, 5, 5).
+static void run_wide_tiles(const packed_job *job, int64_t g, int64_t t0, int64_t t1) {
+    const int64_t rows = job->p->rows, n = t1 - t0, tiles = (n + CK_VNNI_TILE - 1) / CK_VNNI_TILE;
+    int64_t t = t0;
+    for (int64_t k = 0; k < tiles; k++) {
+        const int nt = (int)((n - (t - t0)) / (tiles - k));
+        const uint8_t *act[CK_VNNI_TILE];
+        float *out[CK_VNNI_TILE];
+        for (int i = 0; i < nt; i++) {
+            act[i] = job->act + (size_t)(t + i) * job->act_bytes;
+            out[i] = job->y + (t + i) * rows + g * CK_GROUP;
+        }
+        job->wide(job->p, g, nt, act, out);
+        t += nt;
+    }
+}
+
 static void packed_groups(void *raw, int64_t begin, int64_t end, int thread_index) {
     const packed_job *job = raw;
     const int64_t rows = job->p->rows;
+    if (job->wide) {
+        for (int64_t t0 = 0; t0 < job->n_tok; t0 += CK_TOKEN_TILE) {
+            const int64_t t1 = t0 + CK_TOKEN_TILE < job->n_tok ? t0 + CK_TOKEN_TILE : job->n_tok;
+            for (int64_t g = begin; g < end; g++) run_wide_tiles(job, g, t0, t1);
+        }
+        return;
+    }
     float *dd = job->scales ? job->scales + (size_t)thread_index * job->scales_per_thread : NULL;
     for (int64_t t0 = 0; t0 < job->n_tok; t0 += CK_TOKEN_TILE) {
         const int64_t t1 = t0 + CK_TOKEN_TILE < job->n_tok ? t0 + CK_TOKEN_TILE : job->n_tok;
@@ -225,7 +262,9 @@ void ck_matmul_packed_seq(ck_pool *pool, const ck_packed *p, const float *X, int
         memset(Y, 0, sizeof(float) * (size_t)(p->rows * n_tok));
         return;
     }
-    packed_job job = { p, kernel_for(p->type), n_tok > 1 ? tile_kernel_for(p->type) : NULL, act, act_bytes, n_tok, Y, NULL, 0 };
+    packed_job job = { p, kernel_for(p->type), n_tok > 1 ? tile_kernel_for(p->type) : NULL, n_tok > 1 ? wide_tile_kernel_for(p->type) : NULL,
+                       act, act_bytes, n_tok, Y, NULL, 0 };
+    if (job.wide) job.tile = NULL;
     packed_prep_job prep = { p, X, act, act_bytes, job.tile != NULL };
     ck_pool_run(pool, n_tok, 8, packed_prepare, &prep);
     if (job.tile) {

@@ -98,6 +98,13 @@ func withScalarKernels<T>(_ body: () throws -> T) rethrows -> T {
     return try body()
 }
 
+/// Runs `body` with the dispatcher kept to the AVX2 kernels on a CPU with AVX-512 VNNI.
+func withAVX2Kernels<T>(_ body: () throws -> T) rethrows -> T {
+    ck_set_avx2_only(1)
+    defer { ck_set_avx2_only(0) }
+    return try body()
+}
+
 /// Rows of random blocks of `type`: random quants and packed scales, small positive f16 scales.
 func randomQuantRows(_ type: Int32, scaleOffsets: [Int], cols: Int, rows: Int, rng: inout TestRandom) -> [UInt8] {
     let blockElements = Int(ck_type_block_elements(type))

@@ -144,6 +144,47 @@ final class PackedWeightsTests: XCTestCase {
         }
     }
 
+    func testTheAVX512VNNITilesGiveTheBitsOfTheAVX2Kernels() throws {
+        // vpdpbusd's four-product sums equal maddubs + madd's while maddubs cannot saturate: checked
+        // on every bit pattern of Q4_1 / Q8_0 blocks (Q8_0's -128 among them, and a row of Q4_1's
+        // largest nibbles) against activations that quantize to +-127, for every tile size (1-6
+        // tokens, 16 split 6 + 5 + 5, 70 across the 64-token pass), stacked parts, 1 and 2 threads.
+        guard ck_cpu_has_avx512_vnni() != 0 else { throw XCTSkip("this CPU has no AVX-512 VNNI") }
+        var rng = TestRandom(seed: 56)
+        for threads in [1, 2] {
+            let pool = ck_pool_create(Int32(threads))
+            defer { ck_pool_destroy(pool) }
+            for (type, scaleOffsets) in [(Int32(CK_Q4_1), [0, 2]), (Int32(CK_Q8_0), [0])] {
+                for cols in [32, 96, 576] {
+                    let rows = [16, 4, 8]
+                    let total = rows.reduce(0, +)
+                    var parts = rows.map { randomQuantRows(type, scaleOffsets: scaleOffsets, cols: cols, rows: $0, rng: &rng) }
+                    if type == Int32(CK_Q4_1) { // row 0: every nibble 15
+                        let blockBytes = ck_row_size(type, 32)
+                        for b in 0..<(cols / 32) { for k in 4..<blockBytes { parts[0][b * blockBytes + k] = 0xff } }
+                    }
+                    let packed = try XCTUnwrap(pack(parts, rows: rows, ckType: type, cols: cols))
+                    defer { ck_packed_free(packed) }
+                    let whole = parts.flatMap { $0 }
+                    for nTok in Array(1...7) + [16, 70] {
+                        // Odd tokens: every value +-3 (all quants +-127); even ones: random.
+                        let x = (0..<(nTok * cols)).map { i -> Float in
+                            (i / cols) % 2 == 1 ? (i % 3 == 0 ? -3 : 3) : rng.float(3)
+                        }
+                        var wide = [Float](repeating: .nan, count: nTok * total)
+                        var avx2 = wide, expected = wide
+                        ck_matmul_packed(pool, packed, x, Int64(nTok), &wide)
+                        withAVX2Kernels { ck_matmul_packed(pool, packed, x, Int64(nTok), &avx2) }
+                        whole.withUnsafeBytes { ck_matmul(pool, type, $0.baseAddress, Int64(total), Int64(cols), x, Int64(nTok), &expected) }
+                        let what = "\(type == Int32(CK_Q4_1) ? "Q4_1" : "Q8_0") cols=\(cols) n_tok=\(nTok) threads=\(threads)"
+                        XCTAssertEqual(wide.map(\.bitPattern), avx2.map(\.bitPattern), what)
+                        XCTAssertEqual(wide.map(\.bitPattern), expected.map(\.bitPattern), "\(what), GGUF layout")
+                    }
+                }
+            }
+        }
+    }
+
     func testQ8_0BatchesAreDeterministic() throws {
         // A token's outputs depend only on its own activations: the same with another thread
         // count or as another span of the batch (a swarm replaying the same chunks rebuilds the

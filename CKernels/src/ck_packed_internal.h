@@ -30,7 +30,7 @@ typedef void (*ck_packed_tile_fn)(const ck_packed *p, int64_t g, int nt, const f
                                   float *const out[3]);
 
 /// Tokens per AVX-512 VNNI tile (ck_packed_vnni.c): two registers of accumulators per token.
-#define CK_VNNI_TILE 6
+#define CK_VNNI_TILE 8
 /// nt (1 ... CK_VNNI_TILE) tokens x the group's four rows, the scale products formed in the tile.
 typedef void (*ck_packed_wide_tile_fn)(const ck_packed *p, int64_t g, int nt, const uint8_t *const *act, float *const *out);
 

@@ -156,7 +156,7 @@ static void run_tile(const packed_job *job, int64_t g, int64_t t, int nt, int64_
 }
 
 /// Tokens t0 ..< t1 of group g through the wide tiles, in near-equal tiles of at most
-/// CK_VNNI_TILE (16 tokens: 6, 5, 5).
+/// CK_VNNI_TILE (16 tokens: 8 and 8, 10: 5 and 5).
 static void run_wide_tiles(const packed_job *job, int64_t g, int64_t t0, int64_t t1) {
     const int64_t rows = job->p->rows, n = t1 - t0, tiles = (n + CK_VNNI_TILE - 1) / CK_VNNI_TILE;
     int64_t t = t0;

@@ -5,15 +5,17 @@
 // gets fma(d_x * d_y, float(four byte products summed), lane). On AVX2 the four-product sums
 // come from maddubs (pairs in int16) then madd (pairs of pairs in int32); vpdpbusd forms the
 // same four-product sum in int32 directly. The two agree whenever maddubs cannot saturate:
-// Q4_1 quants are 0..15 and activations -127..127 (ck_quantize_row_q8_1 scales by max / 127),
-// Q8_0 magnitudes at most 128 against the same activations, so a pair stays within +-32512.
+// Q4_1 quants are 0..15 and activations -127..127 (ck_quantize_row_q8_0/_q8_1 scale by
+// max / 127), and ggml's Q8_0 pairs (x's magnitude, at most 128, against y with x's sign) stay
+// within +-32512, so its sums are the exact x . y that the Q8_0 tile below forms another way.
 // (llama.cpp's own mul_sum_us8_pairs_float takes vpdpbusd on these CPUs for the same reason.)
 //
 // Width. A 512-bit register holds two pairs' eight lanes: rows 0 and 1 (or 2 and 3) of the
 // group against one token, each half its own accumulator through the whole row, so nothing
 // is summed across pairs. Per (token, block) that is two vpdpbusd, two converts, two FMAs and
 // two multiplies for the scale products (formed here, d_x widened once per block for all the
-// tokens), against four maddubs, four madd, four converts and four FMAs on AVX2.
+// tokens), against four maddubs, four madd, four converts and four FMAs on AVX2; up to eight
+// tokens share each block's unpacked weights (32 registers hold their accumulators).
 #include "ck_packed_internal.h"
 
 #if defined(__x86_64__)
@@ -87,8 +89,10 @@ tile_q4_1(const ck_packed *p, int64_t g, const int nt, const uint8_t *const *act
     }
 }
 
-/// nt tokens x the group's four rows of Q8_0, each (row, token) in ck__packed_group_q8_0's order:
-/// x's magnitudes against y with x's sign (ggml's mul_sum_i8_pairs_float).
+/// nt tokens x the group's four rows of Q8_0, each (row, token) in ck__packed_group_q8_0's order.
+/// ggml takes x's magnitudes against y with x's sign; here the unsigned operand is y + 128 and
+/// each lane's sum starts at -128 x (four bytes' worth), formed once per block for all the
+/// tokens: the same integer sum x . y, with one XOR per token instead of two sign moves.
 CK_VNNI static inline __attribute__((always_inline)) void
 tile_q8_0(const ck_packed *p, int64_t g, const int nt, const uint8_t *const *act, float *const *out) {
     const uint8_t *base = p->data + (size_t)g * p->group_bytes;
@@ -100,20 +104,18 @@ tile_q8_0(const ck_packed *p, int64_t g, const int nt, const uint8_t *const *act
         dy[t] = (const float *)(act[t] + (size_t)p->nb * 32);
         acc01[t] = acc23[t] = _mm512_setzero_ps();
     }
-    const __m512i zero = _mm512_setzero_si512();
+    const __m512i zero = _mm512_setzero_si512(), bias = _mm512_set1_epi8((char)0x80);
     for (int64_t b = 0; b < p->nb; b++, qs += 128) {
         const __m512i x01 = _mm512_loadu_si512((const void *)qs), x23 = _mm512_loadu_si512((const void *)(qs + 64));
-        const __m512i ax01 = _mm512_abs_epi8(x01), ax23 = _mm512_abs_epi8(x23);
-        const __mmask64 neg01 = _mm512_movepi8_mask(x01), neg23 = _mm512_movepi8_mask(x23);
+        const __m512i c01 = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, bias, x01));
+        const __m512i c23 = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, bias, x23));
         __m512 d01, d23;
         row_pair_scales(dx + b * CK_GROUP, &d01, &d23);
         for (int t = 0; t < nt; t++) {
-            const __m512i y = both_halves((const int8_t *)act[t] + b * 32);
-            // sign_epi8(y, x) also zeroes y where x is 0; the product is 0 there either way.
-            const __m512i sy01 = _mm512_mask_sub_epi8(y, neg01, zero, y), sy23 = _mm512_mask_sub_epi8(y, neg23, zero, y);
+            const __m512i y = _mm512_xor_si512(both_halves((const int8_t *)act[t] + b * 32), bias);
             const __m512 dyb = _mm512_set1_ps(dy[t][b]);
-            acc01[t] = _mm512_fmadd_ps(_mm512_mul_ps(d01, dyb), four_product_sums(ax01, sy01), acc01[t]);
-            acc23[t] = _mm512_fmadd_ps(_mm512_mul_ps(d23, dyb), four_product_sums(ax23, sy23), acc23[t]);
+            acc01[t] = _mm512_fmadd_ps(_mm512_mul_ps(d01, dyb), _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(c01, y, x01)), acc01[t]);
+            acc23[t] = _mm512_fmadd_ps(_mm512_mul_ps(d23, dyb), _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(c23, y, x23)), acc23[t]);
         }
     }
     for (int t = 0; t < nt; t++) {
@@ -129,6 +131,8 @@ tile_q8_0(const ck_packed *p, int64_t g, const int nt, const uint8_t *const *act
     case 3: tile(p, g, 3, act, out); break;                 \
     case 4: tile(p, g, 4, act, out); break;                 \
     case 5: tile(p, g, 5, act, out); break;                 \
+    case 6: tile(p, g, 6, act, out); break;                 \
+    case 7: tile(p, g, 7, act, out); break;                 \
     default: tile(p, g, CK_VNNI_TILE, act, out); break;     \
     }
 

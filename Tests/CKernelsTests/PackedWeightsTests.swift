@@ -147,8 +147,8 @@ final class PackedWeightsTests: XCTestCase {
     func testTheAVX512VNNITilesGiveTheBitsOfTheAVX2Kernels() throws {
         // vpdpbusd's four-product sums equal maddubs + madd's while maddubs cannot saturate: checked
         // on every bit pattern of Q4_1 / Q8_0 blocks (Q8_0's -128 among them, and a row of Q4_1's
-        // largest nibbles) against activations that quantize to +-127, for every tile size (1-6
-        // tokens, 16 split 6 + 5 + 5, 70 across the 64-token pass), stacked parts, 1 and 2 threads.
+        // largest nibbles) against activations that quantize to +-127, for every tile size (1-8
+        // tokens, 9 split 5 + 4, 16 as 8 + 8, 70 across the 64-token pass), stacked parts, 1 and 2 threads.
         guard ck_cpu_has_avx512_vnni() != 0 else { throw XCTSkip("this CPU has no AVX-512 VNNI") }
         var rng = TestRandom(seed: 56)
         for threads in [1, 2] {
@@ -166,7 +166,7 @@ final class PackedWeightsTests: XCTestCase {
                     let packed = try XCTUnwrap(pack(parts, rows: rows, ckType: type, cols: cols))
                     defer { ck_packed_free(packed) }
                     let whole = parts.flatMap { $0 }
-                    for nTok in Array(1...7) + [16, 70] {
+                    for nTok in Array(1...9) + [16, 70] {
                         // Odd tokens: every value +-3 (all quants +-127); even ones: random.
                         let x = (0..<(nTok * cols)).map { i -> Float in
                             (i / cols) % 2 == 1 ? (i % 3 == 0 ? -3 : 3) : rng.float(3)

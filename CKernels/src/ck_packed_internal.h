@@ -32,7 +32,14 @@ typedef void (*ck_packed_tile_fn)(const ck_packed *p, int64_t g, int nt, const f
 /// Tokens per AVX-512 VNNI tile (ck_packed_vnni.c): two registers of accumulators per token.
 #define CK_VNNI_TILE 8
 /// nt (1 ... CK_VNNI_TILE) tokens x the group's four rows, the scale products formed in the tile.
-typedef void (*ck_packed_wide_tile_fn)(const ck_packed *p, int64_t g, int nt, const uint8_t *const *act, float *const *out);
+/// The tile's first token is a multiple of 4; for types with a min, quad_sums holds its tokens'
+/// activation sums four at a time (ck_packed_matmul.c: CK_QUAD_SUMS), else it is NULL.
+typedef void (*ck_packed_wide_tile_fn)(const ck_packed *p, int64_t g, int nt, const uint8_t *const *act, const float *quad_sums,
+                                       float *const *out);
+/// Quad sums: for tokens 4q ... 4q + 3 and block b, 16 floats at (q * nb + b) * 16, token 4q + i's
+/// sum s_b in lanes 4i ... 4i + 3 (0 past the last token), so one FMA takes the four rows' mins
+/// of four tokens.
+#define CK_QUAD_SUMS(nb, q, b) (((size_t)(q) * (size_t)(nb) + (size_t)(b)) * 16)
 
 /// 1 for the types whose batches run through the panel GEMM (Q5_0, Q5_1, IQ4_NL).
 int ck__packed_uses_panel(int type);
@@ -66,8 +73,10 @@ void ck__packed_tile_q8_0(const ck_packed *p, int64_t g, int nt, const float *co
                           float *const out[3]);
 
 // ck_packed_vnni.c (only called when ck__use_avx512_vnni())
-void ck__packed_vnni_tile_q4_1(const ck_packed *p, int64_t g, int nt, const uint8_t *const *act, float *const *out);
-void ck__packed_vnni_tile_q8_0(const ck_packed *p, int64_t g, int nt, const uint8_t *const *act, float *const *out);
+void ck__packed_vnni_tile_q4_1(const ck_packed *p, int64_t g, int nt, const uint8_t *const *act, const float *quad_sums,
+                               float *const *out);
+void ck__packed_vnni_tile_q8_0(const ck_packed *p, int64_t g, int nt, const uint8_t *const *act, const float *quad_sums,
+                               float *const *out);
 
 // ck_packed_q5.c
 void ck__packed_group_q5_0(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]);

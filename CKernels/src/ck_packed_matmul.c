@@ -128,6 +128,7 @@ typedef struct {
     ck_packed_group_fn kernel;
     ck_packed_tile_fn tile; // NULL: one token at a time
     ck_packed_wide_tile_fn wide; // set: the AVX-512 VNNI tiles instead of `tile`
+    float *quad_sums;            // wide tiles of a type with a min: CK_QUAD_SUMS of every token
     const uint8_t *act;
     size_t act_bytes;
     int64_t n_tok;
@@ -155,20 +156,21 @@ static void run_tile(const packed_job *job, int64_t g, int64_t t, int nt, int64_
     job->tile(job->p, g, nt, products, act, out);
 }
 
-/// Tokens t0 ..< t1 of group g through the wide tiles, in near-equal tiles of at most
-/// CK_VNNI_TILE (16 tokens: 8 and 8, 10: 5 and 5).
+/// Tokens t0 ..< t1 (t0 a multiple of 4) of group g through the wide tiles: tiles of
+/// CK_VNNI_TILE that start at multiples of 4, the rest in the last, or in the last two when it
+/// would hold fewer than four tokens (9: 4 and 5).
 static void run_wide_tiles(const packed_job *job, int64_t g, int64_t t0, int64_t t1) {
-    const int64_t rows = job->p->rows, n = t1 - t0, tiles = (n + CK_VNNI_TILE - 1) / CK_VNNI_TILE;
-    int64_t t = t0;
-    for (int64_t k = 0; k < tiles; k++) {
-        const int nt = (int)((n - (t - t0)) / (tiles - k));
+    const int64_t rows = job->p->rows;
+    for (int64_t t = t0; t < t1;) {
+        const int64_t left = t1 - t;
+        const int nt = left <= CK_VNNI_TILE ? (int)left : left < CK_VNNI_TILE + 4 ? 4 : CK_VNNI_TILE;
         const uint8_t *act[CK_VNNI_TILE];
         float *out[CK_VNNI_TILE];
         for (int i = 0; i < nt; i++) {
             act[i] = job->act + (size_t)(t + i) * job->act_bytes;
             out[i] = job->y + (t + i) * rows + g * CK_GROUP;
         }
-        job->wide(job->p, g, nt, act, out);
+        job->wide(job->p, g, nt, act, job->quad_sums ? job->quad_sums + CK_QUAD_SUMS(job->p->nb, t / 4, 0) : NULL, out);
         t += nt;
     }
 }
@@ -213,12 +215,23 @@ typedef struct {
     uint8_t *act;
     size_t act_bytes;
     int with_pairs;
+    float *quad_sums; // set: also each token's lanes of the quad sums
 } packed_prep_job;
 
 static void packed_prepare(void *raw, int64_t begin, int64_t end, int thread_index) {
     (void)thread_index;
     const packed_prep_job *job = raw;
-    for (int64_t t = begin; t < end; t++) pack_activation(job->p, job->x + t * job->p->cols, job->act + (size_t)t * job->act_bytes, job->with_pairs);
+    const int64_t nb = job->p->nb;
+    for (int64_t t = begin; t < end; t++) {
+        uint8_t *act = job->act + (size_t)t * job->act_bytes;
+        pack_activation(job->p, job->x + t * job->p->cols, act, job->with_pairs);
+        if (!job->quad_sums) continue;
+        const float *s = (const float *)(act + (size_t)nb * 32) + nb;
+        for (int64_t b = 0; b < nb; b++) {
+            float *lanes = job->quad_sums + CK_QUAD_SUMS(nb, t / 4, b) + 4 * (t % 4);
+            for (int k = 0; k < 4; k++) lanes[k] = s[b];
+        }
+    }
 }
 
 /// Batches of the panel types: GGUF-layout activations into the panel GEMM (ck_block32_gemm.c).
@@ -263,9 +276,16 @@ void ck_matmul_packed_seq(ck_pool *pool, const ck_packed *p, const float *X, int
         return;
     }
     packed_job job = { p, kernel_for(p->type), n_tok > 1 ? tile_kernel_for(p->type) : NULL, n_tok > 1 ? wide_tile_kernel_for(p->type) : NULL,
-                       act, act_bytes, n_tok, Y, NULL, 0 };
+                       NULL, act, act_bytes, n_tok, Y, NULL, 0 };
     if (job.wide) job.tile = NULL;
-    packed_prep_job prep = { p, X, act, act_bytes, job.tile != NULL };
+    if (job.wide && ck_activation_type(p->type) == CK_Q8_1) {
+        const int64_t quads = (n_tok + 3) / 4;
+        job.quad_sums = pool ? ck__pool_scratch(pool, 2, sizeof(float) * CK_QUAD_SUMS(p->nb, quads, 0)) : NULL;
+        if (!job.quad_sums) job.wide = NULL;
+        // The last quad's lanes past the last token.
+        else if (n_tok % 4) memset(job.quad_sums + CK_QUAD_SUMS(p->nb, quads - 1, 0), 0, sizeof(float) * CK_QUAD_SUMS(p->nb, 1, 0));
+    }
+    packed_prep_job prep = { p, X, act, act_bytes, job.tile != NULL, job.quad_sums };
     ck_pool_run(pool, n_tok, 8, packed_prepare, &prep);
     if (job.tile) {
         job.scales_per_thread = (size_t)p->nb * CK_GROUP * CK_TOKEN_TILE;

@@ -45,22 +45,22 @@ CK_VNNI static inline __attribute__((always_inline)) void store_pair(__m512 acc,
 }
 
 /// nt tokens x the group's four rows of Q4_1, each (row, token) in ck__packed_group_q4_1's order.
+/// The mins' chains (ggml: summs += m * s, fused) run four tokens to a register from quad_sums.
 CK_VNNI static inline __attribute__((always_inline)) void
-tile_q4_1(const ck_packed *p, int64_t g, const int nt, const uint8_t *const *act, float *const *out) {
+tile_q4_1(const ck_packed *p, int64_t g, const int nt, const uint8_t *const *act, const float *quad_sums, float *const *out) {
     const uint8_t *base = p->data + (size_t)g * p->group_bytes;
     const uint16_t *dx = (const uint16_t *)base, *mx = dx + p->nb * CK_GROUP;
     const uint8_t *qs = base + p->scale_bytes;
+    const int quads = (nt + 3) / 4;
     const int8_t *qy[CK_VNNI_TILE];
-    const float *dy[CK_VNNI_TILE], *sy[CK_VNNI_TILE];
-    __m512 acc01[CK_VNNI_TILE], acc23[CK_VNNI_TILE];
-    __m128 mins[CK_VNNI_TILE];
+    const float *dy[CK_VNNI_TILE];
+    __m512 acc01[CK_VNNI_TILE], acc23[CK_VNNI_TILE], mins[CK_VNNI_TILE / 4];
     for (int t = 0; t < nt; t++) {
         qy[t] = (const int8_t *)act[t];
         dy[t] = (const float *)(act[t] + (size_t)p->nb * 32);
-        sy[t] = dy[t] + p->nb;
         acc01[t] = acc23[t] = _mm512_setzero_ps();
-        mins[t] = _mm_setzero_ps();
     }
+    for (int q = 0; q < quads; q++) mins[q] = _mm512_setzero_ps();
     const __m512i low = _mm512_set1_epi8(0x0f);
     for (int64_t b = 0; b < p->nb; b++, qs += 64) {
         // Rows 0/1 share chunk A (low / high nibbles), rows 2/3 chunk B: the upper half shifted.
@@ -70,22 +70,24 @@ tile_q4_1(const ck_packed *p, int64_t g, const int nt, const uint8_t *const *act
         const __m512i q23 = _mm512_and_si512(_mm512_mask_srli_epi16(c, 0xffff0000u, c, 4), low);
         __m512 d01, d23;
         row_pair_scales(dx + b * CK_GROUP, &d01, &d23);
-        const __m128 mb = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(mx + b * CK_GROUP)));
+        // ggml: summs += m * s (fused), per (row, token): the four mins against four tokens' sums.
+        const __m512 m4 = _mm512_broadcast_f32x4(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(mx + b * CK_GROUP))));
+        for (int q = 0; q < quads; q++) mins[q] = _mm512_fmadd_ps(m4, _mm512_loadu_ps(quad_sums + CK_QUAD_SUMS(p->nb, q, b)), mins[q]);
         for (int t = 0; t < nt; t++) {
-            // ggml: summs += m * s (fused), then acc = fma(d_x * d_y, sum, acc) per block.
-            mins[t] = _mm_fmadd_ps(mb, _mm_broadcast_ss(sy[t] + b), mins[t]);
+            // acc = fma(d_x * d_y, sum, acc) per block.
             const __m512i y = both_halves(qy[t] + b * 32);
             const __m512 dyb = _mm512_set1_ps(dy[t][b]);
             acc01[t] = _mm512_fmadd_ps(_mm512_mul_ps(d01, dyb), four_product_sums(q01, y), acc01[t]);
             acc23[t] = _mm512_fmadd_ps(_mm512_mul_ps(d23, dyb), four_product_sums(q23, y), acc23[t]);
         }
     }
+    float m[CK_VNNI_TILE * 4];
+    for (int q = 0; q < quads; q++) _mm512_storeu_ps(m + 16 * q, mins[q]);
     for (int t = 0; t < nt; t++) {
-        float r[4], m[4];
+        float r[4];
         store_pair(acc01[t], r);
         store_pair(acc23[t], r + 2);
-        _mm_storeu_ps(m, mins[t]);
-        for (int k = 0; k < 4; k++) out[t][k] = r[k] + m[k];
+        for (int k = 0; k < 4; k++) out[t][k] = r[k] + m[4 * t + k];
     }
 }
 
@@ -94,7 +96,8 @@ tile_q4_1(const ck_packed *p, int64_t g, const int nt, const uint8_t *const *act
 /// each lane's sum starts at -128 x (four bytes' worth), formed once per block for all the
 /// tokens: the same integer sum x . y, with one XOR per token instead of two sign moves.
 CK_VNNI static inline __attribute__((always_inline)) void
-tile_q8_0(const ck_packed *p, int64_t g, const int nt, const uint8_t *const *act, float *const *out) {
+tile_q8_0(const ck_packed *p, int64_t g, const int nt, const uint8_t *const *act, const float *quad_sums, float *const *out) {
+    (void)quad_sums;
     const uint8_t *base = p->data + (size_t)g * p->group_bytes;
     const uint16_t *dx = (const uint16_t *)base;
     const uint8_t *qs = base + p->scale_bytes;
@@ -126,21 +129,23 @@ tile_q8_0(const ck_packed *p, int64_t g, const int nt, const uint8_t *const *act
 
 #define DISPATCH_NT(tile)                                   \
     switch (nt) {                                           \
-    case 1: tile(p, g, 1, act, out); break;                 \
-    case 2: tile(p, g, 2, act, out); break;                 \
-    case 3: tile(p, g, 3, act, out); break;                 \
-    case 4: tile(p, g, 4, act, out); break;                 \
-    case 5: tile(p, g, 5, act, out); break;                 \
-    case 6: tile(p, g, 6, act, out); break;                 \
-    case 7: tile(p, g, 7, act, out); break;                 \
-    default: tile(p, g, CK_VNNI_TILE, act, out); break;     \
+    case 1: tile(p, g, 1, act, quad_sums, out); break;                 \
+    case 2: tile(p, g, 2, act, quad_sums, out); break;                 \
+    case 3: tile(p, g, 3, act, quad_sums, out); break;                 \
+    case 4: tile(p, g, 4, act, quad_sums, out); break;                 \
+    case 5: tile(p, g, 5, act, quad_sums, out); break;                 \
+    case 6: tile(p, g, 6, act, quad_sums, out); break;                 \
+    case 7: tile(p, g, 7, act, quad_sums, out); break;                 \
+    default: tile(p, g, CK_VNNI_TILE, act, quad_sums, out); break;     \
     }
 
-CK_VNNI void ck__packed_vnni_tile_q4_1(const ck_packed *p, int64_t g, int nt, const uint8_t *const *act, float *const *out) {
+CK_VNNI void ck__packed_vnni_tile_q4_1(const ck_packed *p, int64_t g, int nt, const uint8_t *const *act, const float *quad_sums,
+                                       float *const *out) {
     DISPATCH_NT(tile_q4_1)
 }
 
-CK_VNNI void ck__packed_vnni_tile_q8_0(const ck_packed *p, int64_t g, int nt, const uint8_t *const *act, float *const *out) {
+CK_VNNI void ck__packed_vnni_tile_q8_0(const ck_packed *p, int64_t g, int nt, const uint8_t *const *act, const float *quad_sums,
+                                       float *const *out) {
     DISPATCH_NT(tile_q8_0)
 }
 

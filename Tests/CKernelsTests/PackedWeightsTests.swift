@@ -148,7 +148,7 @@ final class PackedWeightsTests: XCTestCase {
         // vpdpbusd's four-product sums equal maddubs + madd's while maddubs cannot saturate: checked
         // on every bit pattern of Q4_1 / Q8_0 blocks (Q8_0's -128 among them, and a row of Q4_1's
         // largest nibbles) against activations that quantize to +-127, for every tile size (1-8
-        // tokens, 9 split 5 + 4, 16 as 8 + 8, 70 across the 64-token pass), stacked parts, 1 and 2 threads.
+        // tokens, 9 as 4 + 5, 16 as 8 + 8, 70 across the 64-token pass), stacked parts, 1 and 2 threads.
         guard ck_cpu_has_avx512_vnni() != 0 else { throw XCTSkip("this CPU has no AVX-512 VNNI") }
         var rng = TestRandom(seed: 56)
         for threads in [1, 2] {

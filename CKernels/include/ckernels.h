@@ -229,6 +229,9 @@ void ck_layernorm(float *out, const float *x, const float *weight, const float *
                   int64_t n, float eps);
 /// In-place softmax of n values (denominator accumulated in double).
 void ck_softmax(float *x, int64_t n);
+/// The index a scan keeping the first strictly larger value picks (best = 0; x[i] > x[best]):
+/// the first maximum; NaNs are never picked unless x[0] is one (then 0). 0 for n <= 0.
+int64_t ck_argmax(const float *x, int64_t n);
 /// gate[i] = silu(gate[i]) * up[i]
 void ck_silu_mul(float *gate, const float *up, int64_t n);
 /// GELU, tanh approximation (as GPT-2's "gelu_new" and BLOOM's gelu), in place.

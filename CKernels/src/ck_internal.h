@@ -133,6 +133,7 @@ void ck__round_f16_row_avx2(const float *x, float *dst, int64_t n);
 /// Vector math with llama.cpp's AVX2 rounding (ck_math_avx2.c).
 void ck__silu_mul_avx2(float *gate, const float *up, int64_t n);
 void ck__softmax_avx2(float *x, int64_t n);
+int64_t ck__argmax_avx2(const float *x, int64_t n);
 void ck__rope_rotate_fma(float *a, float *b, float cos_t, float sin_t);
 
 /// The dot used for weights of `type` (dispatched, honours ck_set_force_scalar).

@@ -57,6 +57,30 @@ CK_AVX2 void ck__silu_mul_avx2(float *gate, const float *up, int64_t n) {
     for (; i < n; i++) gate[i] = (gate[i] / (1.0f + expf(-gate[i]))) * up[i];
 }
 
+/// ck_argmax in two passes: the largest non-NaN value (max_ps(v, m) is v > m ? v : m, so a NaN
+/// lane keeps m), then the first index holding it (== treats -0 and +0 alike, as > does).
+CK_AVX2 int64_t ck__argmax_avx2(const float *x, int64_t n) {
+    if (x[0] != x[0]) return 0;
+    float m = x[0];
+    int64_t i = 0;
+    if (n >= 8) {
+        __m256 acc = _mm256_set1_ps(x[0]);
+        for (; i + 8 <= n; i += 8) acc = _mm256_max_ps(_mm256_loadu_ps(x + i), acc);
+        float lanes[8];
+        _mm256_storeu_ps(lanes, acc);
+        for (int l = 0; l < 8; l++) m = lanes[l] > m ? lanes[l] : m;
+    }
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    const __m256 target = _mm256_set1_ps(m);
+    for (i = 0; i + 8 <= n; i += 8) {
+        const int hits = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), target, _CMP_EQ_OQ));
+        if (hits) return i + __builtin_ctz((unsigned)hits);
+    }
+    for (; i < n; i++)
+        if (x[i] == m) return i;
+    return 0;
+}
+
 CK_AVX2 void ck__softmax_avx2(float *x, int64_t n) {
     if (n <= 0) return;
     // max_ps(x, m) is x > m ? x : m, the scalar rule, eight lanes at a time (the maximum is
@@ -103,4 +127,5 @@ void ck__rope_rotate_fma(float *a, float *b, float cos_t, float sin_t) {
 }
 void ck__silu_mul_avx2(float *gate, const float *up, int64_t n) { (void)gate; (void)up; (void)n; }
 void ck__softmax_avx2(float *x, int64_t n) { (void)x; (void)n; }
+int64_t ck__argmax_avx2(const float *x, int64_t n) { (void)x; (void)n; return 0; }
 #endif

@@ -35,6 +35,14 @@ void ck_layernorm(float *out, const float *x, const float *weight, const float *
     }
 }
 
+int64_t ck_argmax(const float *x, int64_t n) {
+    if (n <= 0) return 0;
+    if (ck__use_simd()) return ck__argmax_avx2(x, n);
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++) best = x[i] > x[best] ? i : best;
+    return best;
+}
+
 void ck_softmax(float *x, int64_t n) {
     if (ck__use_simd()) {
         ck__softmax_avx2(x, n);

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// How the next token is chosen. Temperature 0 (or doSample false) is greedy decoding.
@@ -160,10 +161,9 @@ public struct Sampler: Sendable {
     }
 
     /// Index of the largest value; the lowest index wins ties (as llama.cpp's greedy sampler).
+    /// The first maximum (a scan keeping the first strictly larger value; NaN only at index 0).
     public static func argmax(_ values: [Float]) -> Int {
-        var best = 0
-        for i in values.indices where values[i] > values[best] { best = i }
-        return best
+        values.withUnsafeBufferPointer { Int(ck_argmax($0.baseAddress, Int64($0.count))) }
     }
 
     /// The `count` largest (index, value) pairs, largest first.

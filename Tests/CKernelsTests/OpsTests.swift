@@ -143,4 +143,35 @@ final class OpsTests: XCTestCase {
             XCTAssertEqual(ck_sum_pool(nil, x, Int64(n)), expected, "n \(n), no pool")
         }
     }
+
+    func testArgmaxIsTheFirstMaximumAScanFinds() {
+        // The greedy sampler's rule: best = 0, then i whenever x[i] > x[best]. Ties keep the first,
+        // -0 and +0 tie, a NaN is never picked unless it is x[0]; SIMD and scalar paths alike.
+        func scan(_ x: [Float]) -> Int {
+            var best = 0
+            for i in x.indices where x[i] > x[best] { best = i }
+            return best
+        }
+        var rng = TestRandom(seed: 71)
+        var cases: [[Float]] = [[], [1], [.nan, 3, 4], [2, .nan, 5, .nan], [-0.0, 0.0, 0.0], [0.0, -0.0],
+                                [-.infinity, -.infinity], Array(repeating: 7, count: 19)]
+        for n in [1, 7, 8, 9, 16, 17, 40, 49152] {
+            var x = (0..<n).map { _ in rng.float(4) }
+            cases.append(x)
+            let top = x.max()!
+            x[n / 2] = top            // a tie with the maximum, later or earlier
+            x[n - 1] = top
+            cases.append(x)
+            x[n / 3] = .nan
+            cases.append(x)
+            cases.append(x.map { ($0 * 2).rounded() / 2 }) // many ties
+        }
+        for x in cases {
+            let expected = scan(x)
+            let simd = x.withUnsafeBufferPointer { Int(ck_argmax($0.baseAddress, Int64($0.count))) }
+            let scalar = withScalarKernels { x.withUnsafeBufferPointer { Int(ck_argmax($0.baseAddress, Int64($0.count))) } }
+            XCTAssertEqual(simd, expected, "n=\(x.count) \(x.prefix(6))")
+            XCTAssertEqual(scalar, expected, "scalar, n=\(x.count)")
+        }
+    }
 }

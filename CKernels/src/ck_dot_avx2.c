@@ -244,6 +244,17 @@ CK_AVX2 void ck__quantize_row_q8_1_avx2(const float *x, ck_block_q8_1 *y, int64_
     }
 }
 
+/// nb blocks of x quantized as ck__quantize_row_q8_0/_q8_1_avx2 quantize them, laid out for the
+/// packed kernels: quants in qs, the f16 scales widened to f32 in d (and, for Q8_1, the sums in s).
+CK_AVX2 void ck__pack_activation_avx2(const float *x, int64_t nb, int8_t *qs, float *d, float *s) {
+    for (int64_t b = 0; b < nb; b++) {
+        int sum;
+        const float scale = quantize_block_q8(x + b * CK_QK, qs + b * CK_QK, &sum);
+        d[b] = h2f(f2h(scale));
+        if (s) s[b] = h2f(f2h(scale * (float)sum));
+    }
+}
+
 CK_AVX2 void ck__fp16_to_fp32_row_avx2(const uint16_t *src, float *dst, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
@@ -268,6 +279,9 @@ float ck__dot_f32_f32_avx2(int64_t n, const void *w, const void *a) { return ck_
 void ck__quantize_row_q8_0_avx2(const float *x, ck_block_q8_0 *y, int64_t n) { ck__quantize_row_q8_0_ref(x, y, n); }
 void ck__quantize_row_q8_1_avx2(const float *x, ck_block_q8_1 *y, int64_t n) { ck__quantize_row_q8_1_ref(x, y, n); }
 void ck__fp16_to_fp32_row_avx2(const uint16_t *src, float *dst, int64_t n) { ck__fp16_to_fp32_row_ref(src, dst, n); }
+void ck__pack_activation_avx2(const float *x, int64_t nb, int8_t *qs, float *d, float *s) {
+    (void)x; (void)nb; (void)qs; (void)d; (void)s;
+}
 static void dot4_via_single(ck_dot_fn dot, int64_t n, const void *w, size_t w_stride, const void *a, float out[4]) {
     for (int r = 0; r < 4; r++) out[r] = dot(n, (const uint8_t *)w + r * w_stride, a);
 }

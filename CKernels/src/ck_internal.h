@@ -134,6 +134,9 @@ void ck__round_f16_row_avx2(const float *x, float *dst, int64_t n);
 void ck__silu_mul_avx2(float *gate, const float *up, int64_t n);
 void ck__softmax_avx2(float *x, int64_t n);
 int64_t ck__argmax_avx2(const float *x, int64_t n);
+/// Activations for the packed kernels (ck_packed_matmul.c): Q8_0 (s NULL) or Q8_1 blocks of x as
+/// quants, widened scales and sums; only called when ck__use_simd().
+void ck__pack_activation_avx2(const float *x, int64_t nb, int8_t *qs, float *d, float *s);
 void ck__rope_rotate_fma(float *a, float *b, float cos_t, float sin_t);
 
 /// The dot used for weights of `type` (dispatched, honours ck_set_force_scalar).

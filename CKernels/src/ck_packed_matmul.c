@@ -18,11 +18,9 @@ static size_t packed_act_bytes(const ck_packed *p) {
     return ck__round_up(CK_ACT_PAIRS_OFFSET(p->nb) + (size_t)(p->nb / 2) * 32, 64);
 }
 
-/// with_pairs: also the scale pairs (only the tiles' scale products read them).
-static void pack_activation(const ck_packed *p, const float *x, uint8_t *dst, int with_pairs) {
-    int8_t *qs = (int8_t *)dst;
-    float *d = (float *)(dst + (size_t)p->nb * 32);
-    float *s = d + p->nb;
+/// The scalar path's activations: each block through ck_quantize_row_q8_0 / _q8_1 (the
+/// references there), its f16 fields widened.
+static void pack_blocks_ref(const ck_packed *p, const float *x, int8_t *qs, float *d, float *s) {
     for (int64_t b = 0; b < p->nb; b++) {
         if (ck_activation_type(p->type) == CK_Q8_1) {
             ck_block_q8_1 blk;
@@ -37,6 +35,15 @@ static void pack_activation(const ck_packed *p, const float *x, uint8_t *dst, in
             d[b] = ck_fp16_to_fp32(blk.d);
         }
     }
+}
+
+/// with_pairs: also the scale pairs (only the tiles' scale products read them).
+static void pack_activation(const ck_packed *p, const float *x, uint8_t *dst, int with_pairs) {
+    int8_t *qs = (int8_t *)dst;
+    float *d = (float *)(dst + (size_t)p->nb * 32);
+    float *s = d + p->nb;
+    if (ck__use_simd()) ck__pack_activation_avx2(x, p->nb, qs, d, ck_activation_type(p->type) == CK_Q8_1 ? s : NULL);
+    else pack_blocks_ref(p, x, qs, d, s);
     if (!with_pairs) return;
     float *pairs = (float *)(dst + CK_ACT_PAIRS_OFFSET(p->nb));
     for (int64_t b = 0; b + 2 <= p->nb; b += 2)

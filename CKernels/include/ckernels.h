@@ -219,6 +219,11 @@ void ck_matmul_packed(ck_pool *pool, const ck_packed *p, const float *X, int64_t
 /// types this is ck_matmul_packed.
 void ck_matmul_packed_seq(ck_pool *pool, const ck_packed *p, const float *X, int64_t n_tok, int n_seg, const int64_t *seg_len,
                           float *Y);
+/// ck_matmul_packed_seq with each stacked part's rows in its own matrix Y[k] (n_tok x part_rows[k]),
+/// for the types whose group kernels write every output directly (Q4_0, Q4_1, Q8_0; Q5_0, Q5_1
+/// and IQ4_NL for one token), parts of whole four-row groups. 0, and nothing written, otherwise.
+int ck_matmul_packed_parts_seq(ck_pool *pool, const ck_packed *p, const float *X, int64_t n_tok, int n_seg, const int64_t *seg_len,
+                               float *const *Y);
 
 // MARK: - Element-wise and normalisation (n = row length)
 

@@ -139,10 +139,21 @@ typedef struct {
     const uint8_t *act;
     size_t act_bytes;
     int64_t n_tok;
-    float *y;
+    // Outputs: one matrix (n_out 1, all rows) or one per stacked part, n_tok x its rows; part k
+    // starts at group first_group[k].
+    int n_out;
+    float *out_base[CK_MATMUL_MAX_PARTS];
+    int64_t out_rows[CK_MATMUL_MAX_PARTS], first_group[CK_MATMUL_MAX_PARTS];
     float *scales; // per thread: CK_TOKEN_TILE x nb x 4 scale products
     size_t scales_per_thread;
 } packed_job;
+
+/// Where token t's four outputs of group g go.
+static inline float *out_row(const packed_job *job, int64_t t, int64_t g) {
+    int k = job->n_out - 1;
+    while (k > 0 && g < job->first_group[k]) k--;
+    return job->out_base[k] + t * job->out_rows[k] + (g - job->first_group[k]) * CK_GROUP;
+}
 
 /// Tokens per pass over a chunk of groups: their activations stay in L2 while the chunk's
 /// weights are reused from cache.
@@ -151,14 +162,14 @@ typedef struct {
 /// Tokens t ..< t + nt (2 or 3) of group g; dd holds the scale products of the pass's tokens
 /// from t0 on.
 static void run_tile(const packed_job *job, int64_t g, int64_t t, int nt, int64_t t0, const float *dd) {
-    const int64_t rows = job->p->rows, per_token = job->p->nb * CK_GROUP;
+    const int64_t per_token = job->p->nb * CK_GROUP;
     const uint8_t *act[3];
     const float *products[3];
     float *out[3];
     for (int k = 0; k < nt; k++) {
         act[k] = job->act + (size_t)(t + k) * job->act_bytes;
         products[k] = dd + (t + k - t0) * per_token;
-        out[k] = job->y + (t + k) * rows + g * CK_GROUP;
+        out[k] = out_row(job, t + k, g);
     }
     job->tile(job->p, g, nt, products, act, out);
 }
@@ -167,7 +178,6 @@ static void run_tile(const packed_job *job, int64_t g, int64_t t, int nt, int64_
 /// CK_VNNI_TILE that start at multiples of 4, the rest in the last, or in the last two when it
 /// would hold fewer than four tokens (9: 4 and 5).
 static void run_wide_tiles(const packed_job *job, int64_t g, int64_t t0, int64_t t1) {
-    const int64_t rows = job->p->rows;
     for (int64_t t = t0; t < t1;) {
         const int64_t left = t1 - t;
         const int nt = left <= CK_VNNI_TILE ? (int)left : left < CK_VNNI_TILE + 4 ? 4 : CK_VNNI_TILE;
@@ -175,7 +185,7 @@ static void run_wide_tiles(const packed_job *job, int64_t g, int64_t t0, int64_t
         float *out[CK_VNNI_TILE];
         for (int i = 0; i < nt; i++) {
             act[i] = job->act + (size_t)(t + i) * job->act_bytes;
-            out[i] = job->y + (t + i) * rows + g * CK_GROUP;
+            out[i] = out_row(job, t + i, g);
         }
         job->wide(job->p, g, nt, act, job->quad_sums ? job->quad_sums + CK_QUAD_SUMS(job->p->nb, t / 4, 0) : NULL, out);
         t += nt;
@@ -184,7 +194,6 @@ static void run_wide_tiles(const packed_job *job, int64_t g, int64_t t0, int64_t
 
 static void packed_groups(void *raw, int64_t begin, int64_t end, int thread_index) {
     const packed_job *job = raw;
-    const int64_t rows = job->p->rows;
     if (job->wide) {
         for (int64_t t0 = 0; t0 < job->n_tok; t0 += CK_TOKEN_TILE) {
             const int64_t t1 = t0 + CK_TOKEN_TILE < job->n_tok ? t0 + CK_TOKEN_TILE : job->n_tok;
@@ -210,7 +219,7 @@ static void packed_groups(void *raw, int64_t begin, int64_t end, int thread_inde
             for (; t < t1; t++) {
                 float out[4];
                 job->kernel(job->p, g, job->act + (size_t)t * job->act_bytes, out);
-                memcpy(job->y + t * rows + g * CK_GROUP, out, sizeof out);
+                memcpy(out_row(job, t, g), out, sizeof out);
             }
         }
     }
@@ -261,14 +270,8 @@ void ck_matmul_packed(ck_pool *pool, const ck_packed *p, const float *X, int64_t
     ck_matmul_packed_seq(pool, p, X, n_tok, 0, NULL, Y);
 }
 
-void ck_matmul_packed_seq(ck_pool *pool, const ck_packed *p, const float *X, int64_t n_tok, int n_seg, const int64_t *seg_len,
-                          float *Y) {
-    if (!p || n_tok <= 0) return;
-    if (ck__is_kquant(p->type)) {
-        ck__matmul_kquant_groups(pool, p->type, p->n_parts, p->data, p->part_rows, p->cols, X, n_tok, n_seg, seg_len, Y);
-        return;
-    }
-    if (n_tok >= 2 && ck__packed_uses_panel(p->type) && ck__use_simd() && matmul_panel(pool, p, X, n_tok, Y)) return;
+/// The group kernels' product into job-described outputs (every output zero if scratch fails).
+static void packed_product(ck_pool *pool, const ck_packed *p, const float *X, int64_t n_tok, packed_job job) {
     const size_t act_bytes = packed_act_bytes(p);
     if (pool) ck__pool_lock_op(pool);
     uint8_t *act = pool ? ck__pool_scratch(pool, 0, act_bytes * (size_t)n_tok) : NULL;
@@ -279,11 +282,16 @@ void ck_matmul_packed_seq(ck_pool *pool, const ck_packed *p, const float *X, int
     }
     if (!act) {
         if (pool) ck__pool_unlock_op(pool);
-        memset(Y, 0, sizeof(float) * (size_t)(p->rows * n_tok));
+        for (int k = 0; k < job.n_out; k++) memset(job.out_base[k], 0, sizeof(float) * (size_t)(job.out_rows[k] * n_tok));
         return;
     }
-    packed_job job = { p, kernel_for(p->type), n_tok > 1 ? tile_kernel_for(p->type) : NULL, n_tok > 1 ? wide_tile_kernel_for(p->type) : NULL,
-                       NULL, act, act_bytes, n_tok, Y, NULL, 0 };
+    job.p = p;
+    job.kernel = kernel_for(p->type);
+    job.tile = n_tok > 1 ? tile_kernel_for(p->type) : NULL;
+    job.wide = n_tok > 1 ? wide_tile_kernel_for(p->type) : NULL;
+    job.act = act;
+    job.act_bytes = act_bytes;
+    job.n_tok = n_tok;
     if (job.wide) job.tile = NULL;
     if (job.wide && ck_activation_type(p->type) == CK_Q8_1) {
         const int64_t quads = (n_tok + 3) / 4;
@@ -304,4 +312,38 @@ void ck_matmul_packed_seq(ck_pool *pool, const ck_packed *p, const float *X, int
     ck_pool_run(pool, p->groups, 4, packed_groups, &job);
     if (pool) ck__pool_unlock_op(pool);
     free(owned);
+}
+
+void ck_matmul_packed_seq(ck_pool *pool, const ck_packed *p, const float *X, int64_t n_tok, int n_seg, const int64_t *seg_len,
+                          float *Y) {
+    if (!p || n_tok <= 0) return;
+    if (ck__is_kquant(p->type)) {
+        ck__matmul_kquant_groups(pool, p->type, p->n_parts, p->data, p->part_rows, p->cols, X, n_tok, n_seg, seg_len, Y);
+        return;
+    }
+    if (n_tok >= 2 && ck__packed_uses_panel(p->type) && ck__use_simd() && matmul_panel(pool, p, X, n_tok, Y)) return;
+    packed_job job = { 0 };
+    job.n_out = 1;
+    job.out_base[0] = Y;
+    job.out_rows[0] = p->rows;
+    packed_product(pool, p, X, n_tok, job);
+}
+
+int ck_matmul_packed_parts_seq(ck_pool *pool, const ck_packed *p, const float *X, int64_t n_tok, int n_seg, const int64_t *seg_len,
+                               float *const *Y) {
+    (void)n_seg, (void)seg_len; // the types served here keep every token's order whatever its sequence
+    if (!p || n_tok <= 0 || ck__is_kquant(p->type) || (n_tok >= 2 && ck__packed_uses_panel(p->type) && ck__use_simd())) return 0;
+    packed_job job = { 0 };
+    job.n_out = p->n_parts;
+    int64_t first = 0;
+    for (int k = 0; k < p->n_parts; k++) {
+        if (p->part_rows[k] % CK_GROUP != 0) return 0;
+        job.out_base[k] = Y[k];
+        job.out_rows[k] = p->part_rows[k];
+        job.first_group[k] = first / CK_GROUP;
+        first += p->part_rows[k];
+    }
+    if (first != p->rows) return 0; // more parts than the packed matrix records
+    packed_product(pool, p, X, n_tok, job);
+    return 1;
 }

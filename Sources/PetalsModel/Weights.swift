@@ -159,6 +159,14 @@ final class FusedProjection: @unchecked Sendable {
                                 x, Int64(nTok), Int32(tokens.sequenceLengths.count), tokens.sequenceLengths, outputs)
             return
         }
+        // Straight into a, b (and c) where the kernels can; else through the stacked output.
+        var outputs: [UnsafeMutablePointer<Float>?] = [a, b]
+        if matrices.count > 2 { outputs.append(c) }
+        if outputs.allSatisfy({ $0 != nil }),
+           ck_matmul_packed_parts_seq(pool.raw, packed.raw, x, Int64(nTok), Int32(tokens.sequenceLengths.count),
+                                      tokens.sequenceLengths, outputs) != 0 {
+            return
+        }
         let total = packed.rows
         if output.count < nTok * total { output = FloatBuffer(count: nTok * total) }
         ck_matmul_packed_seq(pool.raw, packed.raw, x, Int64(nTok), Int32(tokens.sequenceLengths.count), tokens.sequenceLengths,

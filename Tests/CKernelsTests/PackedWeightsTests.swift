@@ -63,6 +63,24 @@ final class PackedWeightsTests: XCTestCase {
                         ck_matmul_packed(pool, packed, x, Int64(nTok), &fast)
                         whole.withUnsafeBytes { ck_matmul(pool, type.ck, $0.baseAddress, Int64(total), Int64(cols), x, Int64(nTok), &expected) }
                         XCTAssertEqual(fast.map(\.bitPattern), expected.map(\.bitPattern), "\(type) cols=\(cols) n_tok=\(nTok) threads=\(threads)")
+                        // Each part straight into its own matrix: the same bits as its columns of the stacked product.
+                        var s0 = [Float](repeating: .nan, count: nTok * rows[0]), s1 = [Float](repeating: .nan, count: nTok * rows[1])
+                        var s2 = [Float](repeating: .nan, count: nTok * rows[2])
+                        let done = s0.withUnsafeMutableBufferPointer { p0 in
+                            s1.withUnsafeMutableBufferPointer { p1 in
+                                s2.withUnsafeMutableBufferPointer { p2 in
+                                    ck_matmul_packed_parts_seq(pool, packed, x, Int64(nTok), 0, nil, [p0.baseAddress, p1.baseAddress, p2.baseAddress])
+                                }
+                            }
+                        }
+                        let separate = [s0, s1, s2]
+                        XCTAssertEqual(done, 1, "\(type): parts of whole groups are written directly")
+                        var offset = 0
+                        for (part, height) in zip(separate, rows) {
+                            let columns = (0..<nTok).flatMap { t in fast[(t * total + offset)..<(t * total + offset + height)] }
+                            XCTAssertEqual(part.map(\.bitPattern), columns.map(\.bitPattern), "\(type) part of \(height) rows, n_tok=\(nTok)")
+                            offset += height
+                        }
                     }
                 }
             }

@@ -3,17 +3,11 @@
 // maddubs, madd, convert and one FMA into its own accumulator; the second loop runs only those
 // four instructions per pair with independent accumulators (register operands, activations from
 // L1), the first the real tile on a matrix of the default model's shape.
-#include "ckernels.h"
+#include "kernel_bench.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 static uint8_t activations[256] __attribute__((aligned(64)));
 
@@ -32,7 +26,7 @@ __attribute__((target("avx2,fma"))) static double ceiling_ns_per_pair(void) {
     double best = 1e9;
     for (int rep = 0; rep < 5; rep++) {
         long k = n;
-        const double t0 = now();
+        const double t0 = bench_now();
         // One asm block: the constants set up and the loop run without the compiler in between.
         __asm__ volatile("vpcmpeqw %%ymm1, %%ymm1, %%ymm1\n\t"
                          "vpabsw %%ymm1, %%ymm1\n\t" // ones (int16)
@@ -44,13 +38,14 @@ __attribute__((target("avx2,fma"))) static double ceiling_ns_per_pair(void) {
                          : "r"(activations)
                          : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
                            "xmm12", "xmm13", "xmm14", "xmm15");
-        const double dt = (now() - t0) / (n * 8.0);
+        const double dt = (bench_now() - t0) / (n * 8.0);
         if (dt < best) best = dt;
     }
     return best * 1e9;
 }
 
 static double tile_ns_per_pair(int64_t rows, int64_t cols, int64_t tokens) {
+    ck_set_avx2_only(1); // the AVX2 tile, whose floor this is (AVX-512 VNNI: scripts/kernels/vnni_tiles.sh)
     srand(1);
     float *w = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * tokens * cols), *y = malloc(sizeof(float) * tokens * rows);
     ck_block_q4_1 *q = malloc(sizeof(ck_block_q4_1) * rows * cols / 32);
@@ -62,13 +57,7 @@ static double tile_ns_per_pair(int64_t rows, int64_t cols, int64_t tokens) {
     ck_packed *p = ck_pack_weights(CK_Q4_1, 1, parts, part_rows, cols);
     ck_pool *pool = ck_pool_create(1);
     ck_matmul_packed(pool, p, x, tokens, y);
-    double best = 1e9;
-    for (int rep = 0; rep < 5; rep++) {
-        const double t0 = now();
-        for (int i = 0; i < 200; i++) ck_matmul_packed(pool, p, x, tokens, y);
-        const double dt = (now() - t0) / 200;
-        if (dt < best) best = dt;
-    }
+    const double best = best_matmul_seconds(pool, p, x, tokens, y);
     ck_packed_free(p);
     free(w), free(x), free(y), free(q);
     return best * 1e9 / (double)(rows * tokens * (cols / 32));

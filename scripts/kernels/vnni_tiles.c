@@ -1,17 +1,11 @@
 // The packed Q4_1 and Q8_0 batch tiles for AVX-512 VNNI against the AVX2 tiles (see
 // vnni_tiles.sh): one 1536 x 576 product of 16 tokens on one thread, both kernels in one
 // process (ck_set_avx2_only switches), after checking their outputs are bit-identical at 1-16 tokens.
-#include "ckernels.h"
+#include "kernel_bench.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 static int measure(int type, const char *name) {
     const int64_t rows = 1536, cols = 576, tokens = 16;
@@ -43,14 +37,7 @@ static int measure(int type, const char *name) {
     double ns[2];
     for (int avx2 = 0; avx2 < 2; avx2++) {
         ck_set_avx2_only(avx2);
-        double best = 1e9;
-        for (int rep = 0; rep < 5; rep++) {
-            const double t0 = now();
-            for (int i = 0; i < 200; i++) ck_matmul_packed(pool, p, x, tokens, y);
-            const double dt = (now() - t0) / 200;
-            if (dt < best) best = dt;
-        }
-        ns[avx2] = best * 1e9 / (double)(rows * tokens * (cols / 32));
+        ns[avx2] = best_matmul_seconds(pool, p, x, tokens, y) * 1e9 / (double)(rows * tokens * (cols / 32));
     }
     ck_set_avx2_only(0);
     printf("%s, 1536 x 576 x 16 tokens, one thread: VNNI %.3f ns, AVX2 %.3f ns per (row, token, block): %.2fx\n", name, ns[0],

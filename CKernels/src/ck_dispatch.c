@@ -1,4 +1,5 @@
-// Run-time choice between the scalar references and the AVX2/FMA/F16C kernels.
+// Run-time choice between the scalar references, the AVX2/FMA/F16C kernels and, for the packed
+// batch tiles, the AVX-512 VNNI ones.
 #include "ck_internal.h"
 
 #include <stdlib.h>

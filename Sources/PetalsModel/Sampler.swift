@@ -160,8 +160,8 @@ public struct Sampler: Sendable {
         }
     }
 
-    /// Index of the largest value; the lowest index wins ties (as llama.cpp's greedy sampler).
-    /// The first maximum (a scan keeping the first strictly larger value; NaN only at index 0).
+    /// Index of the largest value; the lowest index wins ties (as llama.cpp's greedy sampler), a
+    /// NaN only at index 0 (ck_argmax: a scan keeping the first strictly larger value).
     public static func argmax(_ values: [Float]) -> Int {
         values.withUnsafeBufferPointer { Int(ck_argmax($0.baseAddress, Int64($0.count))) }
     }

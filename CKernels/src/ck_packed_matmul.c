@@ -192,12 +192,27 @@ static void run_wide_tiles(const packed_job *job, int64_t g, int64_t t0, int64_t
     }
 }
 
+/// Groups ahead whose weights are requested while the current one runs.
+#ifndef CK_PREFETCH_GROUPS
+#define CK_PREFETCH_GROUPS 2
+#endif
+
+/// Asks for group g's weights (g < end) into the caches.
+static inline void prefetch_group(const ck_packed *p, int64_t g, int64_t end) {
+    if (g >= end) return;
+    const char *base = (const char *)p->data + (size_t)g * p->group_bytes;
+    for (size_t off = 0; off < p->group_bytes; off += 64) __builtin_prefetch(base + off, 0, 3);
+}
+
 static void packed_groups(void *raw, int64_t begin, int64_t end, int thread_index) {
     const packed_job *job = raw;
     if (job->wide) {
         for (int64_t t0 = 0; t0 < job->n_tok; t0 += CK_TOKEN_TILE) {
             const int64_t t1 = t0 + CK_TOKEN_TILE < job->n_tok ? t0 + CK_TOKEN_TILE : job->n_tok;
-            for (int64_t g = begin; g < end; g++) run_wide_tiles(job, g, t0, t1);
+            for (int64_t g = begin; g < end; g++) {
+                prefetch_group(job->p, g + CK_PREFETCH_GROUPS, end);
+                run_wide_tiles(job, g, t0, t1);
+            }
         }
         return;
     }
@@ -205,6 +220,7 @@ static void packed_groups(void *raw, int64_t begin, int64_t end, int thread_inde
     for (int64_t t0 = 0; t0 < job->n_tok; t0 += CK_TOKEN_TILE) {
         const int64_t t1 = t0 + CK_TOKEN_TILE < job->n_tok ? t0 + CK_TOKEN_TILE : job->n_tok;
         for (int64_t g = begin; g < end; g++) {
+            prefetch_group(job->p, g + CK_PREFETCH_GROUPS, end);
             int64_t t = t0;
             if (job->tile && dd && t1 - t0 >= 2) {
 #if defined(__x86_64__)

@@ -24,13 +24,15 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Story openings: greedy continuations run the whole 64 tokens without an end-of-text token.
+# Story openings whose greedy continuations (and those of their "(part N)" variants, N <= 8) run
+# the whole 64 tokens without an end-of-text token on the default model: a generation that ends
+# early leaves its batch smaller for the rest of the level. run_level checks it.
 PROMPTS = [
     "Once upon a time, in a small village by the sea, there lived",
-    "The history of the printing press begins",
+    "The river that ran past our house was",
     "Here is a long story about a dragon who wanted to learn to cook:",
     "In the year 2150, the first city on Mars",
-    "The old lighthouse keeper looked out at the storm and",
+    "The old lighthouse keeper looked out at the stormy sea, and",
     "Write a detailed description of a busy market in the morning:",
     "The scientist opened the strange box and found",
     "A letter to my younger self: Dear",
@@ -145,6 +147,10 @@ def run_level(port, concurrency, tokens, extra):
     wall = time.perf_counter() - start
     if errors:
         raise RuntimeError(f"{len(errors)} of {concurrency} requests failed: {errors[0]}")
+    short = [len(a) for _, a in results if len(a) < tokens]
+    if short:
+        raise RuntimeError(f"{len(short)} of {concurrency} generations ended before {tokens} tokens ({short}): "
+                           "choose prompts that run the whole length, or the level measures smaller batches")
     total = sum(len(a) for _, a in results)
     gaps = [b - a for _, arr in results for a, b in zip(arr, arr[1:])]
     ttft = [t for t, _ in results]
@@ -205,7 +211,10 @@ def main():
             return Server("llama-server", [args.llama_server, "-m", args.model, "-t", str(args.threads), "-tb",
                                            str(args.threads), "-np", str(args.parallel), "-c", str(ctx), "--port",
                                            str(port), "--host", "127.0.0.1", "-cb"], port, "/health")
-        systems["llama-server"] = (llama, {})
+        # Its batched arithmetic differs from its solo one, so a greedy continuation can meet an
+        # end-of-text token before the length; ignore_eos (its own option) keeps every generation
+        # at the full length: the same work as ours, whose batched tokens equal its solo ones.
+        systems["llama-server"] = (llama, {"ignore_eos": True})
 
     results = {name: {level: [] for level in levels} for name in systems}
     for round_index in range(args.rounds):

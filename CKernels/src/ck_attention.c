@@ -104,6 +104,21 @@ static void attention_tasks_ref(void *raw, int64_t begin, int64_t end, int threa
 
 #if defined(__x86_64__)
 
+/// The 32 partial sums of weighted values (partial[l][d]) into out[d] in ggml_vec_dot_f16's
+/// order: accumulator k lane l is partial 8k + l: ((a0+a2)+(a1+a3)) per lane, then lanes l
+/// and l+4, then (q0+q1)+(q2+q3).
+CK_AVX2 static void reduce_partials_32(const float *partial, int64_t hd, float *out) {
+#define P(lane) _mm256_loadu_ps(partial + (lane) * hd + d)
+    for (int64_t d = 0; d < hd; d += 8) {
+        __m256 lane[8];
+        for (int l = 0; l < 8; l++) lane[l] = _mm256_add_ps(_mm256_add_ps(P(l), P(16 + l)), _mm256_add_ps(P(8 + l), P(24 + l)));
+        __m256 quad[4];
+        for (int l = 0; l < 4; l++) quad[l] = _mm256_add_ps(lane[l], lane[l + 4]);
+        _mm256_storeu_ps(out + d, _mm256_add_ps(_mm256_add_ps(quad[0], quad[1]), _mm256_add_ps(quad[2], quad[3])));
+    }
+#undef P
+}
+
 /// out[d] = Σ_j p[j]·v[j][d], each d summed in llama.cpp's order. `lanes` is 32 for
 /// ggml_vec_dot_f16's four 8-lane accumulators, 8 for tinyBLAS's single one; partial sum
 /// (j mod lanes) collects position j, vectorised across d.
@@ -121,17 +136,13 @@ CK_AVX2 static void weighted_values(const attention_job *job, const uint16_t *p1
         }
     }
 #define P(lane) _mm256_loadu_ps(partial + (lane) * hd + d)
+    if (lanes == 32) {
+        reduce_partials_32(partial, hd, out);
+        return;
+    }
     for (int64_t d = 0; d < hd; d += 8) {
         __m256 result;
-        if (lanes == 32) {
-            // Accumulator k lane l is partial 8k + l: ((a0+a2)+(a1+a3)) per lane, then
-            // lanes l and l+4, then (q0+q1)+(q2+q3).
-            __m256 lane[8];
-            for (int l = 0; l < 8; l++) lane[l] = _mm256_add_ps(_mm256_add_ps(P(l), P(16 + l)), _mm256_add_ps(P(8 + l), P(24 + l)));
-            __m256 quad[4];
-            for (int l = 0; l < 4; l++) quad[l] = _mm256_add_ps(lane[l], lane[l + 4]);
-            result = _mm256_add_ps(_mm256_add_ps(quad[0], quad[1]), _mm256_add_ps(quad[2], quad[3]));
-        } else {
+        {
             // One accumulator: lanes l and l+4, then (s0+s2)+(s1+s3).
             __m256 s[4];
             for (int l = 0; l < 4; l++) s[l] = _mm256_add_ps(P(l + 4), P(l));
@@ -275,6 +286,70 @@ CK_AVX2 static void weighted_values_batch(const attention_job *job, const float 
     }
 }
 
+/// ck__dot_f16_f32_avx2 of q (widened, head_dim a multiple of 32) against keys [j, j + 8) of kv
+/// head kvh: each key's four accumulators summed ((a0+a2)+(a1+a3)) as one vector, then the
+/// eight keys' lanes reduced together, each in that function's order ((l0+l4)+(l1+l5)) +
+/// ((l2+l6)+(l3+l7)). Keys at or past len repeat key j (their sums are not used).
+CK_AVX2 static inline __m256 dots_f16_8keys(const attention_job *job, const float *q, int64_t kvh, int64_t j, int64_t len) {
+    const int64_t hd = job->head_dim;
+    __m256 total[8];
+    for (int l = 0; l < 8; l++) {
+        const uint16_t *k = kv_row(job, job->k_pages, j + l < len ? j + l : j) + kvh * hd;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t i = 0; i < hd; i += 32) {
+            a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i))), _mm256_loadu_ps(q + i), a0);
+            a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i + 8))), _mm256_loadu_ps(q + i + 8), a1);
+            a2 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i + 16))), _mm256_loadu_ps(q + i + 16), a2);
+            a3 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i + 24))), _mm256_loadu_ps(q + i + 24), a3);
+        }
+        total[l] = _mm256_add_ps(_mm256_add_ps(a0, a2), _mm256_add_ps(a1, a3));
+    }
+    // Lanes l and l+4 of keys (0, 1), (2, 3), ...: [q_a0..q_a3 | q_b0..q_b3].
+    __m256 x[4];
+    for (int i = 0; i < 4; i++) {
+        x[i] = _mm256_add_ps(_mm256_permute2f128_ps(total[2 * i], total[2 * i + 1], 0x20),
+                             _mm256_permute2f128_ps(total[2 * i], total[2 * i + 1], 0x31));
+    }
+    // (q0+q1), (q2+q3) of each key, then their sum: keys in the order 0 2 4 6 1 3 5 7.
+    const __m256 z = _mm256_hadd_ps(_mm256_hadd_ps(x[0], x[1]), _mm256_hadd_ps(x[2], x[3]));
+    return _mm256_permutevar8x32_ps(z, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/// weighted_values with 32 lanes (head_dim a multiple of 8), one partial sum at a time in
+/// registers: partial l collects positions l, l + 32, ... in ascending order, from zero.
+CK_AVX2 static void weighted_values_32(const attention_job *job, const uint16_t *p16, int64_t kvh, int64_t len,
+                                       float *partial, float *out) {
+    const int64_t hd = job->head_dim;
+    for (int l = 0; l < 32; l++) {
+        float *acc_out = partial + l * hd;
+        int64_t d = 0;
+        for (; d + 32 <= hd; d += 32) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (int64_t j = l; j < len; j += 32) {
+                const __m256 p = _mm256_set1_ps(_cvtsh_ss(p16[j]));
+                const uint16_t *v = kv_row(job, job->v_pages, j) + kvh * hd + d;
+                a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)v)), p, a0);
+                a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8))), p, a1);
+                a2 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 16))), p, a2);
+                a3 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 24))), p, a3);
+            }
+            _mm256_storeu_ps(acc_out + d, a0);
+            _mm256_storeu_ps(acc_out + d + 8, a1);
+            _mm256_storeu_ps(acc_out + d + 16, a2);
+            _mm256_storeu_ps(acc_out + d + 24, a3);
+        }
+        for (; d < hd; d += 8) {
+            __m256 a = _mm256_setzero_ps();
+            for (int64_t j = l; j < len; j += 32) {
+                const uint16_t *v = kv_row(job, job->v_pages, j) + kvh * hd + d;
+                a = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)v)), _mm256_set1_ps(_cvtsh_ss(p16[j])), a);
+            }
+            _mm256_storeu_ps(acc_out + d, a);
+        }
+    }
+    reduce_partials_32(partial, hd, out);
+}
+
 /// Single-token steps: ggml_vec_dot_f16's orders on the f16 cache.
 CK_AVX2 static void attention_tasks_avx2(void *raw, int64_t begin, int64_t end, int thread_index) {
     const attention_job *job = raw;
@@ -288,14 +363,23 @@ CK_AVX2 static void attention_tasks_avx2(void *raw, int64_t begin, int64_t end, 
         // ggml_vec_dot_f16 widens both halves per key; q's widening is exact and the same for
         // every key, so it is done once (s.partial is free until the weighted values).
         ck__fp16_to_fp32_row_avx2(s.q16, s.partial, hd);
-        scores_for(job, ck__dot_f16_f32_avx2, s.partial, kvh, len, job->alibi ? job->alibi[h] : 0.0f, s.scores);
+        const float slope = job->alibi ? job->alibi[h] : 0.0f;
+        const int64_t padded = (len + 7) & ~(int64_t)7;
+        if (hd % 32 == 0) {
+            // Eight keys at a time, then scores_for's scaling and bias (the same expression).
+            for (int64_t j = 0; j < len; j += 8) _mm256_storeu_ps(s.scores + j, dots_f16_8keys(job, s.partial, kvh, j, len));
+            for (int64_t j = 0; j < len; j++) s.scores[j] = s.scores[j] * job->scale + slope * (float)(j - (len - 1));
+        } else {
+            scores_for(job, ck__dot_f16_f32_avx2, s.partial, kvh, len, slope, s.scores);
+        }
         // llama.cpp's row is padded with masked (-inf) positions; pad to whole 8-lane groups
         // so every score goes through the same vector exp.
-        const int64_t padded = (len + 7) & ~(int64_t)7;
         for (int64_t j = len; j < padded; j++) s.scores[j] = -INFINITY;
         ck__softmax_avx2(s.scores, padded);
         ck_fp32_to_fp16_row(s.scores, s.p16, len);
-        weighted_values(job, s.p16, kvh, len, 32, s.partial, job->out + (t * job->n_head + h) * hd);
+        float *out = job->out + (t * job->n_head + h) * hd;
+        if (hd % 8 == 0) weighted_values_32(job, s.p16, kvh, len, s.partial, out);
+        else weighted_values(job, s.p16, kvh, len, 32, s.partial, out);
     }
 }
 

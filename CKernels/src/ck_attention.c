@@ -350,36 +350,55 @@ CK_AVX2 static void weighted_values_32(const attention_job *job, const uint16_t 
     reduce_partials_32(partial, hd, out);
 }
 
-/// Single-token steps: ggml_vec_dot_f16's orders on the f16 cache.
+/// Token t's query row of head h: ggml_vec_dot_f16's orders on the f16 cache.
+CK_AVX2 static void attend_head_avx2(const attention_job *job, task_scratch s, int64_t t, int64_t h) {
+    const int64_t hd = job->head_dim, group = job->n_head / job->n_head_kv, kvh = h / group;
+    const int64_t len = job->pos0 + t + 1;
+    ck_fp32_to_fp16_row(job->q + (t * job->n_head + h) * hd, s.q16, hd);
+    // ggml_vec_dot_f16 widens both halves per key; q's widening is exact and the same for
+    // every key, so it is done once (s.partial is free until the weighted values).
+    ck__fp16_to_fp32_row_avx2(s.q16, s.partial, hd);
+    const float slope = job->alibi ? job->alibi[h] : 0.0f;
+    const int64_t padded = (len + 7) & ~(int64_t)7;
+    if (hd % 32 == 0) {
+        // Eight keys at a time, then scores_for's scaling and bias (the same expression).
+        for (int64_t j = 0; j < len; j += 8) _mm256_storeu_ps(s.scores + j, dots_f16_8keys(job, s.partial, kvh, j, len));
+        for (int64_t j = 0; j < len; j++) s.scores[j] = s.scores[j] * job->scale + slope * (float)(j - (len - 1));
+    } else {
+        scores_for(job, ck__dot_f16_f32_avx2, s.partial, kvh, len, slope, s.scores);
+    }
+    // llama.cpp's row is padded with masked (-inf) positions; pad to whole 8-lane groups
+    // so every score goes through the same vector exp.
+    for (int64_t j = len; j < padded; j++) s.scores[j] = -INFINITY;
+    ck__softmax_avx2(s.scores, padded);
+    ck_fp32_to_fp16_row(s.scores, s.p16, len);
+    float *out = job->out + (t * job->n_head + h) * hd;
+    if (hd % 8 == 0) weighted_values_32(job, s.p16, kvh, len, s.partial, out);
+    else weighted_values(job, s.p16, kvh, len, 32, s.partial, out);
+}
+
+/// Tasks of one (token, head), the longest (latest tokens) first.
 CK_AVX2 static void attention_tasks_avx2(void *raw, int64_t begin, int64_t end, int thread_index) {
     const attention_job *job = raw;
-    const int64_t hd = job->head_dim, group = job->n_head / job->n_head_kv;
-    task_scratch s = scratch_for(job, thread_index);
+    const task_scratch s = scratch_for(job, thread_index);
     for (int64_t index = begin; index < end; index++) {
         const int64_t task = job->n_tok * job->n_head - 1 - index;
-        const int64_t t = task / job->n_head, h = task % job->n_head, kvh = h / group;
-        const int64_t len = job->pos0 + t + 1;
-        ck_fp32_to_fp16_row(job->q + (t * job->n_head + h) * hd, s.q16, hd);
-        // ggml_vec_dot_f16 widens both halves per key; q's widening is exact and the same for
-        // every key, so it is done once (s.partial is free until the weighted values).
-        ck__fp16_to_fp32_row_avx2(s.q16, s.partial, hd);
-        const float slope = job->alibi ? job->alibi[h] : 0.0f;
-        const int64_t padded = (len + 7) & ~(int64_t)7;
-        if (hd % 32 == 0) {
-            // Eight keys at a time, then scores_for's scaling and bias (the same expression).
-            for (int64_t j = 0; j < len; j += 8) _mm256_storeu_ps(s.scores + j, dots_f16_8keys(job, s.partial, kvh, j, len));
-            for (int64_t j = 0; j < len; j++) s.scores[j] = s.scores[j] * job->scale + slope * (float)(j - (len - 1));
-        } else {
-            scores_for(job, ck__dot_f16_f32_avx2, s.partial, kvh, len, slope, s.scores);
-        }
-        // llama.cpp's row is padded with masked (-inf) positions; pad to whole 8-lane groups
-        // so every score goes through the same vector exp.
-        for (int64_t j = len; j < padded; j++) s.scores[j] = -INFINITY;
-        ck__softmax_avx2(s.scores, padded);
-        ck_fp32_to_fp16_row(s.scores, s.p16, len);
-        float *out = job->out + (t * job->n_head + h) * hd;
-        if (hd % 8 == 0) weighted_values_32(job, s.p16, kvh, len, s.partial, out);
-        else weighted_values(job, s.p16, kvh, len, 32, s.partial, out);
+        attend_head_avx2(job, s, task / job->n_head, task % job->n_head);
+    }
+}
+
+/// Tasks of one (token, kv head): the group's heads one after another on one thread, so the
+/// rows the first reads (from memory: the step's stream of weights has pushed the cache out)
+/// are in this core's caches for the others. (Asking for the next task's rows ahead, with
+/// software prefetches, measured no faster in the model.)
+CK_AVX2 static void attention_groups_avx2(void *raw, int64_t begin, int64_t end, int thread_index) {
+    const attention_job *job = raw;
+    const int64_t group = job->n_head / job->n_head_kv;
+    const task_scratch s = scratch_for(job, thread_index);
+    for (int64_t index = begin; index < end; index++) {
+        const int64_t task = job->n_tok * job->n_head_kv - 1 - index;
+        const int64_t t = task / job->n_head_kv, kvh = task % job->n_head_kv;
+        for (int64_t h = (kvh + 1) * group - 1; h >= kvh * group; h--) attend_head_avx2(job, s, t, h);
     }
 }
 
@@ -471,6 +490,10 @@ static void multi_tasks(void *raw, int64_t begin, int64_t end, int thread_index)
     }
 }
 
+/// Group tasks per thread below which a call's single tokens go head by head (the pool hands
+/// tasks out one at a time; fewer would leave a thread idle at the end of the call).
+#define CK_GROUP_TASKS_PER_THREAD 4
+
 /// The smallest shift with 2^shift >= rows (one page holding every row).
 static int64_t shift_for(int64_t rows) {
     int64_t shift = 0;
@@ -503,7 +526,12 @@ void ck_attention_paged(ck_pool *pool, const ck_attention_seq *seqs, int64_t n_s
 #else
             0;
 #endif
-        // Single tokens (and everything on the scalar path) of all sequences: one pool job.
+        // Single tokens (and everything on the scalar path) of all sequences: one pool job. With
+        // enough of them, a task is a token's kv group (attention_groups_avx2); otherwise one
+        // head, so that a lone sequence's few groups still spread over the threads.
+        int64_t singles = 0;
+        for (int64_t i = 0; i < n_seq; i++) singles += seqs[i].n_tok > 0 && (!simd || seqs[i].n_tok == 1);
+        const int by_group = simd && singles * n_head_kv >= CK_GROUP_TASKS_PER_THREAD * threads;
         int64_t n_single = 0;
         first[0] = 0;
         for (int64_t i = 0; i < n_seq; i++) {
@@ -514,12 +542,12 @@ void ck_attention_paged(ck_pool *pool, const ck_attention_seq *seqs, int64_t n_s
                                               (const uint16_t *const *)s->v_pages, shift, s->kv_first, kv_stride, n_head,
                                               n_head_kv, head_dim, scale, alibi_slopes, scratch, per_thread, NULL, NULL,
                                               pos0 + s->n_tok };
-            first[n_single + 1] = first[n_single] + s->n_tok * n_head;
+            first[n_single + 1] = first[n_single] + s->n_tok * (by_group ? n_head_kv : n_head);
             n_single++;
         }
         if (n_single > 0) {
 #if defined(__x86_64__)
-            multi_job m = { jobs, first, n_single, simd ? attention_tasks_avx2 : attention_tasks_ref };
+            multi_job m = { jobs, first, n_single, by_group ? attention_groups_avx2 : simd ? attention_tasks_avx2 : attention_tasks_ref };
 #else
             multi_job m = { jobs, first, n_single, attention_tasks_ref };
 #endif

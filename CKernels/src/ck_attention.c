@@ -119,40 +119,6 @@ CK_AVX2 static void reduce_partials_32(const float *partial, int64_t hd, float *
 #undef P
 }
 
-/// out[d] = Σ_j p[j]·v[j][d], each d summed in llama.cpp's order. `lanes` is 32 for
-/// ggml_vec_dot_f16's four 8-lane accumulators, 8 for tinyBLAS's single one; partial sum
-/// (j mod lanes) collects position j, vectorised across d.
-CK_AVX2 static void weighted_values(const attention_job *job, const uint16_t *p16, int64_t kvh, int64_t len,
-                                    int lanes, float *partial, float *out) {
-    const int64_t hd = job->head_dim;
-    memset(partial, 0, sizeof(float) * (size_t)(lanes * hd));
-    for (int64_t j = 0; j < len; j++) {
-        const __m256 p = _mm256_set1_ps(_cvtsh_ss(p16[j]));
-        const uint16_t *v = kv_row(job, job->v_pages, j) + kvh * hd;
-        float *acc = partial + (j % lanes) * hd;
-        for (int64_t d = 0; d < hd; d += 8) {
-            const __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d)));
-            _mm256_storeu_ps(acc + d, _mm256_fmadd_ps(vv, p, _mm256_loadu_ps(acc + d)));
-        }
-    }
-#define P(lane) _mm256_loadu_ps(partial + (lane) * hd + d)
-    if (lanes == 32) {
-        reduce_partials_32(partial, hd, out);
-        return;
-    }
-    for (int64_t d = 0; d < hd; d += 8) {
-        __m256 result;
-        {
-            // One accumulator: lanes l and l+4, then (s0+s2)+(s1+s3).
-            __m256 s[4];
-            for (int l = 0; l < 4; l++) s[l] = _mm256_add_ps(P(l + 4), P(l));
-            result = _mm256_add_ps(_mm256_add_ps(s[0], s[2]), _mm256_add_ps(s[1], s[3]));
-        }
-        _mm256_storeu_ps(out + d, result);
-    }
-#undef P
-}
-
 /// Eight 8-lane accumulators → their eight horizontal sums, each added exactly as ck__hsum8
 /// adds one vector ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), but four sums per instruction.
 CK_AVX2 static inline __m256 hsum8x8(const __m256 a[8]) {
@@ -315,8 +281,9 @@ CK_AVX2 static inline __m256 dots_f16_8keys(const attention_job *job, const floa
     return _mm256_permutevar8x32_ps(z, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-/// weighted_values with 32 lanes (head_dim a multiple of 8), one partial sum at a time in
-/// registers: partial l collects positions l, l + 32, ... in ascending order, from zero.
+/// out[d] = Σ_j p[j]·v[j][d] in ggml_vec_dot_f16's order (head_dim a multiple of 8): 32
+/// partial sums, partial l collecting positions l, l + 32, ... in ascending order from zero
+/// (one at a time, in registers), then reduce_partials_32.
 CK_AVX2 static void weighted_values_32(const attention_job *job, const uint16_t *p16, int64_t kvh, int64_t len,
                                        float *partial, float *out) {
     const int64_t hd = job->head_dim;
@@ -373,8 +340,7 @@ CK_AVX2 static void attend_head_avx2(const attention_job *job, task_scratch s, i
     ck__softmax_avx2(s.scores, padded);
     ck_fp32_to_fp16_row(s.scores, s.p16, len);
     float *out = job->out + (t * job->n_head + h) * hd;
-    if (hd % 8 == 0) weighted_values_32(job, s.p16, kvh, len, s.partial, out);
-    else weighted_values(job, s.p16, kvh, len, 32, s.partial, out);
+    weighted_values_32(job, s.p16, kvh, len, s.partial, out); // the AVX2 path has head_dim % 8 == 0
 }
 
 /// Tasks of one (token, head), the longest (latest tokens) first.

@@ -25,9 +25,10 @@ struct ck_packed {
 /// One group's four rows against one token's packed activations (see ck_packed.c).
 typedef void (*ck_packed_group_fn)(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]);
 /// nt (2 or 3) tokens x the group's four rows; dd[t] holds token t's scale products with the
-/// group (ck__packed_scale_products).
+/// group (ck__packed_scale_products); for Q4_1 quants and mins are the pass's unpacked quants
+/// and the first token's sums of mins (ck__packed_prepare_q4_1), NULL for Q8_0.
 typedef void (*ck_packed_tile_fn)(const ck_packed *p, int64_t g, int nt, const float *const dd[3], const uint8_t *const act[3],
-                                  float *const out[3]);
+                                  const uint8_t *quants, const float *mins, float *const out[3]);
 
 /// Tokens per AVX-512 VNNI tile (ck_packed_vnni.c): two registers of accumulators per token.
 #define CK_VNNI_TILE 8
@@ -67,10 +68,14 @@ void ck__packed_group_q4_1(const ck_packed *p, int64_t g, const uint8_t *act, fl
 void ck__packed_group_q8_0(const ck_packed *p, int64_t g, const uint8_t *act, float out[4]);
 /// Prefill: dd[t * 4 nb + 4 b + r] = d_x[b][r] * d_y_t[b] for n tokens' packed activations.
 void ck__packed_scale_products(const ck_packed *p, int64_t g, const uint8_t *act, size_t act_bytes, int64_t n, float *dd);
+/// Prefill, Q4_1: group g's quants as bytes (nb x 128, 32-byte aligned) and n tokens' sums of
+/// mins (mins[4 t + r]) for its tiles.
+void ck__packed_prepare_q4_1(const ck_packed *p, int64_t g, const uint8_t *act, size_t act_bytes, int64_t n, uint8_t *quants,
+                             float *mins);
 void ck__packed_tile_q4_1(const ck_packed *p, int64_t g, int nt, const float *const dd[3], const uint8_t *const act[3],
-                          float *const out[3]);
+                          const uint8_t *quants, const float *mins, float *const out[3]);
 void ck__packed_tile_q8_0(const ck_packed *p, int64_t g, int nt, const float *const dd[3], const uint8_t *const act[3],
-                          float *const out[3]);
+                          const uint8_t *quants, const float *mins, float *const out[3]);
 
 // ck_packed_vnni.c (only called when ck__use_avx512_vnni())
 void ck__packed_vnni_tile_q4_1(const ck_packed *p, int64_t g, int nt, const uint8_t *const *act, const float *quad_sums,

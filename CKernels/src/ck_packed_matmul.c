@@ -144,8 +144,11 @@ typedef struct {
     int n_out;
     float *out_base[CK_MATMUL_MAX_PARTS];
     int64_t out_rows[CK_MATMUL_MAX_PARTS], first_group[CK_MATMUL_MAX_PARTS];
-    float *scales; // per thread: CK_TOKEN_TILE x nb x 4 scale products
-    size_t scales_per_thread;
+    // Per thread, for the tiles: CK_TOKEN_TILE x nb x 4 scale products, then (Q4_1) the group's
+    // nb x 128 unpacked quants and CK_TOKEN_TILE x 4 sums of mins (ck__packed_prepare_q4_1).
+    float *scales;
+    size_t scales_per_thread; // floats
+    int unpacks;              // the tile reads unpacked quants and sums of mins (Q4_1)
 } packed_job;
 
 /// Where token t's four outputs of group g go.
@@ -159,9 +162,17 @@ static inline float *out_row(const packed_job *job, int64_t t, int64_t g) {
 /// weights are reused from cache.
 #define CK_TOKEN_TILE 64
 
+/// The unpacked quants and sums of mins in a thread's tile scratch, after its scale products.
+static inline uint8_t *pass_quants(const packed_job *job, float *dd) {
+    return (uint8_t *)(dd + (size_t)job->p->nb * CK_GROUP * CK_TOKEN_TILE);
+}
+static inline float *pass_mins(const packed_job *job, float *dd) {
+    return (float *)(pass_quants(job, dd) + (size_t)job->p->nb * 128);
+}
+
 /// Tokens t ..< t + nt (2 or 3) of group g; dd holds the scale products of the pass's tokens
-/// from t0 on.
-static void run_tile(const packed_job *job, int64_t g, int64_t t, int nt, int64_t t0, const float *dd) {
+/// from t0 on (and for Q4_1 the pass's quants and mins after them).
+static void run_tile(const packed_job *job, int64_t g, int64_t t, int nt, int64_t t0, float *dd) {
     const int64_t per_token = job->p->nb * CK_GROUP;
     const uint8_t *act[3];
     const float *products[3];
@@ -171,7 +182,9 @@ static void run_tile(const packed_job *job, int64_t g, int64_t t, int nt, int64_
         products[k] = dd + (t + k - t0) * per_token;
         out[k] = out_row(job, t + k, g);
     }
-    job->tile(job->p, g, nt, products, act, out);
+    const uint8_t *quants = job->unpacks ? pass_quants(job, dd) : NULL;
+    const float *mins = job->unpacks ? pass_mins(job, dd) + 4 * (t - t0) : NULL;
+    job->tile(job->p, g, nt, products, act, quants, mins, out);
 }
 
 /// Tokens t0 ..< t1 (t0 a multiple of 4) of group g through the wide tiles: tiles of
@@ -224,6 +237,9 @@ static void packed_groups(void *raw, int64_t begin, int64_t end, int thread_inde
             if (job->tile && dd && t1 - t0 >= 2) {
 #if defined(__x86_64__)
                 ck__packed_scale_products(job->p, g, job->act + (size_t)t0 * job->act_bytes, job->act_bytes, t1 - t0, dd);
+                if (job->unpacks)
+                    ck__packed_prepare_q4_1(job->p, g, job->act + (size_t)t0 * job->act_bytes, job->act_bytes, t1 - t0,
+                                            pass_quants(job, dd), pass_mins(job, dd));
 #endif
                 // Threes, and a lone last token taken as two pairs (it would otherwise stream
                 // the group once more for one token).
@@ -318,7 +334,9 @@ static void packed_product(ck_pool *pool, const ck_packed *p, const float *X, in
     packed_prep_job prep = { p, X, act, act_bytes, job.tile != NULL, job.quad_sums };
     ck_pool_run(pool, n_tok, 8, packed_prepare, &prep);
     if (job.tile) {
+        job.unpacks = p->type == CK_Q4_1;
         job.scales_per_thread = (size_t)p->nb * CK_GROUP * CK_TOKEN_TILE;
+        if (job.unpacks) job.scales_per_thread += (size_t)p->nb * 128 / sizeof(float) + 4 * CK_TOKEN_TILE;
         const int threads = ck_pool_threads(pool);
         job.scales = pool ? ck__pool_scratch(pool, 2, sizeof(float) * job.scales_per_thread * (size_t)threads) : NULL;
         if (!job.scales) job.tile = NULL;

@@ -111,54 +111,133 @@ CK_AVX2 void ck__packed_scale_products(const ck_packed *p, int64_t g, const uint
     }
 }
 
-/// nt (2 or 3) tokens x the group's four rows of Q4_1, each (row, token) in group_q4_1's order:
-/// each block's nibbles unpacked and its mins converted once for all the tokens.
-CK_AVX2 static inline __attribute__((always_inline)) void
-tile_q4_1(const ck_packed *p, int64_t g, const int nt, const float *const dd[3], const uint8_t *const act[3], float *const out[3]) {
+/// nt (<= 8) tokens' sums of mins with a group's four rows: each block's mins widened once for
+/// them, every (row, token) the FMA chain over the blocks of group_q4_1.
+CK_AVX2 static inline __attribute__((always_inline)) void mins_q4_1(int64_t nb, const uint16_t *mx, const uint8_t *act, size_t act_bytes,
+                                                                    const int nt, float *mins) {
+    const float *sy[8];
+    __m128 acc[8];
+    for (int k = 0; k < nt; k++) {
+        sy[k] = (const float *)(act + (size_t)k * act_bytes + (size_t)nb * 32) + nb;
+        acc[k] = _mm_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const __m128 m = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(mx + b * CK_GROUP)));
+        for (int k = 0; k < nt; k++) acc[k] = _mm_fmadd_ps(m, _mm_broadcast_ss(sy[k] + b), acc[k]);
+    }
+    for (int k = 0; k < nt; k++) _mm_storeu_ps(mins + 4 * k, acc[k]);
+}
+
+/// Prefill, Q4_1, once per pass over a group's tokens: the group's quants unpacked to bytes
+/// (quants[128 b + 32 r + j]: row r's quant j of block b) and n tokens' sums of mins
+/// (mins[4 t + r], each the FMA chain over the blocks that group_q4_1 forms), so the tiles' inner
+/// loop holds nothing in registers but its 12 accumulators (the tile used to unpack every block
+/// for each tile and keep three tokens' mins live, which spilled accumulators to the stack).
+CK_AVX2 void ck__packed_prepare_q4_1(const ck_packed *p, int64_t g, const uint8_t *act, size_t act_bytes, int64_t n, uint8_t *quants,
+                                     float *mins) {
     const uint8_t *base = p->data + (size_t)g * p->group_bytes;
     const uint16_t *mx = (const uint16_t *)base + p->nb * CK_GROUP;
     const uint8_t *qs = base + p->scale_bytes;
-    const int8_t *qy[3];
-    const float *sy[3];
-    for (int t = 0; t < nt; t++) {
-        qy[t] = (const int8_t *)act[t];
-        sy[t] = (const float *)(act[t] + (size_t)p->nb * 32) + p->nb;
+    const __m256i low = _mm256_set1_epi8(0x0f);
+    for (int64_t b = 0; b < p->nb; b++) {
+        const __m256i a = _mm256_load_si256((const __m256i *)(qs + b * 64)), c = _mm256_load_si256((const __m256i *)(qs + b * 64 + 32));
+        __m256i *u = (__m256i *)(quants + b * 128);
+        _mm256_store_si256(u, _mm256_and_si256(a, low));
+        _mm256_store_si256(u + 1, _mm256_and_si256(_mm256_srli_epi16(a, 4), low));
+        _mm256_store_si256(u + 2, _mm256_and_si256(c, low));
+        _mm256_store_si256(u + 3, _mm256_and_si256(_mm256_srli_epi16(c, 4), low));
     }
-    const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f);
-    __m256 acc[4][3];
-    __m128 mins[3];
-    for (int t = 0; t < nt; t++) {
-        mins[t] = _mm_setzero_ps();
-        for (int r = 0; r < 4; r++) acc[r][t] = _mm256_setzero_ps();
-    }
-    for (int64_t b = 0; b < p->nb; b++, qs += 64) {
-        const __m128 mb = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(mx + b * CK_GROUP)));
-        __m256i y[3];
-        for (int t = 0; t < nt; t++) {
-            mins[t] = _mm_fmadd_ps(mb, _mm_broadcast_ss(sy[t] + b), mins[t]);
-            y[t] = _mm256_load_si256((const __m256i *)(qy[t] + b * 32));
+    // Eight tokens' chains at a time (in registers: a count fixed per call of mins_q4_1).
+    for (int64_t t0 = 0; t0 < n; t0 += 8) {
+        const uint8_t *first = act + (size_t)t0 * act_bytes;
+        float *out = mins + 4 * t0;
+        switch (n - t0 < 8 ? (int)(n - t0) : 8) {
+        case 1: mins_q4_1(p->nb, mx, first, act_bytes, 1, out); break;
+        case 2: mins_q4_1(p->nb, mx, first, act_bytes, 2, out); break;
+        case 3: mins_q4_1(p->nb, mx, first, act_bytes, 3, out); break;
+        case 4: mins_q4_1(p->nb, mx, first, act_bytes, 4, out); break;
+        case 5: mins_q4_1(p->nb, mx, first, act_bytes, 5, out); break;
+        case 6: mins_q4_1(p->nb, mx, first, act_bytes, 6, out); break;
+        case 7: mins_q4_1(p->nb, mx, first, act_bytes, 7, out); break;
+        default: mins_q4_1(p->nb, mx, first, act_bytes, 8, out); break;
         }
-        const __m256i a = _mm256_load_si256((const __m256i *)qs), c = _mm256_load_si256((const __m256i *)(qs + 32));
-        const __m256i q[4] = { _mm256_and_si256(a, low), _mm256_and_si256(_mm256_srli_epi16(a, 4), low),
-                               _mm256_and_si256(c, low), _mm256_and_si256(_mm256_srli_epi16(c, 4), low) };
+    }
+}
+
+/// nt (2 or 3) tokens x the group's four rows of Q4_1, each (row, token) in group_q4_1's order,
+/// from the pass's unpacked quants and sums of mins (ck__packed_prepare_q4_1): per block and row,
+/// one load of the quants for all the tokens, then maddubs, madd, convert and FMA per token.
+CK_AVX2 static inline __attribute__((always_inline)) void
+tile_q4_1(const ck_packed *p, const int nt, const float *const dd[3], const uint8_t *const act[3], const uint8_t *quants, const float *mins,
+          float *const out[3]) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[4][3];
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < nt; t++) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < p->nb; b++, quants += 128) {
         for (int r = 0; r < 4; r++) {
+            const __m256i q = _mm256_load_si256((const __m256i *)(quants + 32 * r));
             for (int t = 0; t < nt; t++) {
-                const __m256 sum = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(q[r], y[t]), ones));
+                const __m256i y = _mm256_load_si256((const __m256i *)(act[t] + b * 32));
+                const __m256 sum = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(q, y), ones));
                 acc[r][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(dd[t] + b * CK_GROUP + r), sum, acc[r][t]);
             }
         }
     }
-    for (int t = 0; t < nt; t++) {
-        float m[4];
-        _mm_storeu_ps(m, mins[t]);
-        for (int r = 0; r < 4; r++) out[t][r] = ck__hsum8(acc[r][t]) + m[r];
-    }
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < 4; r++) out[t][r] = ck__hsum8(acc[r][t]) + mins[4 * t + r];
 }
 
+// One (row, token) of tile3_q4_1's block: quants of row R in ymm12, token T's activations and
+// scale products at %[yT] and %[dT], accumulator %[aRT]; ymm13 and ymm14 are scratch.
+#define Q4_1_PAIR(R, T)                                                                                                    \
+    "vpmaddubsw (%[y" #T "]), %%ymm12, %%ymm13\n\t"                                                                        \
+    "vpmaddwd %[ones], %%ymm13, %%ymm13\n\t"                                                                              \
+    "vcvtdq2ps %%ymm13, %%ymm13\n\t"                                                                                      \
+    "vbroadcastss " #R "*4(%[d" #T "]), %%ymm14\n\t"                                                                      \
+    "vfmadd231ps %%ymm14, %%ymm13, %[a" #R #T "]\n\t"
+#define Q4_1_ROW(R) "vmovdqa " #R "*32(%[u]), %%ymm12\n\t" Q4_1_PAIR(R, 0) Q4_1_PAIR(R, 1) Q4_1_PAIR(R, 2)
+
+/// tile_q4_1 for three tokens, its block loop written out: the compiler's schedule of the same
+/// loop loads several rows' quants ahead and spills accumulators to the stack (12 accumulators,
+/// the quants, two scratch registers and the ones fill the 16 registers exactly). Same
+/// instructions per (row, token, block) as tile_q4_1, so the same bits.
+CK_AVX2 static void tile3_q4_1(const ck_packed *p, const float *const dd[3], const uint8_t *const act[3], const uint8_t *quants,
+                               const float *mins, float *const out[3]) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
+    __m256 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
+    const uint8_t *u = quants, *y0 = act[0], *y1 = act[1], *y2 = act[2];
+    const float *d0 = dd[0], *d1 = dd[1], *d2 = dd[2];
+    int64_t n = p->nb;
+    if (n > 0)
+        __asm__("1:\n\t" Q4_1_ROW(0) Q4_1_ROW(1) Q4_1_ROW(2) Q4_1_ROW(3)
+                "add $128, %[u]\n\t"
+                "add $32, %[y0]\n\t"
+                "add $32, %[y1]\n\t"
+                "add $32, %[y2]\n\t"
+                "add $16, %[d0]\n\t"
+                "add $16, %[d1]\n\t"
+                "add $16, %[d2]\n\t"
+                "dec %[n]\n\t"
+                "jnz 1b\n\t"
+                : [a00] "+x"(a00), [a01] "+x"(a01), [a02] "+x"(a02), [a10] "+x"(a10), [a11] "+x"(a11), [a12] "+x"(a12),
+                  [a20] "+x"(a20), [a21] "+x"(a21), [a22] "+x"(a22), [a30] "+x"(a30), [a31] "+x"(a31), [a32] "+x"(a32),
+                  [u] "+r"(u), [y0] "+r"(y0), [y1] "+r"(y1), [y2] "+r"(y2), [d0] "+r"(d0), [d1] "+r"(d1), [d2] "+r"(d2), [n] "+r"(n)
+                : [ones] "x"(ones)
+                : "xmm12", "xmm13", "xmm14", "memory", "cc");
+    const __m256 acc[4][3] = { { a00, a01, a02 }, { a10, a11, a12 }, { a20, a21, a22 }, { a30, a31, a32 } };
+    for (int t = 0; t < 3; t++)
+        for (int r = 0; r < 4; r++) out[t][r] = ck__hsum8(acc[r][t]) + mins[4 * t + r];
+}
+#undef Q4_1_ROW
+#undef Q4_1_PAIR
+
 CK_AVX2 void ck__packed_tile_q4_1(const ck_packed *p, int64_t g, int nt, const float *const dd[3], const uint8_t *const act[3],
-                                  float *const out[3]) {
-    if (nt == 3) tile_q4_1(p, g, 3, dd, act, out);
-    else tile_q4_1(p, g, 2, dd, act, out);
+                                  const uint8_t *quants, const float *mins, float *const out[3]) {
+    (void)g;
+    if (nt == 3) tile3_q4_1(p, dd, act, quants, mins, out);
+    else tile_q4_1(p, 2, dd, act, quants, mins, out);
 }
 
 /// nt (2 or 3) tokens x the group's four rows of Q8_0, each (row, token) in exactly group_q8_0's
@@ -188,7 +267,8 @@ tile_q8_0(const ck_packed *p, int64_t g, const int nt, const float *const dd[3],
 }
 
 CK_AVX2 void ck__packed_tile_q8_0(const ck_packed *p, int64_t g, int nt, const float *const dd[3], const uint8_t *const act[3],
-                                  float *const out[3]) {
+                                  const uint8_t *quants, const float *mins, float *const out[3]) {
+    (void)quants, (void)mins;
     if (nt == 3) tile_q8_0(p, g, 3, dd, act, out);
     else tile_q8_0(p, g, 2, dd, act, out);
 }

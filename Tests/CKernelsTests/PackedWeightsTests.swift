@@ -56,7 +56,8 @@ final class PackedWeightsTests: XCTestCase {
                     let packed = try XCTUnwrap(pack(parts, rows: rows, type: type, cols: cols))
                     defer { ck_packed_free(packed) }
                     let whole = parts.flatMap { $0 }
-                    for nTok in [1, 2, 5, 17] {
+                    // 70: a second pass of a group's tokens (64 per pass), with a lone pair.
+                    for nTok in [1, 2, 5, 17, 70] {
                         let x = rng.floats(nTok * cols, scale: 3)
                         var fast = [Float](repeating: .nan, count: nTok * total)
                         var expected = [Float](repeating: .nan, count: nTok * total)

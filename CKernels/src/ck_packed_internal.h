@@ -69,9 +69,9 @@ void ck__packed_group_q8_0(const ck_packed *p, int64_t g, const uint8_t *act, fl
 /// Prefill: dd[t * 4 nb + 4 b + r] = d_x[b][r] * d_y_t[b] for n tokens' packed activations.
 void ck__packed_scale_products(const ck_packed *p, int64_t g, const uint8_t *act, size_t act_bytes, int64_t n, float *dd);
 /// Prefill, Q4_1: group g's quants as bytes (nb x 128, 32-byte aligned) and n tokens' sums of
-/// mins (mins[4 t + r]) for its tiles.
-void ck__packed_prepare_q4_1(const ck_packed *p, int64_t g, const uint8_t *act, size_t act_bytes, int64_t n, uint8_t *quants,
-                             float *mins);
+/// mins (mins[4 t + r], 4 (n + 1) floats written) for its tiles, from the quad sums of the
+/// pass's first token (a multiple of 4).
+void ck__packed_prepare_q4_1(const ck_packed *p, int64_t g, const float *quad_sums, int64_t n, uint8_t *quants, float *mins);
 void ck__packed_tile_q4_1(const ck_packed *p, int64_t g, int nt, const float *const dd[3], const uint8_t *const act[3],
                           const uint8_t *quants, const float *mins, float *const out[3]);
 void ck__packed_tile_q8_0(const ck_packed *p, int64_t g, int nt, const float *const dd[3], const uint8_t *const act[3],

@@ -135,7 +135,7 @@ typedef struct {
     ck_packed_group_fn kernel;
     ck_packed_tile_fn tile; // NULL: one token at a time
     ck_packed_wide_tile_fn wide; // set: the AVX-512 VNNI tiles instead of `tile`
-    float *quad_sums;            // wide tiles of a type with a min: CK_QUAD_SUMS of every token
+    float *quad_sums;            // wide tiles of a type with a min, and the Q4_1 tiles: CK_QUAD_SUMS of every token
     const uint8_t *act;
     size_t act_bytes;
     int64_t n_tok;
@@ -238,7 +238,7 @@ static void packed_groups(void *raw, int64_t begin, int64_t end, int thread_inde
 #if defined(__x86_64__)
                 ck__packed_scale_products(job->p, g, job->act + (size_t)t0 * job->act_bytes, job->act_bytes, t1 - t0, dd);
                 if (job->unpacks)
-                    ck__packed_prepare_q4_1(job->p, g, job->act + (size_t)t0 * job->act_bytes, job->act_bytes, t1 - t0,
+                    ck__packed_prepare_q4_1(job->p, g, job->quad_sums + CK_QUAD_SUMS(job->p->nb, t0 / 4, 0), t1 - t0,
                                             pass_quants(job, dd), pass_mins(job, dd));
 #endif
                 // Threes, and a lone last token taken as two pairs (it would otherwise stream
@@ -331,16 +331,22 @@ static void packed_product(ck_pool *pool, const ck_packed *p, const float *X, in
         // The last quad's lanes past the last token.
         else if (n_tok % 4) memset(job.quad_sums + CK_QUAD_SUMS(p->nb, quads - 1, 0), 0, sizeof(float) * CK_QUAD_SUMS(p->nb, 1, 0));
     }
-    packed_prep_job prep = { p, X, act, act_bytes, job.tile != NULL, job.quad_sums };
-    ck_pool_run(pool, n_tok, 8, packed_prepare, &prep);
     if (job.tile) {
         job.unpacks = p->type == CK_Q4_1;
         job.scales_per_thread = (size_t)p->nb * CK_GROUP * CK_TOKEN_TILE;
         if (job.unpacks) job.scales_per_thread += (size_t)p->nb * 128 / sizeof(float) + 4 * CK_TOKEN_TILE;
         const int threads = ck_pool_threads(pool);
         job.scales = pool ? ck__pool_scratch(pool, 2, sizeof(float) * job.scales_per_thread * (size_t)threads) : NULL;
-        if (!job.scales) job.tile = NULL;
+        if (job.unpacks && job.scales) {
+            // Slot 3: free during a packed product (the F16/F32 GEMM and attention take it).
+            const int64_t quads = (n_tok + 3) / 4;
+            job.quad_sums = ck__pool_scratch(pool, 3, sizeof(float) * CK_QUAD_SUMS(p->nb, quads, 0));
+            if (job.quad_sums && n_tok % 4) memset(job.quad_sums + CK_QUAD_SUMS(p->nb, quads - 1, 0), 0, sizeof(float) * CK_QUAD_SUMS(p->nb, 1, 0));
+        }
+        if (!job.scales || (job.unpacks && !job.quad_sums)) job.tile = NULL;
     }
+    packed_prep_job prep = { p, X, act, act_bytes, job.tile != NULL, job.tile || job.wide ? job.quad_sums : NULL };
+    ck_pool_run(pool, n_tok, 8, packed_prepare, &prep);
     // Groups of four rows; several chunks per thread balance the two cores.
     ck_pool_run(pool, p->groups, 4, packed_groups, &job);
     if (pool) ck__pool_unlock_op(pool);

@@ -111,30 +111,29 @@ CK_AVX2 void ck__packed_scale_products(const ck_packed *p, int64_t g, const uint
     }
 }
 
-/// nt (<= 8) tokens' sums of mins with a group's four rows: each block's mins widened once for
-/// them, every (row, token) the FMA chain over the blocks of group_q4_1.
-CK_AVX2 static inline __attribute__((always_inline)) void mins_q4_1(int64_t nb, const uint16_t *mx, const uint8_t *act, size_t act_bytes,
-                                                                    const int nt, float *mins) {
-    const float *sy[8];
-    __m128 acc[8];
-    for (int k = 0; k < nt; k++) {
-        sy[k] = (const float *)(act + (size_t)k * act_bytes + (size_t)nb * 32) + nb;
-        acc[k] = _mm_setzero_ps();
-    }
+/// np (<= 8) pairs of tokens' sums of mins with a group's four rows, a pair to a register (the
+/// quad sums' halves hold two tokens' s_b four times each): each block's mins widened once for
+/// them, every (row, token) lane the FMA chain over the blocks of group_q4_1.
+CK_AVX2 static inline __attribute__((always_inline)) void mins_q4_1(int64_t nb, const uint16_t *mx, const float *quad_sums, const int np,
+                                                                    float *mins) {
+    __m256 acc[8];
+    for (int k = 0; k < np; k++) acc[k] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const __m128 m = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(mx + b * CK_GROUP)));
-        for (int k = 0; k < nt; k++) acc[k] = _mm_fmadd_ps(m, _mm_broadcast_ss(sy[k] + b), acc[k]);
+        const __m256 m2 = _mm256_set_m128(m, m);
+        for (int k = 0; k < np; k++)
+            acc[k] = _mm256_fmadd_ps(m2, _mm256_load_ps(quad_sums + CK_QUAD_SUMS(nb, k / 2, b) + 8 * (k % 2)), acc[k]);
     }
-    for (int k = 0; k < nt; k++) _mm_storeu_ps(mins + 4 * k, acc[k]);
+    for (int k = 0; k < np; k++) _mm256_storeu_ps(mins + 8 * k, acc[k]);
 }
 
 /// Prefill, Q4_1, once per pass over a group's tokens: the group's quants unpacked to bytes
 /// (quants[128 b + 32 r + j]: row r's quant j of block b) and n tokens' sums of mins
-/// (mins[4 t + r], each the FMA chain over the blocks that group_q4_1 forms), so the tiles' inner
-/// loop holds nothing in registers but its 12 accumulators (the tile used to unpack every block
-/// for each tile and keep three tokens' mins live, which spilled accumulators to the stack).
-CK_AVX2 void ck__packed_prepare_q4_1(const ck_packed *p, int64_t g, const uint8_t *act, size_t act_bytes, int64_t n, uint8_t *quants,
-                                     float *mins) {
+/// (mins[4 t + r], each the FMA chain over the blocks that group_q4_1 forms; an odd n also
+/// writes the four floats after its last token), so the tiles' inner loop holds nothing in
+/// registers but its 12 accumulators (the tile used to unpack every block for each tile and keep
+/// three tokens' mins live, which spilled accumulators to the stack).
+CK_AVX2 void ck__packed_prepare_q4_1(const ck_packed *p, int64_t g, const float *quad_sums, int64_t n, uint8_t *quants, float *mins) {
     const uint8_t *base = p->data + (size_t)g * p->group_bytes;
     const uint16_t *mx = (const uint16_t *)base + p->nb * CK_GROUP;
     const uint8_t *qs = base + p->scale_bytes;
@@ -147,19 +146,20 @@ CK_AVX2 void ck__packed_prepare_q4_1(const ck_packed *p, int64_t g, const uint8_
         _mm256_store_si256(u + 2, _mm256_and_si256(c, low));
         _mm256_store_si256(u + 3, _mm256_and_si256(_mm256_srli_epi16(c, 4), low));
     }
-    // Eight tokens' chains at a time (in registers: a count fixed per call of mins_q4_1).
-    for (int64_t t0 = 0; t0 < n; t0 += 8) {
-        const uint8_t *first = act + (size_t)t0 * act_bytes;
+    // Sixteen tokens' chains at a time (in registers: a count fixed per call of mins_q4_1).
+    for (int64_t t0 = 0; t0 < n; t0 += 16) {
+        const float *quads = quad_sums + CK_QUAD_SUMS(p->nb, t0 / 4, 0);
         float *out = mins + 4 * t0;
-        switch (n - t0 < 8 ? (int)(n - t0) : 8) {
-        case 1: mins_q4_1(p->nb, mx, first, act_bytes, 1, out); break;
-        case 2: mins_q4_1(p->nb, mx, first, act_bytes, 2, out); break;
-        case 3: mins_q4_1(p->nb, mx, first, act_bytes, 3, out); break;
-        case 4: mins_q4_1(p->nb, mx, first, act_bytes, 4, out); break;
-        case 5: mins_q4_1(p->nb, mx, first, act_bytes, 5, out); break;
-        case 6: mins_q4_1(p->nb, mx, first, act_bytes, 6, out); break;
-        case 7: mins_q4_1(p->nb, mx, first, act_bytes, 7, out); break;
-        default: mins_q4_1(p->nb, mx, first, act_bytes, 8, out); break;
+        const int64_t pairs = (n - t0 + 1) / 2;
+        switch (pairs < 8 ? (int)pairs : 8) {
+        case 1: mins_q4_1(p->nb, mx, quads, 1, out); break;
+        case 2: mins_q4_1(p->nb, mx, quads, 2, out); break;
+        case 3: mins_q4_1(p->nb, mx, quads, 3, out); break;
+        case 4: mins_q4_1(p->nb, mx, quads, 4, out); break;
+        case 5: mins_q4_1(p->nb, mx, quads, 5, out); break;
+        case 6: mins_q4_1(p->nb, mx, quads, 6, out); break;
+        case 7: mins_q4_1(p->nb, mx, quads, 7, out); break;
+        default: mins_q4_1(p->nb, mx, quads, 8, out); break;
         }
     }
 }

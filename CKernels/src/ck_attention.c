@@ -495,8 +495,8 @@ void ck_attention_paged(ck_pool *pool, const ck_attention_seq *seqs, int64_t n_s
         // Single tokens (and everything on the scalar path) of all sequences: one pool job. With
         // enough of them, a task is a token's kv group (attention_groups_avx2); otherwise one
         // head, so that a lone sequence's few groups still spread over the threads.
-        int64_t singles = 0;
-        for (int64_t i = 0; i < n_seq; i++) singles += seqs[i].n_tok > 0 && (!simd || seqs[i].n_tok == 1);
+        int64_t singles = 0; // only the SIMD path groups, and only single-token sequences
+        for (int64_t i = 0; i < n_seq; i++) singles += seqs[i].n_tok == 1;
         const int by_group = simd && singles * n_head_kv >= CK_GROUP_TASKS_PER_THREAD * threads;
         int64_t n_single = 0;
         first[0] = 0;

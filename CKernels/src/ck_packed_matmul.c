@@ -301,6 +301,16 @@ void ck_matmul_packed(ck_pool *pool, const ck_packed *p, const float *X, int64_t
     ck_matmul_packed_seq(pool, p, X, n_tok, 0, NULL, Y);
 }
 
+/// Room in scratch slot `slot` for the quad sums of n_tok tokens, the last quad's lanes past the
+/// last token zeroed; NULL without a pool or if scratch fails.
+static float *quad_sums_scratch(ck_pool *pool, const ck_packed *p, int64_t n_tok, int slot) {
+    if (!pool) return NULL;
+    const int64_t quads = (n_tok + 3) / 4;
+    float *sums = ck__pool_scratch(pool, slot, sizeof(float) * CK_QUAD_SUMS(p->nb, quads, 0));
+    if (sums && n_tok % 4) memset(sums + CK_QUAD_SUMS(p->nb, quads - 1, 0), 0, sizeof(float) * CK_QUAD_SUMS(p->nb, 1, 0));
+    return sums;
+}
+
 /// The group kernels' product into job-described outputs (every output zero if scratch fails).
 static void packed_product(ck_pool *pool, const ck_packed *p, const float *X, int64_t n_tok, packed_job job) {
     const size_t act_bytes = packed_act_bytes(p);
@@ -325,11 +335,8 @@ static void packed_product(ck_pool *pool, const ck_packed *p, const float *X, in
     job.n_tok = n_tok;
     if (job.wide) job.tile = NULL;
     if (job.wide && ck_activation_type(p->type) == CK_Q8_1) {
-        const int64_t quads = (n_tok + 3) / 4;
-        job.quad_sums = pool ? ck__pool_scratch(pool, 2, sizeof(float) * CK_QUAD_SUMS(p->nb, quads, 0)) : NULL;
+        job.quad_sums = quad_sums_scratch(pool, p, n_tok, 2);
         if (!job.quad_sums) job.wide = NULL;
-        // The last quad's lanes past the last token.
-        else if (n_tok % 4) memset(job.quad_sums + CK_QUAD_SUMS(p->nb, quads - 1, 0), 0, sizeof(float) * CK_QUAD_SUMS(p->nb, 1, 0));
     }
     if (job.tile) {
         job.unpacks = p->type == CK_Q4_1;
@@ -337,15 +344,11 @@ static void packed_product(ck_pool *pool, const ck_packed *p, const float *X, in
         if (job.unpacks) job.scales_per_thread += (size_t)p->nb * 128 / sizeof(float) + 4 * CK_TOKEN_TILE;
         const int threads = ck_pool_threads(pool);
         job.scales = pool ? ck__pool_scratch(pool, 2, sizeof(float) * job.scales_per_thread * (size_t)threads) : NULL;
-        if (job.unpacks && job.scales) {
-            // Slot 3: free during a packed product (the F16/F32 GEMM and attention take it).
-            const int64_t quads = (n_tok + 3) / 4;
-            job.quad_sums = ck__pool_scratch(pool, 3, sizeof(float) * CK_QUAD_SUMS(p->nb, quads, 0));
-            if (job.quad_sums && n_tok % 4) memset(job.quad_sums + CK_QUAD_SUMS(p->nb, quads - 1, 0), 0, sizeof(float) * CK_QUAD_SUMS(p->nb, 1, 0));
-        }
+        // Slot 3: free during a packed product (the F16/F32 GEMM and attention take it).
+        if (job.unpacks && job.scales) job.quad_sums = quad_sums_scratch(pool, p, n_tok, 3);
         if (!job.scales || (job.unpacks && !job.quad_sums)) job.tile = NULL;
     }
-    packed_prep_job prep = { p, X, act, act_bytes, job.tile != NULL, job.tile || job.wide ? job.quad_sums : NULL };
+    packed_prep_job prep = { p, X, act, act_bytes, job.tile != NULL, job.quad_sums };
     ck_pool_run(pool, n_tok, 8, packed_prepare, &prep);
     // Groups of four rows; several chunks per thread balance the two cores.
     ck_pool_run(pool, p->groups, 4, packed_groups, &job);

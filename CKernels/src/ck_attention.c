@@ -119,23 +119,6 @@ CK_AVX2 static void reduce_partials_32(const float *partial, int64_t hd, float *
 #undef P
 }
 
-/// Eight 8-lane accumulators → their eight horizontal sums, each added exactly as ck__hsum8
-/// adds one vector ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), but four sums per instruction.
-CK_AVX2 static inline __m256 hsum8x8(const __m256 a[8]) {
-    // Lanes l and l+4: pairs (a0, a1), (a2, a3), ... side by side.
-    __m256 x[4];
-    for (int i = 0; i < 4; i++) {
-        x[i] = _mm256_add_ps(_mm256_permute2f128_ps(a[2 * i], a[2 * i + 1], 0x20),
-                             _mm256_permute2f128_ps(a[2 * i], a[2 * i + 1], 0x31));
-    }
-    // Then (0+2), (1+3) within each four.
-    const __m256 y01 = _mm256_add_ps(_mm256_shuffle_ps(x[0], x[1], 0x44), _mm256_shuffle_ps(x[0], x[1], 0xee));
-    const __m256 y23 = _mm256_add_ps(_mm256_shuffle_ps(x[2], x[3], 0x44), _mm256_shuffle_ps(x[2], x[3], 0xee));
-    // Then the two halves: lanes hold a0 a2 a4 a6 | a1 a3 a5 a7.
-    const __m256 z = _mm256_add_ps(_mm256_shuffle_ps(y01, y23, 0x88), _mm256_shuffle_ps(y01, y23, 0xdd));
-    return _mm256_permutevar8x32_ps(z, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-}
-
 /// Batched steps (tinyBLAS's order, one 8-lane accumulator per key): raw q.k dots into
 /// raw[0, len), eight keys at a time (eight independent FMA chains) from the widened keys.
 CK_AVX2 static void raw_scores_batch(const attention_job *job, const float *qf, int64_t kvh, int64_t len, float *raw) {
@@ -151,17 +134,8 @@ CK_AVX2 static void raw_scores_batch(const attention_job *job, const float *qf, 
             const __m256 q = _mm256_loadu_ps(qf + i);
             for (int l = 0; l < 8; l++) acc[l] = _mm256_fmadd_ps(_mm256_loadu_ps(kj[l] + i), q, acc[l]);
         }
-        _mm256_storeu_ps(raw + j, hsum8x8(acc)); // scores has room up to len rounded up to 8
+        _mm256_storeu_ps(raw + j, ck__hsum8x8(acc)); // scores has room up to len rounded up to 8
     }
-}
-
-/// hsum8x8 for four accumulators: their four horizontal sums in the same order.
-CK_AVX2 static inline __m128 hsum8x4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
-    const __m256 x01 = _mm256_add_ps(_mm256_permute2f128_ps(a0, a1, 0x20), _mm256_permute2f128_ps(a0, a1, 0x31));
-    const __m256 x23 = _mm256_add_ps(_mm256_permute2f128_ps(a2, a3, 0x20), _mm256_permute2f128_ps(a2, a3, 0x31));
-    const __m256 y = _mm256_add_ps(_mm256_shuffle_ps(x01, x23, 0x44), _mm256_shuffle_ps(x01, x23, 0xee));
-    const __m256 z = _mm256_add_ps(_mm256_shuffle_ps(y, y, 0x88), _mm256_shuffle_ps(y, y, 0xdd)); // a0 a2 . . | a1 a3 . .
-    return _mm_unpacklo_ps(_mm256_castps256_ps128(z), _mm256_extractf128_ps(z, 1));
 }
 
 /// raw_scores_batch for two or three heads of a kv group (q widened in qf, head_dim apart;
@@ -190,9 +164,9 @@ CK_AVX2 static void raw_scores_group(const attention_job *job, const float *qf, 
             a3 = _mm256_fmadd_ps(x, ya, a3); b3 = _mm256_fmadd_ps(x, yb, b3); c3 = _mm256_fmadd_ps(x, yc, c3);
         }
         // The score rows have room up to len rounded up to 8.
-        _mm_storeu_ps(raw + j, hsum8x4(a0, a1, a2, a3));
-        _mm_storeu_ps(raw + stride + j, hsum8x4(b0, b1, b2, b3));
-        if (nh > 2) _mm_storeu_ps(raw + 2 * stride + j, hsum8x4(c0, c1, c2, c3));
+        _mm_storeu_ps(raw + j, ck__hsum8x4(a0, a1, a2, a3));
+        _mm_storeu_ps(raw + stride + j, ck__hsum8x4(b0, b1, b2, b3));
+        if (nh > 2) _mm_storeu_ps(raw + 2 * stride + j, ck__hsum8x4(c0, c1, c2, c3));
     }
 }
 

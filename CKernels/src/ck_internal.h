@@ -193,6 +193,32 @@ CK_AVX2 static inline float ck__hsum8(__m256 v) {
     return _mm_cvtss_f32(lo);
 }
 
+/// Eight 8-lane accumulators → their eight horizontal sums, each added exactly as ck__hsum8
+/// adds one vector ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), but four sums per instruction.
+CK_AVX2 static inline __m256 ck__hsum8x8(const __m256 a[8]) {
+    // Lanes l and l+4: pairs (a0, a1), (a2, a3), ... side by side.
+    __m256 x[4];
+    for (int i = 0; i < 4; i++) {
+        x[i] = _mm256_add_ps(_mm256_permute2f128_ps(a[2 * i], a[2 * i + 1], 0x20),
+                             _mm256_permute2f128_ps(a[2 * i], a[2 * i + 1], 0x31));
+    }
+    // Then (0+2), (1+3) within each four.
+    const __m256 y01 = _mm256_add_ps(_mm256_shuffle_ps(x[0], x[1], 0x44), _mm256_shuffle_ps(x[0], x[1], 0xee));
+    const __m256 y23 = _mm256_add_ps(_mm256_shuffle_ps(x[2], x[3], 0x44), _mm256_shuffle_ps(x[2], x[3], 0xee));
+    // Then the two halves: lanes hold a0 a2 a4 a6 | a1 a3 a5 a7.
+    const __m256 z = _mm256_add_ps(_mm256_shuffle_ps(y01, y23, 0x88), _mm256_shuffle_ps(y01, y23, 0xdd));
+    return _mm256_permutevar8x32_ps(z, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/// ck__hsum8x8 for four accumulators: their four horizontal sums in the same order.
+CK_AVX2 static inline __m128 ck__hsum8x4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    const __m256 x01 = _mm256_add_ps(_mm256_permute2f128_ps(a0, a1, 0x20), _mm256_permute2f128_ps(a0, a1, 0x31));
+    const __m256 x23 = _mm256_add_ps(_mm256_permute2f128_ps(a2, a3, 0x20), _mm256_permute2f128_ps(a2, a3, 0x31));
+    const __m256 y = _mm256_add_ps(_mm256_shuffle_ps(x01, x23, 0x44), _mm256_shuffle_ps(x01, x23, 0xee));
+    const __m256 z = _mm256_add_ps(_mm256_shuffle_ps(y, y, 0x88), _mm256_shuffle_ps(y, y, 0xdd)); // a0 a2 . . | a1 a3 . .
+    return _mm_unpacklo_ps(_mm256_castps256_ps128(z), _mm256_extractf128_ps(z, 1));
+}
+
 /// Sum of u8 x s8 products of each group of four bytes, 8 int32 lanes as floats (ggml's
 /// mul_sum_us8_pairs_float).
 CK_AVX2 static inline __m256 ck__dot_u8_s8(__m256i u, __m256i s) {

@@ -164,6 +164,22 @@ CK_AVX2 void ck__packed_prepare_q4_1(const ck_packed *p, int64_t g, const float 
     }
 }
 
+/// A tile's sums out: token t's four rows (acc[r][t]) summed as ck__hsum8 sums each, two tokens
+/// per ck__hsum8x8, plus the sums of mins (mins[4 t + r]; NULL: none), stored as out[t][0 ... 3].
+CK_AVX2 static inline __attribute__((always_inline)) void store_tile(const __m256 acc[4][3], const int nt, const float *mins,
+                                                                     float *const out[3]) {
+    const __m256 pair[8] = { acc[0][0], acc[1][0], acc[2][0], acc[3][0], acc[0][1], acc[1][1], acc[2][1], acc[3][1] };
+    __m256 sums = ck__hsum8x8(pair); // token 0's rows | token 1's rows
+    if (mins) sums = _mm256_add_ps(sums, _mm256_loadu_ps(mins));
+    _mm_storeu_ps(out[0], _mm256_castps256_ps128(sums));
+    _mm_storeu_ps(out[1], _mm256_extractf128_ps(sums, 1));
+    if (nt > 2) {
+        __m128 third = ck__hsum8x4(acc[0][2], acc[1][2], acc[2][2], acc[3][2]);
+        if (mins) third = _mm_add_ps(third, _mm_loadu_ps(mins + 8));
+        _mm_storeu_ps(out[2], third);
+    }
+}
+
 /// nt (2 or 3) tokens x the group's four rows of Q4_1, each (row, token) in group_q4_1's order,
 /// from the pass's unpacked quants and sums of mins (ck__packed_prepare_q4_1): per block and row,
 /// one load of the quants for all the tokens, then maddubs, madd, convert and FMA per token.
@@ -184,8 +200,7 @@ tile_q4_1(const ck_packed *p, const int nt, const float *const dd[3], const uint
             }
         }
     }
-    for (int t = 0; t < nt; t++)
-        for (int r = 0; r < 4; r++) out[t][r] = ck__hsum8(acc[r][t]) + mins[4 * t + r];
+    store_tile(acc, nt, mins, out);
 }
 
 // One (row, token) of tile3_q4_1's block: quants of row R in ymm12, token T's activations and
@@ -227,8 +242,7 @@ CK_AVX2 static void tile3_q4_1(const ck_packed *p, const float *const dd[3], con
                 : [ones] "x"(ones)
                 : "xmm12", "xmm13", "xmm14", "memory", "cc");
     const __m256 acc[4][3] = { { a00, a01, a02 }, { a10, a11, a12 }, { a20, a21, a22 }, { a30, a31, a32 } };
-    for (int t = 0; t < 3; t++)
-        for (int r = 0; r < 4; r++) out[t][r] = ck__hsum8(acc[r][t]) + mins[4 * t + r];
+    store_tile(acc, 3, mins, out);
 }
 #undef Q4_1_ROW
 #undef Q4_1_PAIR
@@ -262,8 +276,7 @@ tile_q8_0(const ck_packed *p, int64_t g, const int nt, const float *const dd[3],
             }
         }
     }
-    for (int t = 0; t < nt; t++)
-        for (int r = 0; r < 4; r++) out[t][r] = ck__hsum8(acc[r][t]);
+    store_tile(acc, nt, NULL, out);
 }
 
 CK_AVX2 void ck__packed_tile_q8_0(const ck_packed *p, int64_t g, int nt, const float *const dd[3], const uint8_t *const act[3],

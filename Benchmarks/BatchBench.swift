@@ -12,18 +12,22 @@ enum BatchBench {
         var tokensPerSecond: Double
         var stepP50Ms: Double
         var speedupOverOne: Double
+        /// With --phases: the median step's wall time per part, ms (StepPhases.Phase names).
+        var phasesMs: [String: Double]?
     }
 
     static func run(host: PluginHost, model: String, pool: ComputePool, batchSizes: [Int], promptLength: Int,
-                    decodeTokens: Int, repetitions: Int, log: (String) -> Void) throws -> [Row] {
+                    decodeTokens: Int, repetitions: Int, phases: Bool = false, log: (String) -> Void) throws -> [Row] {
         let maxRows = batchSizes.max() ?? 1
         let shard = try ModelShard(model: host.openModel(path: model), pool: pool, maxBatch: 64,
                                    batchRows: max(256, maxRows), cacheTokens: maxRows * (promptLength + decodeTokens + 16))
         let vocabulary = shard.hp.vocabularySize
         var rows: [Row] = []
+        let clock = phases ? StepPhases() : nil
         for size in batchSizes {
             var rates: [Double] = []
             var steps: [Double] = []
+            var parts: [[Double]] = [] // per measured step, one value per phase
             for repetition in 0...repetitions { // the first is a warm-up
                 let caches = try (0..<size).map { _ in try shard.openCache(capacity: promptLength + decodeTokens + 1) }
                 var next: [Int] = []
@@ -35,6 +39,9 @@ enum BatchBench {
                 }
                 var run: [Double] = []
                 for _ in 0..<decodeTokens {
+                    clock?.reset()
+                    shard.phases = clock
+                    defer { shard.phases = nil }
                     run.append(try timed {
                         let hidden = FloatBuffer(count: size * shard.hp.embedding)
                         for (index, token) in next.enumerated() {
@@ -45,6 +52,7 @@ enum BatchBench {
                         let logits = try shard.logits(hidden, rows: Array(0..<size))
                         next = logits.map { Sampler.argmax($0) }
                     })
+                    if let clock, repetition > 0 { parts.append(StepPhases.Phase.allCases.map { clock.milliseconds($0) }) }
                 }
                 if repetition > 0 {
                     steps += run
@@ -53,10 +61,20 @@ enum BatchBench {
             }
             let rate = median(rates)
             let one = rows.first { $0.sequences == 1 }?.tokensPerSecond ?? (size == 1 ? rate : .nan)
+            var phaseMedians: [String: Double]?
+            if clock != nil {
+                phaseMedians = Dictionary(uniqueKeysWithValues: StepPhases.Phase.allCases.map { phase in
+                    (phase.name, median(parts.map { $0[phase.rawValue] }))
+                })
+            }
             rows.append(Row(sequences: size, tokensPerSecond: rate, stepP50Ms: percentile(steps, 50) * 1000,
-                            speedupOverOne: rate / one))
+                            speedupOverOne: rate / one, phasesMs: phaseMedians))
             log(String(format: "  %3d sequences  %8.1f tok/s  step p50 %7.2f ms  %5.2fx one sequence", size, rate,
                        percentile(steps, 50) * 1000, rate / one))
+            if let phaseMedians {
+                log("      median ms: " + StepPhases.Phase.allCases.map { String(format: "%@ %.2f", $0.name, phaseMedians[$0.name]!) }
+                    .joined(separator: ", "))
+            }
         }
         return rows
     }

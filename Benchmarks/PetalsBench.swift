@@ -51,6 +51,9 @@ struct PetalsBench: ParsableCommand {
             help: "Also measure batched decode of this many sequences at once in this process, comma separated (e.g. 1,4,16,64).")
     var batchSizes: String?
 
+    @Flag(help: "With --batch-sizes: also time each part of a step (products, attention, head; llama-family blocks), medians.")
+    var phases = false
+
     @Option(help: "Write the JSON report here (default: stdout after the table).")
     var json: String?
 
@@ -125,7 +128,8 @@ struct PetalsBench: ParsableCommand {
             }
             log("batched decode (one step of every sequence per forward, 64-token prompts):")
             batched = try BatchBench.run(host: host, model: model, pool: pool, batchSizes: Array(Set(sizes + [1])).sorted(),
-                                         promptLength: 64, decodeTokens: min(decodeTokens, 32), repetitions: repetitions, log: log)
+                                         promptLength: 64, decodeTokens: min(decodeTokens, 32), repetitions: repetitions, phases: phases,
+                                         log: log)
         }
 
         var comparison: LlamaCppComparison.Result?

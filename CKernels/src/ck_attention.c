@@ -291,8 +291,27 @@ CK_AVX2 static void weighted_values_32(const attention_job *job, const uint16_t 
     reduce_partials_32(partial, hd, out);
 }
 
-/// Token t's query row of head h: ggml_vec_dot_f16's orders on the f16 cache.
-CK_AVX2 static void attend_head_avx2(const attention_job *job, task_scratch s, int64_t t, int64_t h) {
+/// Software prefetches for the keys [j, j + 8) of kv head kvh being scored: their value rows
+/// (read next by weighted_values_32, whose stride-32 walk over the positions defeats the
+/// hardware prefetchers) and the key rows 16 positions ahead. A decode step's stream of weights
+/// has pushed the cache out of every cache level, so the first head of a group would otherwise
+/// wait on memory for each row (measured in the model: about a fifth less attention time in a
+/// 16-sequence step). The group's other heads find the rows in L1 and skip this.
+CK_AVX2 static inline void fetch_rows(const attention_job *job, int64_t kvh, int64_t j, int64_t len) {
+    const int64_t hd = job->head_dim;
+    for (int64_t l = j; l < j + 8 && l < len; l++) {
+        const char *v = (const char *)(kv_row(job, job->v_pages, l) + kvh * hd);
+        for (int64_t o = 0; o < hd * 2; o += 64) _mm_prefetch(v + o, _MM_HINT_T0);
+    }
+    for (int64_t l = j + 16; l < j + 24 && l < len; l++) {
+        const char *k = (const char *)(kv_row(job, job->k_pages, l) + kvh * hd);
+        for (int64_t o = 0; o < hd * 2; o += 64) _mm_prefetch(k + o, _MM_HINT_T0);
+    }
+}
+
+/// Token t's query row of head h: ggml_vec_dot_f16's orders on the f16 cache. fetch: the first
+/// head of its kv group on this thread (fetch_rows).
+CK_AVX2 static void attend_head_avx2(const attention_job *job, task_scratch s, int64_t t, int64_t h, int fetch) {
     const int64_t hd = job->head_dim, group = job->n_head / job->n_head_kv, kvh = h / group;
     const int64_t len = job->pos0 + t + 1;
     ck_fp32_to_fp16_row(job->q + (t * job->n_head + h) * hd, s.q16, hd);
@@ -303,7 +322,10 @@ CK_AVX2 static void attend_head_avx2(const attention_job *job, task_scratch s, i
     const int64_t padded = (len + 7) & ~(int64_t)7;
     if (hd % 32 == 0) {
         // Eight keys at a time, then scores_for's scaling and bias (the same expression).
-        for (int64_t j = 0; j < len; j += 8) _mm256_storeu_ps(s.scores + j, dots_f16_8keys(job, s.partial, kvh, j, len));
+        for (int64_t j = 0; j < len; j += 8) {
+            if (fetch) fetch_rows(job, kvh, j, len);
+            _mm256_storeu_ps(s.scores + j, dots_f16_8keys(job, s.partial, kvh, j, len));
+        }
         for (int64_t j = 0; j < len; j++) s.scores[j] = s.scores[j] * job->scale + slope * (float)(j - (len - 1));
     } else {
         scores_for(job, ck__dot_f16_f32_avx2, s.partial, kvh, len, slope, s.scores);
@@ -323,7 +345,7 @@ CK_AVX2 static void attention_tasks_avx2(void *raw, int64_t begin, int64_t end, 
     const task_scratch s = scratch_for(job, thread_index);
     for (int64_t index = begin; index < end; index++) {
         const int64_t task = job->n_tok * job->n_head - 1 - index;
-        attend_head_avx2(job, s, task / job->n_head, task % job->n_head);
+        attend_head_avx2(job, s, task / job->n_head, task % job->n_head, 1);
     }
 }
 
@@ -338,7 +360,7 @@ CK_AVX2 static void attention_groups_avx2(void *raw, int64_t begin, int64_t end,
     for (int64_t index = begin; index < end; index++) {
         const int64_t task = job->n_tok * job->n_head_kv - 1 - index;
         const int64_t t = task / job->n_head_kv, kvh = task % job->n_head_kv;
-        for (int64_t h = (kvh + 1) * group - 1; h >= kvh * group; h--) attend_head_avx2(job, s, t, h);
+        for (int64_t h = (kvh + 1) * group - 1; h >= kvh * group; h--) attend_head_avx2(job, s, t, h, h == (kvh + 1) * group - 1);
     }
 }
 

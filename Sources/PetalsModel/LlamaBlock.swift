@@ -58,8 +58,10 @@ extension ModelShard {
     /// x += Wo · attention(rope(norm_q(Wq·norm(x) + b_q)), cache ∪ rope(norm_k(Wk·norm(x) + b_k)),
     /// cache ∪ Wv·norm(x) + b_v), with the biases (Qwen2) and per-head norms (Qwen3) when present.
     func llamaAttentionStep(_ w: LlamaBlockWeights, layer: Int, x: UnsafeMutablePointer<Float>, batch: BatchLayout) {
-        let e = hp.embedding, s = scratch, n = batch.rows
+        let e = hp.embedding, s = scratch, n = batch.rows, clock = phases
+        clock?.start()
         w.attentionNorm.apply(s.normed.pointer, x, rows: n, width: e, epsilon: hp.normEpsilon, pool: pool)
+        clock?.mark(.norms)
         w.queryKeyValue.apply(pool, s.normed.pointer, batch.tokens, into: s.query.pointer, s.key.pointer, s.value.pointer)
         if let bias = w.queryKeyValueBias {
             bias.query.add(to: s.query.pointer, rows: n)
@@ -72,21 +74,32 @@ extension ModelShard {
             norms.key.apply(s.key.pointer, s.key.pointer, rows: n * hp.kvHeads, width: hp.headDim,
                             epsilon: hp.normEpsilon, pool: pool)
         }
+        clock?.mark(.queryKeyValue)
         if case .rotary(let dims, let base, let style) = hp.positions {
             ropeStep(batch, dims: dims, base: base, style: style)
         }
+        clock?.mark(.rotary)
         attendStep(layer: layer, batch: batch)
+        clock?.mark(.attention)
         w.attentionOutput.apply(pool, s.attention.pointer, batch.tokens, into: s.projected.pointer)
+        clock?.mark(.attentionOutput)
         ck_add_pool(pool.raw, x, s.projected.pointer, Int64(n * e))
+        clock?.mark(.residual)
     }
 
     /// x += W_down · (silu(W_gate · norm(x)) ⊙ W_up · norm(x))
     func llamaFeedForwardStep(_ w: LlamaBlockWeights, x: UnsafeMutablePointer<Float>, tokens: TokenRows) {
-        let e = hp.embedding, s = scratch, n = tokens.count
+        let e = hp.embedding, s = scratch, n = tokens.count, clock = phases
+        clock?.start()
         w.feedForwardNorm.apply(s.normed.pointer, x, rows: n, width: e, epsilon: hp.normEpsilon, pool: pool)
+        clock?.mark(.norms)
         w.gateUp.apply(pool, s.normed.pointer, tokens, into: s.gate.pointer, s.up.pointer)
+        clock?.mark(.gateUp)
         ck_silu_mul_pool(pool.raw, s.gate.pointer, s.up.pointer, Int64(n * hp.feedForward))
+        clock?.mark(.activation)
         w.down.apply(pool, s.gate.pointer, tokens, into: s.projected.pointer)
+        clock?.mark(.down)
         ck_add_pool(pool.raw, x, s.projected.pointer, Int64(n * e))
+        clock?.mark(.residual)
     }
 }

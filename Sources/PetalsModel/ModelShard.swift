@@ -32,6 +32,9 @@ public final class ModelShard: @unchecked Sendable {
     public let cachePrecision: KVCache.Precision
     let scratch: Scratch
     private let lock = NSLock()
+    /// Set (petals-bench --phases): forwards and logits add their parts' wall time here. Read
+    /// and reset it between calls, never during one.
+    public var phases: StepPhases?
 
     /// Token embeddings (first shard only): the table, learned positions (GPT-2), and a
     /// LayerNorm applied to the sum (BLOOM).
@@ -310,12 +313,19 @@ public final class ModelShard: @unchecked Sendable {
         guard !rows.isEmpty else { return [] }
         lock.lock()
         defer { lock.unlock() }
+        let clock = phases
+        clock?.start()
         for (i, row) in rows.enumerated() {
             head.norm.apply(scratch.normed.pointer + i * e, hidden.pointer + row * e, rows: 1, width: e, epsilon: hp.normEpsilon)
         }
+        clock?.mark(.headNorm)
         let out = FloatBuffer(count: rows.count * vocabulary)
+        clock?.mark(.logitsOut)
         head.output.apply(pool, scratch.normed.pointer, .separate(rows.count), into: out.pointer)
-        return rows.indices.map { out.array(from: $0 * vocabulary, length: vocabulary) }
+        clock?.mark(.headProduct)
+        let logits = rows.indices.map { out.array(from: $0 * vocabulary, length: vocabulary) }
+        clock?.mark(.logitsOut)
+        return logits
     }
 }
 

@@ -10,19 +10,10 @@
 static int measure(int type, const char *name) {
     const int64_t rows = 1536, cols = 576, tokens = 16;
     srand(1);
-    float *w = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * tokens * cols);
+    ck_packed *p = random_packed_matrix(type, rows, cols);
+    float *x = malloc(sizeof(float) * tokens * cols);
     float *y = malloc(sizeof(float) * tokens * rows), *y2 = malloc(sizeof(float) * tokens * rows);
-    const size_t row_bytes = ck_row_size(type, cols);
-    uint8_t *q = malloc(row_bytes * rows);
-    for (int64_t i = 0; i < rows * cols; i++) w[i] = rand() / (float)RAND_MAX - 0.5f;
     for (int64_t i = 0; i < tokens * cols; i++) x[i] = 3 * (rand() / (float)RAND_MAX - 0.5f);
-    for (int64_t r = 0; r < rows; r++) {
-        if (type == CK_Q4_1) ck_quantize_row_q4_1(w + r * cols, (ck_block_q4_1 *)(q + r * row_bytes), cols);
-        else ck_quantize_row_q8_0(w + r * cols, (ck_block_q8_0 *)(q + r * row_bytes), cols);
-    }
-    const void *parts[1] = { q };
-    const int64_t part_rows[1] = { rows };
-    ck_packed *p = ck_pack_weights(type, 1, parts, part_rows, cols);
     ck_pool *pool = ck_pool_create(1);
     for (int64_t n = 1; n <= tokens; n++) {
         ck_set_avx2_only(0);
@@ -44,7 +35,7 @@ static int measure(int type, const char *name) {
            ns[1], ns[1] / ns[0]);
     ck_pool_destroy(pool);
     ck_packed_free(p);
-    free(w), free(x), free(y), free(y2), free(q);
+    free(x), free(y), free(y2);
     return 0;
 }
 

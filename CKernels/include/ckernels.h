@@ -274,6 +274,10 @@ double ck_sum_pool(ck_pool *pool, const float *x, int64_t n);
 /// heads) and k (n_tok rows of n_kv_heads heads), the angles computed once per token.
 void ck_rope_rows(ck_pool *pool, float *q, float *k, int64_t n_tok, int64_t pos0, int64_t n_heads, int64_t n_kv_heads,
                   int64_t head_dim, int64_t rope_dims, float freq_base, int style);
+/// ck_rope_rows with each row at its own position (positions[n_tok]): the rows of a batch's
+/// sequences in one pool job.
+void ck_rope_rows_at(ck_pool *pool, float *q, float *k, int64_t n_tok, const int64_t *positions, int64_t n_heads,
+                     int64_t n_kv_heads, int64_t head_dim, int64_t rope_dims, float freq_base, int style);
 
 /// ALiBi slopes for n_heads heads (BLOOM), written to slopes[n_heads].
 void ck_alibi_slopes(int64_t n_heads, float *slopes);

@@ -136,6 +136,7 @@ typedef struct {
     float *out, *y;
     const float *x, *weight;
     int64_t n, n_heads, n_kv_heads, head_dim, rope_dims, pos0;
+    const int64_t *positions; // RoPE: row t's position (NULL: pos0 + t)
     float eps, freq_base;
     int style;
 } rows_job;
@@ -187,7 +188,7 @@ static void rope_rows(void *raw, int64_t begin, int64_t end, int thread_index) {
     const int64_t half = job->rope_dims / 2;
     float cos_t[half > 0 ? half : 1], sin_t[half > 0 ? half : 1];
     for (int64_t t = begin; t < end; t++) {
-        rope_angles(job->rope_dims, job->pos0 + t, job->freq_base, cos_t, sin_t);
+        rope_angles(job->rope_dims, job->positions ? job->positions[t] : job->pos0 + t, job->freq_base, cos_t, sin_t);
         rope_apply(job->out + t * job->n_heads * job->head_dim, job->n_heads, job->head_dim, job->rope_dims, job->style, cos_t, sin_t);
         rope_apply(job->y + t * job->n_kv_heads * job->head_dim, job->n_kv_heads, job->head_dim, job->rope_dims, job->style, cos_t, sin_t);
     }
@@ -198,6 +199,14 @@ void ck_rope_rows(ck_pool *pool, float *q, float *k, int64_t n_tok, int64_t pos0
     if (rope_dims <= 0 || rope_dims > head_dim) return;
     rows_job job = { .out = q, .y = k, .n_heads = n_heads, .n_kv_heads = n_kv_heads, .head_dim = head_dim,
                      .rope_dims = rope_dims, .pos0 = pos0, .freq_base = freq_base, .style = style };
+    ck_pool_run(pool, n_tok, 4, rope_rows, &job);
+}
+
+void ck_rope_rows_at(ck_pool *pool, float *q, float *k, int64_t n_tok, const int64_t *positions, int64_t n_heads,
+                     int64_t n_kv_heads, int64_t head_dim, int64_t rope_dims, float freq_base, int style) {
+    if (rope_dims <= 0 || rope_dims > head_dim || !positions) return;
+    rows_job job = { .out = q, .y = k, .n_heads = n_heads, .n_kv_heads = n_kv_heads, .head_dim = head_dim,
+                     .rope_dims = rope_dims, .positions = positions, .freq_base = freq_base, .style = style };
     ck_pool_run(pool, n_tok, 4, rope_rows, &job);
 }
 

@@ -218,13 +218,13 @@ public final class ModelShard: @unchecked Sendable {
         for sequence in batch.sequences { sequence.cache.advance(by: sequence.rows) }
     }
 
-    /// Rotary embeddings of scratch.query and scratch.key, each sequence's rows at its positions.
+    /// Rotary embeddings of scratch.query and scratch.key, each sequence's rows at its positions
+    /// (one pool job for the whole batch).
     func ropeStep(_ batch: BatchLayout, dims: Int, base: Float, style: Int32) {
         let s = scratch
-        for sequence in batch.sequences {
-            ck_rope_rows(pool.raw, s.query.pointer + sequence.offset * hp.queryDim, s.key.pointer + sequence.offset * hp.kvDim,
-                         Int64(sequence.rows), Int64(sequence.position), Int64(hp.heads), Int64(hp.kvHeads),
-                         Int64(hp.headDim), Int64(dims), base, style)
+        batch.positions.withUnsafeBufferPointer { positions in
+            ck_rope_rows_at(pool.raw, s.query.pointer, s.key.pointer, Int64(batch.rows), positions.baseAddress,
+                            Int64(hp.heads), Int64(hp.kvHeads), Int64(hp.headDim), Int64(dims), base, style)
         }
     }
 
@@ -353,6 +353,8 @@ struct BatchLayout {
     let sequences: [Sequence]
     /// All rows, split by sequence, for the matrix products.
     let tokens: TokenRows
+    /// Each row's position in its sequence, rows in batch order.
+    let positions: [Int64]
     var rows: Int { tokens.count }
 
     init(_ batch: [SequenceRows]) {
@@ -362,6 +364,7 @@ struct BatchLayout {
             return Sequence(cache: item.cache, offset: offset, rows: item.rows, position: item.cache.count)
         }
         tokens = TokenRows(sequenceLengths: batch.map(\.rows))
+        positions = sequences.flatMap { sequence in (0..<sequence.rows).map { Int64(sequence.position + $0) } }
     }
 }
 

@@ -117,6 +117,20 @@ final class OpsTests: XCTestCase {
             }
             XCTAssertEqual(q.map(\.bitPattern), q1.map(\.bitPattern), "rope q style \(style)")
             XCTAssertEqual(k.map(\.bitPattern), k1.map(\.bitPattern), "rope k style \(style)")
+            // Each row at a position of its own (a batch's sequences): as ck_rope at that position.
+            let positions: [Int64] = (0..<rows).map { row -> Int64 in
+                let spread: Int = (row * 29) % 17 + (row % 3) * 100
+                return Int64(spread)
+            }
+            var q2 = rng.floats(rows * heads * headDim), k2 = rng.floats(rows * kvHeads * headDim)
+            var q3 = q2, k3 = k2
+            ck_rope_rows_at(pool, &q2, &k2, Int64(rows), positions, Int64(heads), Int64(kvHeads), Int64(headDim), 64, 10_000, style)
+            for t in 0..<rows {
+                q3.withUnsafeMutableBufferPointer { ck_rope($0.baseAddress! + t * heads * headDim, Int64(heads), Int64(headDim), 64, positions[t], 10_000, style) }
+                k3.withUnsafeMutableBufferPointer { ck_rope($0.baseAddress! + t * kvHeads * headDim, Int64(kvHeads), Int64(headDim), 64, positions[t], 10_000, style) }
+            }
+            XCTAssertEqual(q2.map(\.bitPattern), q3.map(\.bitPattern), "rope at positions, q style \(style)")
+            XCTAssertEqual(k2.map(\.bitPattern), k3.map(\.bitPattern), "rope at positions, k style \(style)")
         }
 
         let count = 9 * 4096 + 5

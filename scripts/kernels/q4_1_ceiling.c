@@ -47,19 +47,14 @@ __attribute__((target("avx2,fma"))) static double ceiling_ns_per_pair(void) {
 static double tile_ns_per_pair(int64_t rows, int64_t cols, int64_t tokens) {
     ck_set_avx2_only(1); // the AVX2 tile, whose floor this is (AVX-512 VNNI: scripts/kernels/vnni_tiles.sh)
     srand(1);
-    float *w = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * tokens * cols), *y = malloc(sizeof(float) * tokens * rows);
-    ck_block_q4_1 *q = malloc(sizeof(ck_block_q4_1) * rows * cols / 32);
-    for (int64_t i = 0; i < rows * cols; i++) w[i] = rand() / (float)RAND_MAX - 0.5f;
+    ck_packed *p = random_packed_matrix(CK_Q4_1, rows, cols);
+    float *x = malloc(sizeof(float) * tokens * cols), *y = malloc(sizeof(float) * tokens * rows);
     for (int64_t i = 0; i < tokens * cols; i++) x[i] = 3 * (rand() / (float)RAND_MAX - 0.5f);
-    for (int64_t r = 0; r < rows; r++) ck_quantize_row_q4_1(w + r * cols, q + r * cols / 32, cols);
-    const void *parts[1] = { q };
-    const int64_t part_rows[1] = { rows };
-    ck_packed *p = ck_pack_weights(CK_Q4_1, 1, parts, part_rows, cols);
     ck_pool *pool = ck_pool_create(1);
     ck_matmul_packed(pool, p, x, tokens, y);
     const double best = best_matmul_seconds(pool, p, x, tokens, y);
     ck_packed_free(p);
-    free(w), free(x), free(y), free(q);
+    free(x), free(y);
     return best * 1e9 / (double)(rows * tokens * (cols / 32));
 }
 

@@ -11,16 +11,10 @@ int main(void) {
         for (int si = 0; si < 3; si++) {
             const int64_t rows = sizes[si];
             srand(1);
-            float *w = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * tokens * cols);
-            float *y = malloc(sizeof(float) * tokens * rows);
+            ck_packed *p = random_packed_matrix(CK_Q4_1, rows, cols);
             const size_t row_bytes = ck_row_size(CK_Q4_1, cols);
-            uint8_t *q = malloc(row_bytes * rows);
-            for (int64_t i = 0; i < rows * cols; i++) w[i] = rand() / (float)RAND_MAX - 0.5f;
+            float *x = malloc(sizeof(float) * tokens * cols), *y = malloc(sizeof(float) * tokens * rows);
             for (int64_t i = 0; i < tokens * cols; i++) x[i] = 3 * (rand() / (float)RAND_MAX - 0.5f);
-            for (int64_t r = 0; r < rows; r++) ck_quantize_row_q4_1(w + r * cols, (ck_block_q4_1 *)(q + r * row_bytes), cols);
-            const void *parts[1] = { q };
-            const int64_t part_rows[1] = { rows };
-            ck_packed *p = ck_pack_weights(CK_Q4_1, 1, parts, part_rows, cols);
             ck_pool *pool = ck_pool_create(threads);
             // About the same work per repetition at every size.
             const int n = (int)(200 * 1536 / rows) + 2;
@@ -36,7 +30,7 @@ int main(void) {
                    best * 1e9 * threads / (double)(rows * tokens * (cols / 32)), (double)(rows * row_bytes) / best / 1e9);
             ck_pool_destroy(pool);
             ck_packed_free(p);
-            free(w), free(x), free(y), free(q);
+            free(x), free(y);
         }
     }
     return 0;

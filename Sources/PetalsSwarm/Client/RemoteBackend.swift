@@ -43,10 +43,14 @@ public final class RemoteBackend: InferenceBackend, @unchecked Sendable {
     }
 
     /// The logits of the last of `states`' rows, batched with the other sessions' asking at once.
-    fileprivate func logits(_ states: HiddenStates) throws -> [Float] {
+    fileprivate func logits(_ states: HiddenStates, session: ObjectIdentifier, routeIsLocal: Bool) throws -> [Float] {
         let e = hyperparameters.embedding
-        return try head.logits(Array(states.values[((states.rows - 1) * e)..<(states.rows * e)]))
+        return try head.logits(Array(states.values[((states.rows - 1) * e)..<(states.rows * e)]), session: session,
+                               routeIsLocal: routeIsLocal)
     }
+
+    /// A session closed: the head stops expecting its rows.
+    fileprivate func sessionEnded(_ session: ObjectIdentifier) { head.forget(session) }
 
     /// Products of the output head run so far and the rows in them (several sessions' rows share one).
     public var headStatistics: (products: Int, rows: Int, largest: Int) {
@@ -83,6 +87,7 @@ final class RemoteSession: InferenceSession {
     deinit {
         // Closing the connection frees the server-side sessions.
         for hop in hops { hop.client.close() }
+        backend.sessionEnded(ObjectIdentifier(self))
     }
 
     private var blockCount: Int { backend.hyperparameters.blockCount }
@@ -113,7 +118,9 @@ final class RemoteSession: InferenceSession {
             }
         }
         position += tokens.count
-        return try backend.logits(states)
+        // Servers all on this machine share its cores: the head merges this session's group with others.
+        let routeIsLocal = hops.allSatisfy { $0.client.address.isOnThisMachine }
+        return try backend.logits(states, session: ObjectIdentifier(self), routeIsLocal: routeIsLocal)
     }
 
     /// Puts a replayed route over the same blocks in place of a failed hop, banning its server

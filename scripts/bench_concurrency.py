@@ -159,6 +159,24 @@ def run_level(port, concurrency, tokens, extra):
                 token_latency_p50_ms=percentile(gaps, 50) * 1e3, token_latency_p99_ms=percentile(gaps, 99) * 1e3)
 
 
+def batch_counters(port):
+    """Our node's batches run and the sequences in them so far (its /metrics), or None."""
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        c.request("GET", "/metrics")
+        text = c.getresponse().read().decode()
+    except OSError:
+        return None
+    values = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in ("plumise_batches_total", "plumise_batch_sequences_sum"):
+            values[parts[0]] = float(parts[1])
+    if len(values) < 2:
+        return None
+    return values["plumise_batches_total"], values["plumise_batch_sequences_sum"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=os.path.join(ROOT, "models/SmolLM2-135M-Instruct.Q4_1.gguf"))
@@ -223,12 +241,18 @@ def main():
             try:
                 run_level(server.port, 2, 8, extra)  # warm-up
                 for level in levels:
+                    before = batch_counters(server.port) if name.startswith("plumise") else None
                     row = run_level(server.port, level, args.tokens, extra)
+                    after = batch_counters(server.port) if before else None
+                    # How well the node's scheduler batched this level (in a swarm: the node's own blocks).
+                    if before and after and after[0] > before[0]:
+                        row["sequences_per_batch"] = (after[1] - before[1]) / (after[0] - before[0])
                     results[name][level].append(row)
+                    batching = f"  {row['sequences_per_batch']:5.1f} seq/batch" if "sequences_per_batch" in row else ""
                     print(f"round {round_index + 1} {name:28s} c={level:3d}: {row['tokens_per_second']:7.1f} tok/s  "
                           f"ttft p50 {row['ttft_p50_ms']:7.1f} p99 {row['ttft_p99_ms']:7.1f} ms  "
-                          f"token p50 {row['token_latency_p50_ms']:6.1f} p99 {row['token_latency_p99_ms']:6.1f} ms",
-                          file=sys.stderr, flush=True)
+                          f"token p50 {row['token_latency_p50_ms']:6.1f} p99 {row['token_latency_p99_ms']:6.1f} ms"
+                          f"{batching}", file=sys.stderr, flush=True)
             finally:
                 server.stop()
 
@@ -248,6 +272,18 @@ def main():
             print(f"| {name} | {level} | {s['tokens_per_second']:.1f} | {s['tokens_per_second'] / single:.2f}x | "
                   f"{s['ttft_p50_ms']:.0f} / {s['ttft_p99_ms']:.0f} | "
                   f"{s['token_latency_p50_ms']:.1f} / {s['token_latency_p99_ms']:.1f} |")
+    # The machine drifts between rounds: each round's levels against its own single stream.
+    print("\n| server | concurrent | vs 1 at a time, per round (median) | sequences per batch (median) |")
+    print("|---|---|---|---|")
+    for name in systems:
+        for level in levels[1:]:
+            ratios = [row["tokens_per_second"] / first["tokens_per_second"]
+                      for row, first in zip(results[name][level], results[name][levels[0]])]
+            per_batch = [row["sequences_per_batch"] for row in results[name][level] if "sequences_per_batch" in row]
+            summary[name][str(level)]["round_ratio"] = statistics.median(ratios)
+            batching = f"{statistics.median(per_batch):.1f}" if per_batch else "-"
+            print(f"| {name} | {level} | {statistics.median(ratios):.2f}x ({', '.join(f'{r:.2f}' for r in ratios)}) "
+                  f"| {batching} |")
     if "llama-server" in systems:
         print("\n| concurrent | plumise-petals / llama-server (median of round ratios) |")
         print("|---|---|")

@@ -54,6 +54,8 @@ final class HeadBatcher: @unchecked Sendable {
 
     private let limit: Int
     private let gatherSeconds: Double
+    /// The longest wait for a group due back: a step of 64 sessions on two cores takes about a
+    /// quarter of a second, and a group is at most one step away.
     private let mergeSeconds: Double
 
     init(head: ModelShard, gatherSeconds: Double = StepScheduler.Options().gatherSeconds, mergeSeconds: Double = 0.5) {

@@ -47,7 +47,8 @@ final class HeadBatcher: @unchecked Sendable {
     private var waiting: [Request] = []
     private var running = false
     private var counters = Statistics()
-    /// The sessions of the last product that have not asked again (nor ended) since.
+    /// The sessions of the last product that have not asked again (nor ended) since: a session
+    /// leaves it when its row arrives.
     private var returning: Set<ObjectIdentifier> = []
     /// When the sessions whose routes run on this machine asked, to merge their groups.
     private var rhythm = SessionRhythm()
@@ -121,7 +122,7 @@ final class HeadBatcher: @unchecked Sendable {
             let now = Self.now()
             let here = Set(waiting.map(\.session))
             var until = 0.0
-            if now < start + gatherSeconds, !returning.isSubset(of: here) { until = start + gatherSeconds }
+            if now < start + gatherSeconds, !returning.isEmpty { until = start + gatherSeconds }
             // (A session forgotten meanwhile has ended: not waited for.)
             for (session, time) in due where time > now && !here.contains(session) && rhythm.isKnown(session) {
                 until = max(until, time)
